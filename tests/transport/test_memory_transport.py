@@ -1,0 +1,113 @@
+"""The in-memory transport: delivery, duplicates, timeouts, failure notices, size limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from fedloom.core.errors import MessageError, PartyFailedError, PartyTimeoutError
+from fedloom.core.roles import PartyId
+from fedloom.transport import Envelope, MemoryHub, MemoryTransport
+
+GUEST = PartyId.parse("guest:9999")
+HOST = PartyId.parse("host:10000")
+
+
+def envelope(src: PartyId, dst: PartyId, channel: str, *body: bytes) -> Envelope:
+    return Envelope(
+        address=f"j1/lr_0/epoch-0/{channel}/{src}->{dst}",
+        src=str(src),
+        dst=str(dst),
+        payload_type="bytes",
+        key_fingerprint="",
+        body=list(body),
+    )
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[MemoryTransport, MemoryTransport]]:
+    hub = MemoryHub()
+    guest, host = hub.connect(GUEST), hub.connect(HOST, max_message_bytes=1024)
+    yield guest, host
+    guest.close()
+    host.close()
+
+
+def test_round_trip_delivers_a_copy_and_counts_bytes(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
+    # Prepare
+    guest, host = pair
+    body = bytearray(b"residual-")
+    env = envelope(GUEST, HOST, "residual", bytes(body), b"0123456789")
+
+    # Execute
+    guest.send(env, timeout=1.0)
+    body[:] = b"XXXXXXXXX"  # the receiver must not see later changes to the sender's buffers
+    got = host.recv(env.address, GUEST, timeout=1.0)
+
+    # Assert
+    assert bytes(got.contiguous()) == b"residual-0123456789"
+    assert (got.src, got.dst, got.address) == (str(GUEST), str(HOST), env.address)
+    assert guest.stats.channel("residual").sent_bytes == 19
+    assert host.stats.channel("residual").received_bytes == 19
+
+
+def test_second_message_to_the_same_address_is_refused(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
+    guest, _host = pair
+    env = envelope(GUEST, HOST, "residual", b"once")
+    guest.send(env, timeout=1.0)
+
+    with pytest.raises(MessageError, match="second message"):
+        guest.send(env, timeout=1.0)
+
+
+def test_recv_timeout_names_the_address(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
+    _guest, host = pair
+    address = f"j1/lr_0/epoch-0/residual/{GUEST}->{HOST}"
+
+    start = time.monotonic()
+    with pytest.raises(PartyTimeoutError) as info:
+        host.recv(address, GUEST, timeout=0.2)
+
+    assert time.monotonic() - start < 0.7
+    assert info.value.address == address
+    assert address in str(info.value)
+
+
+def test_failure_notice_wakes_a_waiting_recv(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
+    # Prepare: the host waits for a message the guest will never send
+    guest, host = pair
+    caught: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            host.recv(f"j1/lr_0/epoch-0/residual/{GUEST}->{HOST}", GUEST, timeout=10.0)
+        except BaseException as exc:
+            caught.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.05)
+
+    # Execute
+    start = time.monotonic()
+    guest.notify_failure([HOST], "out of memory in epoch 0")
+    waiter.join(timeout=5.0)
+
+    # Assert
+    assert not waiter.is_alive()
+    assert time.monotonic() - start < 1.0
+    assert len(caught) == 1 and isinstance(caught[0], PartyFailedError)
+    assert "out of memory in epoch 0" in str(caught[0])
+
+
+def test_oversized_message_is_refused(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
+    guest, host = pair
+
+    with pytest.raises(MessageError, match="exceeds"):
+        guest.send(envelope(GUEST, HOST, "big", b"x" * 1025), timeout=1.0)
+
+    with pytest.raises(PartyTimeoutError):
+        host.recv(f"j1/lr_0/epoch-0/big/{GUEST}->{HOST}", GUEST, timeout=0.05)

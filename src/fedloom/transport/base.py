@@ -41,6 +41,7 @@ class Transport(ABC):
     def send(self, env: Envelope, timeout: float) -> None:
         """Deliver ``env`` to ``env.dst``; raises PartyTimeoutError if it cannot within ``timeout``."""
         env.validate()
+        self.mailbox.raise_if_failed(env.dst)  # a peer that reported a failure takes nothing more
         self._send(env, timeout)
         self.stats.sent(env.channel, env.size)
         log.debug("sent %s (%d bytes)", env.address, env.size)

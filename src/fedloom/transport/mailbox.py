@@ -48,6 +48,13 @@ class Mailbox:
             self._failed[src] = reason
             self._cond.notify_all()
 
+    def raise_if_failed(self, peer: str) -> None:
+        """Raise :class:`PartyFailedError` if ``peer`` reported a failure (so sends to it stop)."""
+        with self._cond:
+            reason = self._failed.get(peer)
+        if reason is not None:
+            raise PartyFailedError(f"peer {peer} failed: {reason}", party=self.owner)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

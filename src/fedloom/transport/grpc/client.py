@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -138,6 +138,7 @@ def send_envelope(
     timeout: float,
     party: str,
     tls: bool,
+    abort: Callable[[], None] | None = None,
 ) -> None:
     """Stream ``env`` to its destination over ``channel`` within ``timeout`` seconds.
 
@@ -157,6 +158,8 @@ def send_envelope(
         This party, for the errors' context.
     tls
         Whether the channel uses TLS (for messages).
+    abort
+        Called before each retry; raises to stop retrying (the peer reported a failure).
 
     Raises
     ------
@@ -224,6 +227,8 @@ def send_envelope(
                 closed_since = None
             log.debug("%s unreachable at %s (%s); retrying in %.2f s", env.dst, target, details, delay)
             time.sleep(max(0.0, min(delay, deadline - now)))
+            if abort is not None:
+                abort()
             delay = min(delay * 2, RETRY_MAX_S)
             continue
         received = _ack_size(ack)

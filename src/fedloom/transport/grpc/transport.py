@@ -201,6 +201,7 @@ class GrpcTransport(Transport):
             timeout=timeout,
             party=str(self.party),
             tls=self.tls is not None,
+            abort=lambda: self.mailbox.raise_if_failed(env.dst),
         )
 
     def notify_failure(

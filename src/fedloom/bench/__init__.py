@@ -1,0 +1,1 @@
+"""Benchmarks: ``run()`` functions returning plain dicts (the CLI prints them)."""

@@ -1,0 +1,60 @@
+"""``fedloom bench ...``: side-by-side measurements, printed as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Benchmarks: fedloom side by side with a peer implementation.", no_args_is_help=True)
+
+
+@app.command("paillier")
+def paillier(
+    key_size: int = typer.Option(2048, "--key-size", help="Paillier modulus size in bits."),
+    n: int = typer.Option(2000, "--n", help="Ciphertexts per operation."),
+    quick: bool = typer.Option(False, "--quick", help="A short run (n=300)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Paillier ops/s of fedloom and python-paillier (phe), one process, one thread."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from fedloom.bench.paillier import run
+
+    report = run(key_size=key_size, n=300 if quick else n)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    table = Table(title=f"Paillier {report['key_size']}-bit, n={report['n']}, one thread (ops/s)")
+    for col in ("operation", "fedloom", "phe", "fedloom / phe"):
+        table.add_column(col, justify="right")
+    for op in ("encrypt", "decrypt", "add", "mul_scalar"):
+        table.add_row(
+            op, f"{report['fedloom'][op]:,.0f}", f"{report['phe'][op]:,.0f}", f"{report['ratio'][op]:.1f}x"
+        )
+    Console().print(table)
+
+
+@app.command("psi")
+def psi(
+    method: str = typer.Option("ecdh", "--method", help="ecdh or rsa."),
+    split: bool = typer.Option(False, "--split", help="RSA split_calculation (work shared by both sides)."),
+    n: int = typer.Option(100_000, "--n", help="Ids per party."),
+    overlap: float = typer.Option(0.5, "--overlap", help="Fraction of ids in common."),
+    key_size: int = typer.Option(2048, "--key-size", help="RSA key bits."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Full PSI protocol between two OS processes over loopback gRPC."""
+    if method not in ("ecdh", "rsa"):
+        raise typer.BadParameter("must be 'ecdh' or 'rsa'", param_hint="--method")
+    from fedloom.bench.psi import run
+
+    report = run(method=method, n=n, overlap=overlap, split=split, key_size=key_size)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for key in ("method", "n", "overlap", "seconds", "intersection", "bytes", "split", "key_size"):
+        if key in report:
+            typer.echo(f"{key:>13}: {report[key]}")

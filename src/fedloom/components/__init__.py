@@ -1,0 +1,43 @@
+"""Components: one entry per DSL module name, binding the DSL to an algorithm's role classes.
+
+Importing this package registers every component with :data:`fedloom.dsl.REGISTRY`::
+
+    from fedloom.components import registry
+    job = load_job(conf, dsl, registry())
+
+Each module's :class:`~fedloom.dsl.ModuleSpec` has ``entry = {role: ComponentClass}``; the runner
+builds ``ComponentClass(params, env)`` and calls ``run(ctx, inputs)`` (:mod:`.base`).
+"""
+
+from __future__ import annotations
+
+from fedloom.components import data_transform, intersection, reader
+from fedloom.components.base import Component, Data, Env, Inputs, Outputs, Table
+from fedloom.dsl import REGISTRY, ModuleRegistry
+
+__all__ = [
+    "Component",
+    "Data",
+    "Env",
+    "Inputs",
+    "Outputs",
+    "Table",
+    "component_class",
+    "data_transform",
+    "intersection",
+    "reader",
+    "registry",
+]
+
+
+def registry() -> ModuleRegistry:
+    """The process-wide module registry, with every component of this package registered."""
+    return REGISTRY
+
+
+def component_class(module: str, role: object) -> type[Component] | None:
+    """The role class of ``module`` for ``role``, or ``None`` when the module does not run there."""
+    spec = REGISTRY.get(module)
+    entry = spec.entry or {}
+    cls = entry.get(role)
+    return cls if isinstance(cls, type) and issubclass(cls, Component) else None

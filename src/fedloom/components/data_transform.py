@@ -1,0 +1,278 @@
+"""``DataTransform``: a stored table → a :class:`~fedloom.data.Frame` (ids, label, features).
+
+FATE's parameter names are accepted (``DataTransformParam``, FATE 1.x):
+
+=======================  ================================================================
+``input_format``         ``dense`` (the table store holds dense tables only)
+``output_format``        ``dense``
+``with_label``           whether ``label_name`` is the label (else it is a feature)
+``label_name``           label column, default ``y``
+``label_type``           ``int`` / ``int64`` / ``long`` (classes) or ``float`` / ``float64``
+``missing_fill``         fill missing feature values (else a missing value is an error)
+``missing_fill_method``  ``designated`` / ``null`` (``default_value``), ``mean``, ``median``,
+                         ``min``, ``max``
+``default_value``        a number, a list (one per feature, in order) or ``{column: value}``
+``missing_impute``       extra values that mean "missing" (e.g. ``[-999]``)
+``outlier_replace``      replace the values in ``outlier_impute`` …
+``outlier_replace_method``, ``outlier_replace_value``   … with a statistic or a designated value
+``with_match_id``, ``match_id_name``, ``match_id_index``  the id column (the table's own)
+``data_type``, ``delimitor``, ``exclusive_data_type``, ``tag_with_value``,
+``tag_value_delimitor``  accepted; features are always float64 and tables are already parsed
+=======================  ================================================================
+
+The model output records the schema (id, label, feature names and order), the fill and
+outlier values and the parameters, so a component fed ``data_transform_0.model`` (predict, or
+validation data) transforms new data exactly the same way and refuses a table whose columns
+differ (:func:`fedloom.data.check_compatible`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from fedloom.components.base import Component, Inputs, Outputs, Table, model_of
+from fedloom.context import Context
+from fedloom.core.errors import DataError
+from fedloom.core.roles import GUEST, HOST
+from fedloom.data import Frame, check_compatible, frame_from_table, make_schema
+from fedloom.dsl import ModuleSpec, register_module
+
+__all__ = ["DataTransform", "DataTransformParams"]
+
+log = logging.getLogger(__name__)
+
+FillValue = float | list[float] | dict[str, float]
+_STAT_METHODS = ("mean", "median", "min", "max")
+
+
+class DataTransformParams(BaseModel):
+    """Parameters of ``DataTransform`` (FATE's names; see the module docs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_format: Literal["dense"] = "dense"
+    output_format: Literal["dense"] = "dense"
+    delimitor: str = ","
+    data_type: Literal["float64", "float", "int", "int64", "long"] = "float64"
+    exclusive_data_type: dict[str, str] | None = None
+    tag_with_value: bool = False
+    tag_value_delimitor: str = ":"
+    with_label: bool = False
+    label_name: str = "y"
+    label_type: Literal["int", "int64", "long", "float", "float64"] = "int"
+    missing_fill: bool = False
+    missing_fill_method: Literal["designated", "mean", "median", "min", "max"] | None = None
+    default_value: FillValue | None = 0.0
+    missing_impute: list[float | str] | None = None
+    outlier_replace: bool = False
+    outlier_replace_method: Literal["designated", "mean", "median", "min", "max"] | None = None
+    outlier_impute: list[float | str] | None = None
+    outlier_replace_value: FillValue = 0.0
+    with_match_id: bool = False
+    match_id_name: str = ""
+    match_id_index: int = 0
+
+    @field_validator("input_format", "output_format", mode="before")
+    @classmethod
+    def _dense_only(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() in ("sparse", "tag", "svmlight"):
+            raise ValueError(f"only 'dense' is supported (tables are stored dense); {v!r} is not")
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("label_type", mode="before")
+    @classmethod
+    def _label_type(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() == "str":
+            raise ValueError("labels are stored as numbers; use 'int' (classes) or 'float' (regression)")
+        return v.lower() if isinstance(v, str) else v
+
+    @property
+    def label_kind(self) -> Literal["int", "float"]:
+        """``int`` or ``float``."""
+        return "float" if self.label_type in ("float", "float64") else "int"
+
+
+def _per_column(value: FillValue | None, columns: Sequence[str], field: str) -> dict[str, float]:
+    """A scalar, list (feature order) or dict of fill values → ``{column: value}``."""
+    if value is None:
+        return dict.fromkeys(columns, 0.0)
+    if isinstance(value, Mapping):
+        missing = [c for c in columns if c not in value]
+        if missing:
+            raise DataError(f"{field} gives no value for column(s) {missing[:5]}.", field=field)
+        return {c: float(value[c]) for c in columns}
+    if isinstance(value, list):
+        if len(value) != len(columns):
+            raise DataError(
+                f"{field} lists {len(value)} value(s) but there are {len(columns)} feature columns.",
+                field=field,
+            )
+        return {c: float(v) for c, v in zip(columns, value, strict=True)}
+    return dict.fromkeys(columns, float(value))
+
+
+def _numbers(values: list[float | str] | None) -> list[float]:
+    out = []
+    for v in values or []:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            continue  # text tokens were turned into NaN when the table was stored
+    return out
+
+
+def _statistic(block: pd.DataFrame, method: str, fallback: dict[str, float]) -> dict[str, float]:
+    out = {}
+    for col in block.columns:
+        stat = getattr(block[col], method)()
+        out[str(col)] = fallback[str(col)] if pd.isna(stat) else float(stat)
+    return out
+
+
+class DataTransform(Component):
+    """Parse a table into a Frame on one party (guest or host; the same class for both)."""
+
+    module = "DataTransform"
+    params: DataTransformParams
+
+    def run(self, ctx: Context, inputs: Inputs) -> Outputs:
+        data = inputs.one("data", "train_data", "test_data", "validate_data", "eval_data")
+        table = data if isinstance(data, Table) else Table(data.to_pandas(), data.match_id_name, data.table)
+        model = model_of(inputs.models, self.module, self.env.component)
+        frame, info = transform(table, self.params, model)
+        log.info("%s: %s", self.env.component, frame)
+        if info["missing_filled"] or info["outliers_replaced"]:
+            log.info(
+                "filled %d missing value(s), replaced %d outlier(s)",
+                info["missing_filled"],
+                info["outliers_replaced"],
+            )
+        metrics = {
+            "rows": frame.n_rows,
+            "features": frame.n_features,
+            "with_label": frame.has_label,
+            "missing_filled": info["missing_filled"],
+            "outliers_replaced": info["outliers_replaced"],
+        }
+        if frame.label is not None and frame.label.dtype.kind in "iu":
+            classes, counts = np.unique(frame.label, return_counts=True)
+            metrics["label_counts"] = {str(c): int(n) for c, n in zip(classes, counts, strict=True)}
+        out_model = {
+            "module": self.module,
+            "params": self.params.model_dump(mode="json") if model is None else model["params"],
+            "schema": frame.schema,
+            "fill_values": info["fill_values"],
+            "outlier_values": info["outlier_values"],
+            "table": table.name,
+        }
+        return Outputs(data=[frame], model=out_model, metrics=metrics)
+
+
+def transform(
+    table: Table, params: DataTransformParams, model: Mapping[str, Any] | None = None
+) -> tuple[Frame, dict[str, Any]]:
+    """Turn ``table`` into a Frame with ``params``; with a ``model`` of an earlier run, reuse its
+    parameters, fill values and schema (new data is checked against the schema).
+
+    Returns
+    -------
+    Frame, dict
+        The frame and ``{"fill_values", "outlier_values", "missing_filled", "outliers_replaced"}``.
+
+    Raises
+    ------
+    DataError
+        Missing label or id column, non-numeric values, missing values without ``missing_fill``,
+        columns that differ from the model's schema.
+    """
+    if model is not None:
+        params = DataTransformParams.model_validate(model["params"])
+    name = table.name
+    id_column = table.id_column
+    if (params.with_match_id or params.match_id_name) and params.match_id_name not in ("", id_column):
+        raise DataError(
+            f"table {name}: match_id_name {params.match_id_name!r} is not the table's id column "
+            f"{id_column!r}; the id column is chosen when the table is uploaded (--id-column).",
+            field="match_id_name",
+        )
+    df = table.df.copy()
+    with_label = params.with_label
+    if model is not None and with_label and params.label_name not in df.columns:
+        with_label = False  # predict data may come without its label
+    features = [c for c in df.columns if c != id_column and not (with_label and c == params.label_name)]
+    if model is not None:
+        schema = model["schema"]
+        check_compatible(schema, make_schema(features), table=name)
+        features = list(schema["features"])
+
+    missing_values = _numbers(params.missing_impute)
+    if missing_values and features:
+        block = df[features]
+        df[features] = block.mask(block.isin(missing_values))
+
+    outlier_values: dict[str, float] | None = None
+    replaced = 0
+    if params.outlier_replace and features:
+        outliers = _numbers(params.outlier_impute)
+        block = df[features]
+        mask = block.isin(outliers) if outliers else pd.DataFrame(False, index=block.index, columns=features)
+        if model is not None and model.get("outlier_values"):
+            outlier_values = {c: float(v) for c, v in model["outlier_values"].items()}
+        else:
+            designated = _per_column(params.outlier_replace_value, features, "outlier_replace_value")
+            method = params.outlier_replace_method
+            outlier_values = (
+                _statistic(block.mask(mask), method, designated) if method in _STAT_METHODS else designated
+            )
+        replaced = int(mask.to_numpy().sum())
+        for col in features:
+            if mask[col].any():
+                df.loc[mask[col], col] = outlier_values[col]
+
+    holes = int(df[features].isna().to_numpy().sum()) if features else 0
+    fill_values: dict[str, float] | None = None
+    if params.missing_fill:
+        if model is not None and model.get("fill_values"):
+            fill_values = {c: float(v) for c, v in model["fill_values"].items()}
+        else:
+            designated = _per_column(params.default_value, features, "default_value")
+            method = params.missing_fill_method
+            fill_values = (
+                _statistic(df[features], method, designated) if method in _STAT_METHODS else designated
+            )
+    frame = frame_from_table(
+        df,
+        id_column=id_column,
+        with_label=with_label,
+        label_name=params.label_name,
+        label_type=params.label_kind,
+        fill_values=fill_values,
+        features=features,
+        table=name,
+    )
+    return frame, {
+        "fill_values": fill_values,
+        "outlier_values": outlier_values,
+        "missing_filled": holes if params.missing_fill else 0,
+        "outliers_replaced": replaced,
+    }
+
+
+SPEC = register_module(
+    ModuleSpec(
+        "DataTransform",
+        roles={GUEST, HOST},
+        params_model=DataTransformParams,
+        inputs={"data", "train_data", "validate_data", "test_data", "eval_data", "model"},
+        outputs={"data", "model"},
+        requires_data=True,
+        entry={GUEST: DataTransform, HOST: DataTransform},
+        description="Parse a dense table into ids, label and features; fill missing values.",
+    )
+)

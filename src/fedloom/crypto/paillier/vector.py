@@ -1,0 +1,506 @@
+r"""``EncryptedVector``: many Paillier ciphertexts under one key, with one fixed-point scale.
+
+Algebra
+-------
+Ciphertexts live mod :math:`n^2`, plaintexts mod :math:`n`; :math:`c_a + n(x c_a \bmod n)` is
+:math:`c_a (1 + x n) \bmod n^2`, computed cheaply.
+
+=======================  ============================================  =============================
+operation                ciphertext computation                        plaintext effect
+=======================  ============================================  =============================
+``a + b``                :math:`c_a c_b`                               :math:`a + b`
+``a + x`` (plaintext)    :math:`c_a + n (x c_a \bmod n)`               :math:`a + x`
+``-a``                   :math:`c_a^{-1}` (batch inversion)            :math:`-a`
+``a - b``                :math:`c_a c_b^{-1}`                          :math:`a - b`
+``a * k`` (int k)        :math:`c_a^{k}` or :math:`(c_a^{-1})^{|k|}`   :math:`k a`
+``a * s`` (float s)      :math:`c_a^{\mathrm{round}(s 2^{23})}`        :math:`s a`, scale + 23
+``a.dot(X)``             :math:`\prod_i c_i^{X_{ij}}` (bucket method)  :math:`\sum_i a_i X_{ij}`
+``a.segment_sum(s, S)``  :math:`\prod_{i: s_i = j} c_i`                :math:`\sum_{i: s_i = j} a_i`
+``a.sum()``              :math:`\prod_i c_i`                           :math:`\sum_i a_i`
+=======================  ============================================  =============================
+
+so that :math:`D(E(a) \cdot E(b) \bmod n^2) = a + b \bmod n` and
+:math:`D(E(a)^k \bmod n^2) = k a \bmod n`.
+
+Scales: each vector has one ``frac_bits`` :math:`f` (value :math:`= m / 2^f`). Adding vectors of
+different scales first lifts the smaller one by :math:`c^{2^{\Delta f}}` (exact). Multiplying by
+an int keeps :math:`f`; by a float adds ``MUL_PRECISION_BITS`` (23) — the low-precision path.
+
+Every binary operation checks that both operands use the same key (:class:`KeyMismatchError`)
+and have the same length (:class:`CryptoError` naming both).
+
+What each party learns
+----------------------
+A party holding only the public key learns nothing from ciphertexts (DCR). Results computed from
+received ciphertexts are deterministic functions of them (for instance :math:`c (1 + x n)` with a
+plaintext :math:`x`, or the trivial encryption ``1`` of an empty segment): call
+:meth:`EncryptedVector.obfuscate` before sending such a result, so that its randomness no longer
+ties it to the inputs (the key owner could otherwise recover the randomness and learn about
+:math:`x`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import gmpy2
+import numpy as np
+from gmpy2 import mpz
+
+from fedloom.core.errors import CryptoError, KeyMismatchError
+from fedloom.crypto.paillier import parallel
+from fedloom.crypto.paillier.encoding import (
+    DEFAULT_FRAC_BITS,
+    MUL_PRECISION_BITS,
+    as_vector,
+    check_frac_bits,
+    encode_multipliers,
+    is_int_array,
+    to_fixed,
+    to_residues,
+)
+from fedloom.crypto.paillier.multiexp import batch_invert, signed_multi_exp
+
+if TYPE_CHECKING:
+    from fedloom.crypto.paillier.keys import PaillierPublicKey
+    from fedloom.crypto.paillier.obfuscation import ObfuscatorPool
+
+#: Minimum length before an exponentiation-based operation is split over workers.
+PARALLEL_MIN_POWMOD = 64
+#: Minimum length before batch inversion is split over workers.
+PARALLEL_MIN_INVERT = 1024
+#: Largest |multiplier| handled by the bucket method in int64 (beyond it: one powmod per term).
+_MAX_BUCKET_EXP = 2**62
+
+
+def _chunked(fn: Callable[[int, int], list[Any]], count: int, min_items: int) -> list[Any]:
+    parts = parallel.run_chunks(fn, parallel.split(count, min_items))
+    return parts[0] if len(parts) == 1 else [v for part in parts for v in part]
+
+
+def _invert_all(cs: list[Any], modulus: Any) -> list[Any]:
+    return _chunked(lambda a, b: batch_invert(cs[a:b], modulus), len(cs), PARALLEL_MIN_INVERT)
+
+
+def _matrix_to_ints(matrix: np.ndarray, precision_bits: int) -> tuple[np.ndarray, int]:
+    """Plaintext matrix → (int64 array when every |entry| < 2^62, else Python ints; scale added)."""
+    if is_int_array(matrix):
+        flat = [int(v) for v in matrix.ravel().tolist()]
+        extra = 0
+    else:
+        x = matrix.astype(np.float64, copy=False)
+        if not np.all(np.isfinite(x)):
+            raise CryptoError("cannot multiply by NaN or infinite values")
+        scaled = np.rint(np.ldexp(x, precision_bits))
+        if np.all(np.abs(scaled) < _MAX_BUCKET_EXP):
+            return scaled.astype(np.int64), precision_bits
+        flat = to_fixed(x.ravel(), precision_bits)
+        extra = precision_bits
+    if all(-_MAX_BUCKET_EXP < v < _MAX_BUCKET_EXP for v in flat):
+        return np.asarray(flat, dtype=np.int64).reshape(matrix.shape), extra
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(matrix.shape), extra
+
+
+class EncryptedVector:
+    r"""A 1-D vector of Paillier ciphertexts with one fixed-point scale.
+
+    Created by :meth:`PaillierPublicKey.encrypt` / :meth:`EncryptedVector.from_bytes`; supports
+    numpy-like ``+``, ``-``, unary ``-``, ``*`` by plaintext scalars or arrays, :meth:`dot`,
+    :meth:`segment_sum`, :meth:`sum`, indexing and :meth:`concat`.
+
+    Parameters
+    ----------
+    public_key
+        The key every ciphertext is under.
+    ciphertexts
+        Integers in :math:`(0, n^2)` (gmpy2 ``mpz``).
+    frac_bits
+        The scale :math:`f`: element :math:`i` decodes to :math:`D(c_i) / 2^f`.
+    """
+
+    __slots__ = ("_c", "_frac", "_pk")
+    #: Make ``ndarray + ev`` / ``ndarray * ev`` defer to this class instead of broadcasting.
+    __array_ufunc__ = None
+
+    def __init__(self, public_key: PaillierPublicKey, ciphertexts: list[Any], frac_bits: int) -> None:
+        self._pk = public_key
+        self._c = ciphertexts
+        self._frac = int(frac_bits)
+
+    # -- basic properties ---------------------------------------------------------------------------
+    @property
+    def public_key(self) -> PaillierPublicKey:
+        """The key of every ciphertext."""
+        return self._pk
+
+    @property
+    def frac_bits(self) -> int:
+        """Fixed-point scale: values are plaintexts divided by ``2**frac_bits``."""
+        return self._frac
+
+    @property
+    def ciphertexts(self) -> list[Any]:
+        """The raw ciphertexts (a new list of ``mpz``)."""
+        return list(self._c)
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(len(self),)``."""
+        return (len(self._c),)
+
+    def __len__(self) -> int:
+        return len(self._c)
+
+    def __repr__(self) -> str:
+        return f"EncryptedVector(len={len(self._c)}, frac_bits={self._frac}, key={self._pk.fingerprint[:8]})"
+
+    def _new(self, cs: list[Any], frac_bits: int | None = None) -> EncryptedVector:
+        return EncryptedVector(self._pk, cs, self._frac if frac_bits is None else frac_bits)
+
+    # -- indexing -----------------------------------------------------------------------------------
+    def __getitem__(self, idx: Any) -> EncryptedVector:
+        """Select elements: an int (a length-1 vector), a slice, an int array or a bool mask."""
+        cs = self._c
+        if isinstance(idx, int | np.integer) and not isinstance(idx, bool | np.bool_):
+            i = int(idx)
+            if not -len(cs) <= i < len(cs):
+                raise IndexError(f"index {i} out of range for an EncryptedVector of length {len(cs)}")
+            return self._new([cs[i]])
+        if isinstance(idx, slice):
+            return self._new(cs[idx])
+        arr = np.asarray(idx)
+        if arr.dtype == np.bool_:
+            if arr.shape != (len(cs),):
+                raise IndexError(
+                    f"boolean mask of shape {arr.shape} for an EncryptedVector of length {len(cs)}"
+                )
+            return self._new([cs[i] for i in np.flatnonzero(arr).tolist()])
+        if arr.dtype.kind in "iu" and arr.ndim <= 1:
+            picked = np.arange(len(cs))[arr.reshape(-1)]  # bounds-checked, negatives allowed
+            return self._new([cs[i] for i in picked.tolist()])
+        raise IndexError(f"cannot index an EncryptedVector with {type(idx).__name__} of dtype {arr.dtype}")
+
+    @staticmethod
+    def concat(vectors: Sequence[EncryptedVector]) -> EncryptedVector:
+        """Concatenate vectors under one key; scales are aligned to the largest."""
+        if not vectors:
+            raise CryptoError("EncryptedVector.concat needs at least one vector")
+        first = vectors[0]
+        for v in vectors[1:]:
+            first._check_key(v)
+        f = max(v.frac_bits for v in vectors)
+        cs: list[Any] = []
+        for v in vectors:
+            cs.extend(v.rescale(f)._c)
+        return first._new(cs, f)
+
+    # -- checks and alignment -----------------------------------------------------------------------
+    def _check_key(self, other: Any) -> None:
+        if not isinstance(other, EncryptedVector):
+            raise KeyMismatchError(f"cannot combine an EncryptedVector with a {type(other).__name__}")
+        if other._pk is not self._pk and other._pk != self._pk:
+            raise KeyMismatchError(
+                f"ciphertexts under different keys ({self._pk.fingerprint} and {other._pk.fingerprint}) "
+                "cannot be combined"
+            )
+
+    def _check_length(self, other_len: int, op: str) -> None:
+        if other_len != len(self._c):
+            raise CryptoError(f"length mismatch in {op}: {len(self._c)} and {other_len}")
+
+    def rescale(self, frac_bits: int) -> EncryptedVector:
+        r"""The same values at a larger scale: :math:`c^{2^{\Delta f}}` (exact, no rounding)."""
+        f = check_frac_bits(frac_bits)
+        if f < self._frac:
+            raise CryptoError(f"cannot lower the scale of an EncryptedVector from {self._frac} to {f} bits")
+        if f == self._frac:
+            return self
+        return self._new(self._pow_all(1 << (f - self._frac)), f)
+
+    def _pow_all(self, k: int) -> list[Any]:
+        """:math:`c_i^{k}` for one non-negative int ``k`` (C loop, GIL released)."""
+        cs, n2 = self._c, self._pk.nsquare
+        return _chunked(lambda a, b: gmpy2.powmod_base_list(cs[a:b], k, n2), len(cs), PARALLEL_MIN_POWMOD)
+
+    def _plain_operand(self, other: Any, op: str) -> tuple[EncryptedVector, list[int]]:
+        """Encode a plaintext operand at this vector's scale (lifting an int vector for real floats)."""
+        arr = as_vector(other)
+        if len(arr) == 1 and len(self._c) != 1:
+            arr = np.repeat(arr, len(self._c))
+        self._check_length(len(arr), op)
+        me = self
+        if me._frac == 0 and not is_int_array(arr) and not np.all(arr == np.rint(arr)):
+            me = self.rescale(DEFAULT_FRAC_BITS)
+        return me, to_residues(to_fixed(arr, me._frac), int(self._pk.n))
+
+    # -- addition and subtraction -------------------------------------------------------------------
+    def _add_encrypted(self, other: EncryptedVector, op: str) -> EncryptedVector:
+        self._check_key(other)
+        self._check_length(len(other), op)
+        f = max(self._frac, other._frac)
+        ca, cb, n2 = self.rescale(f)._c, other.rescale(f)._c, self._pk.nsquare
+        return self._new(
+            _chunked(
+                lambda a, b: [x * y % n2 for x, y in zip(ca[a:b], cb[a:b], strict=True)],
+                len(ca),
+                parallel.PARALLEL_MIN_ITEMS,
+            ),
+            f,
+        )
+
+    def _add_plain(self, other: Any, op: str) -> EncryptedVector:
+        me, ms = self._plain_operand(other, op)
+        cs, n, n2 = me._c, self._pk.n, self._pk.nsquare
+        return me._new(
+            _chunked(
+                lambda a, b: [
+                    (c + n * (m * c % n)) % n2 if m else c for c, m in zip(cs[a:b], ms[a:b], strict=True)
+                ],
+                len(cs),
+                parallel.PARALLEL_MIN_ITEMS,
+            )
+        )
+
+    def __add__(self, other: Any) -> EncryptedVector:
+        if isinstance(other, EncryptedVector):
+            return self._add_encrypted(other, "add")
+        if _is_foreign_cipher(other):
+            self._check_key(other)
+        return self._add_plain(other, "add")
+
+    def __radd__(self, other: Any) -> EncryptedVector:
+        return self.__add__(other)
+
+    def __neg__(self) -> EncryptedVector:
+        return self._new(_invert_all(self._c, self._pk.nsquare))
+
+    def __sub__(self, other: Any) -> EncryptedVector:
+        if isinstance(other, EncryptedVector):
+            self._check_key(other)
+            self._check_length(len(other), "subtract")
+            return self._add_encrypted(-other, "subtract")
+        if _is_foreign_cipher(other):
+            self._check_key(other)
+        arr = as_vector(other)
+        return self._add_plain(-arr.astype(object) if is_int_array(arr) else -arr, "subtract")
+
+    def __rsub__(self, other: Any) -> EncryptedVector:
+        if _is_foreign_cipher(other):
+            self._check_key(other)
+        return (-self)._add_plain(other, "subtract")
+
+    # -- multiplication by plaintexts ---------------------------------------------------------------
+    def mul(self, other: Any, precision_bits: int = MUL_PRECISION_BITS) -> EncryptedVector:
+        r"""Multiply by a plaintext scalar or 1-D array (elementwise).
+
+        Ints are exact (scale unchanged); floats are encoded as :math:`\mathrm{round}(s \cdot
+        2^{p})` with ``p = precision_bits`` (23 by default) and the scale grows by ``p``.
+        Negative multipliers use :math:`(c^{-1})^{|k|}`.
+        """
+        if isinstance(other, EncryptedVector) or _is_foreign_cipher(other):
+            raise CryptoError("Paillier cannot multiply two ciphertexts; multiply by a plaintext")
+        arr = as_vector(other)
+        ks, extra = encode_multipliers(arr, precision_bits)
+        f = self._frac + extra
+        if len(ks) == 1:
+            return self._new(self._mul_scalar(ks[0]), f)
+        self._check_length(len(ks), "multiply")
+        cs, n2 = self._c, self._pk.nsquare
+
+        def chunk(a: int, b: int) -> list[Any]:
+            sub, kk = cs[a:b], ks[a:b]
+            neg = [i for i, k in enumerate(kk) if k < 0]
+            invs = dict(zip(neg, batch_invert([sub[i] for i in neg], n2), strict=True))
+            return [
+                gmpy2.powmod(invs[i], -k, n2) if k < 0 else (c if k == 1 else gmpy2.powmod(c, k, n2))
+                for i, (c, k) in enumerate(zip(sub, kk, strict=True))
+            ]
+
+        return self._new(_chunked(chunk, len(cs), PARALLEL_MIN_POWMOD), f)
+
+    def _mul_scalar(self, k: int) -> list[Any]:
+        if k == 1:
+            return list(self._c)
+        if k == 0:
+            return [mpz(1)] * len(self._c)
+        if k > 0:
+            return self._pow_all(k)
+        return (-self)._pow_all(-k)
+
+    def __mul__(self, other: Any) -> EncryptedVector:
+        return self.mul(other)
+
+    def __rmul__(self, other: Any) -> EncryptedVector:
+        return self.mul(other)
+
+    def dot(self, matrix: Any, precision_bits: int = MUL_PRECISION_BITS) -> EncryptedVector:
+        r"""Encrypted vector–matrix product :math:`[\,y_j\,] = \prod_i [\,a_i\,]^{X_{ij}}`.
+
+        Parameters
+        ----------
+        matrix
+            Plaintext ``(len(self), k)`` array (a 1-D array counts as one column). Ints are exact;
+            floats use the low-precision encoding (scale + ``precision_bits``).
+
+        Returns
+        -------
+        EncryptedVector
+            Length ``k``: :math:`\sum_i a_i X_{ij}` per column (the :math:`[d]^T X` gradient).
+
+        Notes
+        -----
+        Bucket (Pippenger) multi-exponentiation per column over row chunks in parallel; rows
+        with a negative entry use their batch-computed inverse.
+        """
+        mat = np.asarray(matrix)
+        if mat.ndim == 1:
+            mat = mat.reshape(-1, 1)
+        if mat.ndim != 2:
+            raise CryptoError(f"dot takes a 2-D plaintext matrix, got shape {mat.shape}")
+        self._check_length(mat.shape[0], "dot")
+        if mat.dtype.kind not in "biufO":
+            raise CryptoError(f"dot takes a numeric matrix, got dtype {mat.dtype}")
+        ks, extra = _matrix_to_ints(mat, precision_bits)
+        f = self._frac + extra
+        n_cols = ks.shape[1]
+        cs, n2 = self._c, self._pk.nsquare
+        if len(cs) == 0:
+            return self._new([mpz(1)] * n_cols, f)
+
+        if ks.dtype == object:  # huge multipliers: one exponentiation per entry
+
+            def naive(a: int, b: int) -> list[Any]:
+                out = []
+                for j in range(n_cols):
+                    col = ks[a:b, j].tolist()
+                    acc = mpz(1)
+                    for c, k in zip(cs[a:b], col, strict=True):
+                        if k:
+                            acc = acc * gmpy2.powmod(c, int(k), n2) % n2
+                    out.append(acc)
+                return out
+
+            parts = parallel.run_chunks(naive, parallel.split(len(cs), PARALLEL_MIN_POWMOD))
+        else:
+
+            def bucket(a: int, b: int) -> list[Any]:
+                block = ks[a:b]
+                sub = cs[a:b]
+                neg_rows = np.flatnonzero((block < 0).any(axis=1))
+                invs: list[Any] | None = None
+                if len(neg_rows):
+                    invs = [None] * len(sub)
+                    for i, v in zip(
+                        neg_rows.tolist(), batch_invert([sub[i] for i in neg_rows.tolist()], n2), strict=True
+                    ):
+                        invs[i] = v
+                return [signed_multi_exp(sub, invs, block[:, j], n2) for j in range(n_cols)]
+
+            parts = parallel.run_chunks(bucket, parallel.split(len(cs), PARALLEL_MIN_POWMOD))
+        result = parts[0]
+        for part in parts[1:]:
+            result = [x * y % n2 for x, y in zip(result, part, strict=True)]
+        return self._new(result, f)
+
+    def __matmul__(self, matrix: Any) -> EncryptedVector:
+        return self.dot(matrix)
+
+    # -- reductions ---------------------------------------------------------------------------------
+    def segment_sum(self, segment_ids: Any, n_segments: int) -> EncryptedVector:
+        r"""Sums per segment: element :math:`j` is :math:`\sum_{i: s_i = j} a_i` (histograms).
+
+        Empty segments hold the trivial encryption of 0 (``1``); obfuscate before sending.
+        """
+        seg = np.asarray(segment_ids)
+        if seg.shape != (len(self._c),):
+            raise CryptoError(
+                f"length mismatch in segment_sum: {len(self._c)} and segment ids of shape {seg.shape}"
+            )
+        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer) or n_segments < 0:
+            raise CryptoError(f"n_segments must be a non-negative int. Got {n_segments!r}.")
+        if len(seg) and (seg.dtype.kind not in "iu" or seg.min() < 0 or seg.max() >= n_segments):
+            raise CryptoError(f"segment ids must be ints in [0, {n_segments})")
+        cs, n2, ids = self._c, self._pk.nsquare, seg.tolist()
+        n_seg = int(n_segments)
+
+        def chunk(a: int, b: int) -> list[Any]:
+            out: list[Any] = [None] * n_seg
+            for c, s in zip(cs[a:b], ids[a:b], strict=True):
+                cur = out[s]
+                out[s] = c if cur is None else cur * c % n2
+            return out
+
+        parts = parallel.run_chunks(chunk, parallel.split(len(cs), parallel.PARALLEL_MIN_ITEMS))
+        result = parts[0]
+        for part in parts[1:]:
+            result = [
+                y if x is None else (x if y is None else x * y % n2)
+                for x, y in zip(result, part, strict=True)
+            ]
+        return self._new([mpz(1) if x is None else x for x in result])
+
+    def sum(self) -> EncryptedVector:
+        r"""Length-1 vector :math:`[\sum_i a_i]`."""
+        return self.segment_sum(np.zeros(len(self._c), dtype=np.int64), 1)
+
+    # -- re-randomisation ---------------------------------------------------------------------------
+    def obfuscate(self, pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        r"""Re-randomise in place, :math:`c \leftarrow c \cdot h_s^{a}` with a fresh :math:`a` each.
+
+        The plaintexts are unchanged; the result no longer depends on the inputs' randomness.
+        Call it before sending anything computed from received ciphertexts. Returns ``self``.
+        """
+        count = len(self._c)
+        if pool is not None:
+            if pool.public_key != self._pk:
+                raise KeyMismatchError("the obfuscator pool belongs to another public key")
+            rhos = pool.take(count)
+        else:
+            rhos = self._pk.obfuscator.draw(count)
+        cs, n2 = self._c, self._pk.nsquare
+        self._c = _chunked(
+            lambda a, b: [c * r % n2 for c, r in zip(cs[a:b], rhos[a:b], strict=True)],
+            count,
+            parallel.PARALLEL_MIN_ITEMS,
+        )
+        return self
+
+    # -- serialisation ------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Fixed-width big-endian ciphertexts in one buffer (width ``public_key.ciphertext_bytes``)."""
+        width = self._pk.ciphertext_bytes
+        return b"".join(c.to_bytes(width, "big") for c in self._c)
+
+    @classmethod
+    def from_bytes(
+        cls, public_key: PaillierPublicKey, buf: bytes | bytearray | memoryview, frac_bits: int
+    ) -> EncryptedVector:
+        """Parse :meth:`to_bytes` output received from another party, validating it.
+
+        Raises
+        ------
+        CryptoError
+            Length not a multiple of the width, a ciphertext outside :math:`(0, n^2)`, or a bad
+            ``frac_bits``.
+        """
+        f = check_frac_bits(frac_bits)
+        view = memoryview(buf).cast("B")
+        width = public_key.ciphertext_bytes
+        if len(view) % width:
+            raise CryptoError(
+                f"ciphertext buffer of {len(view)} bytes is not a multiple of the {width}-byte width"
+            )
+        n2 = public_key.nsquare
+        cs = [mpz.from_bytes(view[i : i + width], "big") for i in range(0, len(view), width)]
+        for i, c in enumerate(cs):
+            if not 0 < c < n2:
+                raise CryptoError(f"ciphertext {i} is not in (0, n²): not a valid ciphertext for this key")
+        return cls(public_key, cs, f)
+
+
+def _is_foreign_cipher(obj: Any) -> bool:
+    """True for ciphertext vectors of another cipher (e.g. the plain one)."""
+    return hasattr(obj, "public_key") and hasattr(obj, "frac_bits") and not isinstance(obj, EncryptedVector)

@@ -1,0 +1,1 @@
+"""Federated algorithms: ``hetero`` (vertically split data) and ``homo`` (horizontally split)."""

@@ -1,0 +1,295 @@
+"""Parameters of the intersection: FATE 1.11's ``IntersectParam`` names and nesting.
+
+Every name of FATE's ``IntersectParam`` is accepted (so FATE confs run unchanged); an unknown name
+is a :class:`~fedloom.core.ConfigError` naming it (``rsa_params.key_lenght``). Names that
+configure features fedloom does not implement are accepted at their defaults and refused with a
+ConfigError when switched on (``join_method: left_join``, ``run_preprocess``, ``run_cache``,
+``intersect_method: raw | dh``); names FATE itself deprecated are accepted and ignored.
+
+Differences from FATE's defaults, on purpose: ``intersect_method`` is ``ecdh`` (FATE: ``rsa``) and
+``rsa_params.key_length`` is 2048 (FATE: 1024).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from fedloom.core.errors import ConfigError
+
+ALL_HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sm3")
+ID_HASHES = ("sha256", "sha384", "sha512", "sm3")
+
+
+def _hash_choice(value: Any, allowed: tuple[str, ...]) -> str:
+    low = str(value).lower() if isinstance(value, str) else value
+    if low not in allowed:
+        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+    if low != "none" and low not in hashlib.algorithms_available:
+        raise ValueError(f"{low!r} is not provided by this Python's OpenSSL")
+    return str(low)
+
+
+def _lower_choice(value: Any, allowed: tuple[str, ...]) -> str:
+    low = value.lower() if isinstance(value, str) else value
+    if low not in allowed:
+        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+    return str(low)
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RsaParams(_Params):
+    """``rsa_params``: H, H_f, key size and the two optimisations of RSA PSI.
+
+    Attributes
+    ----------
+    salt
+        Appended to every id before hashing (both sides must agree).
+    hash_method
+        H, the full-domain hash into Z_n: sha256, sha384, sha512, sm3.
+    final_hash_method
+        H_f, applied to signatures: md5, sha1, sha224, sha256, sha384, sha512, sm3.
+    split_calculation
+        Split ids by H(x) % 2 between the host's and the guest's key (symmetric work). The host
+        joins the guest-key half, so it learns about half of the intersection even without
+        ``sync_intersect_ids``.
+    random_base_fraction
+        None, or a fraction in (0, 1] of blinding factors precomputed and reused (FATE: < 0.01
+        counts as 0.01, > 0.99 as 1). Reuse lets the signer test guessed pairs of ids.
+    key_length
+        RSA modulus bits, >= 1024 (default 2048).
+    random_bit
+        Accepted for FATE compatibility; fedloom always draws r uniformly from Z_n*.
+    """
+
+    salt: str = ""
+    hash_method: str = "sha256"
+    final_hash_method: str = "sha256"
+    split_calculation: StrictBool = False
+    random_base_fraction: float | None = None
+    key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
+    random_bit: StrictInt = Field(default=128, ge=1)
+
+    @field_validator("hash_method", mode="before")
+    @classmethod
+    def _h(cls, v: Any) -> str:
+        return _hash_choice(v, ID_HASHES)
+
+    @field_validator("final_hash_method", mode="before")
+    @classmethod
+    def _hf(cls, v: Any) -> str:
+        return _hash_choice(v, ALL_HASHES)
+
+    @field_validator("random_base_fraction")
+    @classmethod
+    def _frac(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 < v <= 1.0:
+            raise ValueError("must be None or a fraction in (0, 1]")
+        return v
+
+
+class EcdhParams(_Params):
+    """``ecdh_params``: how ids are hashed into the group, and the group.
+
+    Attributes
+    ----------
+    salt
+        Appended to every id before hashing.
+    hash_method
+        sha256, sha384, sha512, sm3.
+    curve
+        ``curve25519`` (X25519, FATE's name; default) or ``edwards25519`` (prime-order subgroup).
+    """
+
+    salt: str = ""
+    hash_method: str = "sha256"
+    curve: str = "curve25519"
+
+    @field_validator("hash_method", mode="before")
+    @classmethod
+    def _h(cls, v: Any) -> str:
+        return _hash_choice(v, ID_HASHES)
+
+    @field_validator("curve", mode="before")
+    @classmethod
+    def _c(cls, v: Any) -> str:
+        return _lower_choice(v, ("curve25519", "edwards25519"))
+
+
+class DhParams(_Params):
+    """``dh_params`` (FATE's DH method; accepted, not implemented: use ecdh)."""
+
+    salt: str = ""
+    hash_method: str = "sha256"
+    key_length: StrictInt = Field(default=1024, ge=1024)
+
+
+class RawParams(_Params):
+    """``raw_params`` (FATE's raw method sends ids in the clear; accepted, not implemented)."""
+
+    use_hash: StrictBool = False
+    salt: str = ""
+    hash_method: str = "none"
+    base64: StrictBool = False
+    join_role: Literal["guest", "host"] = "guest"
+
+
+class EncodeParams(_Params):
+    """``encode_params`` (deprecated in FATE; accepted and ignored)."""
+
+    salt: str = ""
+    encode_method: str = "none"
+    base64: StrictBool = False
+
+
+class IntersectCacheParams(_Params):
+    """``intersect_cache_param`` (ignored by FATE since 1.7; accepted and ignored)."""
+
+    use_cache: StrictBool = False
+    id_type: str = "phone"
+    encrypt_type: str = "sha256"
+
+
+class IntersectPreprocessParams(_Params):
+    """``intersect_preprocess_params`` (Bloom-filter preprocessing; accepted, not used: fedloom's
+    cardinality mode is exact)."""
+
+    false_positive_rate: float = Field(default=1e-3, gt=0.0, le=0.5)
+    encrypt_method: str = "rsa"
+    hash_method: str = "sha256"
+    preprocess_method: str = "sha256"
+    preprocess_salt: str = ""
+    random_state: int | None = None
+    filter_owner: Literal["guest", "host"] = "guest"
+
+
+class IntersectParams(_Params):
+    """All parameters of the intersection (FATE's ``IntersectParam``).
+
+    The ones that matter:
+
+    intersect_method
+        ``ecdh`` (default) or ``rsa``.
+    sync_intersect_ids
+        Hosts learn the final intersection (restricted to their ids). Default True.
+    only_output_key
+        The component outputs ids only (no feature columns).
+    cardinality_only
+        Only the size of the intersection is computed; no party learns which ids. Always runs
+        the ECDH protocol (RSA blind signatures cannot hide which of the guest's ids matched),
+        whatever ``cardinality_method`` says; one host only.
+    sync_cardinality
+        In cardinality-only mode, hosts learn the size too.
+    rsa_params, ecdh_params
+        See :class:`RsaParams`, :class:`EcdhParams`.
+    """
+
+    intersect_method: str = "ecdh"
+    sync_intersect_ids: StrictBool = True
+    only_output_key: StrictBool = False
+    cardinality_only: StrictBool = False
+    sync_cardinality: StrictBool = False
+    cardinality_method: str = "ecdh"
+    rsa_params: RsaParams = Field(default_factory=RsaParams)
+    ecdh_params: EcdhParams = Field(default_factory=EcdhParams)
+    dh_params: DhParams = Field(default_factory=DhParams)
+    raw_params: RawParams = Field(default_factory=RawParams)
+    intersect_preprocess_params: IntersectPreprocessParams = Field(default_factory=IntersectPreprocessParams)
+    join_method: str = "inner_join"
+    new_sample_id: StrictBool = False
+    sample_id_generator: Literal["guest", "host"] = "guest"
+    run_cache: StrictBool = False
+    run_preprocess: StrictBool = False
+    # Deprecated in FATE 1.7+ (accepted, ignored).
+    random_bit: StrictInt | None = None
+    join_role: Literal["guest", "host"] = "guest"
+    with_encode: StrictBool = False
+    encode_params: EncodeParams = Field(default_factory=EncodeParams)
+    intersect_cache_param: IntersectCacheParams = Field(default_factory=IntersectCacheParams)
+    repeated_id_process: StrictBool = False
+    repeated_id_owner: str = "guest"
+    with_sample_id: StrictBool = False
+    allow_info_share: StrictBool = False
+    info_owner: str = "guest"
+
+    @field_validator("intersect_method", mode="before")
+    @classmethod
+    def _method(cls, v: Any) -> str:
+        low = _lower_choice(v, ("ecdh", "rsa", "dh", "raw"))
+        if low == "raw":
+            raise ValueError("'raw' sends ids in the clear and is not offered; use 'ecdh' or 'rsa'")
+        if low == "dh":
+            raise ValueError("'dh' is not implemented; 'ecdh' is the same protocol on a faster group")
+        return low
+
+    @field_validator("cardinality_method", mode="before")
+    @classmethod
+    def _card_method(cls, v: Any) -> str:
+        return _lower_choice(v, ("ecdh", "rsa", "dh"))
+
+    @field_validator("join_method", mode="before")
+    @classmethod
+    def _join(cls, v: Any) -> str:
+        low = _lower_choice(v, ("inner_join", "left_join"))
+        if low != "inner_join":
+            raise ValueError("only 'inner_join' is implemented")
+        return low
+
+    @field_validator("run_cache", "run_preprocess")
+    @classmethod
+    def _off(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("is not implemented; leave it false")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> IntersectParams:
+        if self.new_sample_id:
+            raise ValueError("new_sample_id only applies to left_join, which is not implemented")
+        return self
+
+    @property
+    def effective_method(self) -> str:
+        """The protocol that runs: ``ecdh`` in cardinality-only mode, else ``intersect_method``."""
+        return "ecdh" if self.cardinality_only else self.intersect_method
+
+    @classmethod
+    def from_dict(
+        cls, values: dict[str, Any] | None = None, *, component: str | None = None
+    ) -> IntersectParams:
+        """Validate FATE-style values; any problem is a ConfigError naming the (dotted) field."""
+        try:
+            return cls.model_validate(values or {})
+        except ValidationError as exc:
+            raise validation_to_config_error(exc, component) from None
+
+
+def validation_to_config_error(exc: ValidationError, component: str | None = None) -> ConfigError:
+    """The first problem of a pydantic error as a one-line ConfigError naming the dotted field."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = ".".join(str(p) for p in first["loc"]) or "params"
+    if first["type"] == "extra_forbidden":
+        msg = f"The '{path}' parameter of Intersection is not a recognised name. Got {first['input']!r}."
+    else:
+        text = str(first["msg"]).removeprefix("Value error, ")
+        if not text.startswith(("must", "is ", "only", "'")):
+            text = "is invalid: " + text[:1].lower() + text[1:]
+        msg = f"The '{path}' parameter of Intersection {text}. Got {first.get('input')!r}."
+    if len(errors) > 1:
+        msg += f" ({len(errors) - 1} more problem(s))"
+    return ConfigError(msg, component=component, field=path)

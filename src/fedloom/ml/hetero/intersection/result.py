@@ -1,0 +1,159 @@
+"""What the intersection returns on each party, and the checks on the ids it is given."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedloom.context import Context
+from fedloom.core.errors import ConfigError, DataError
+from fedloom.ml.hetero.intersection.params import IntersectParams
+from fedloom.protocols.psi import PsiOutcome
+
+#: How many offending ids an error message lists.
+SHOWN = 5
+
+
+@dataclass
+class IntersectionResult:
+    """One party's outcome.
+
+    Attributes
+    ----------
+    ids
+        The intersection, sorted (Python string order, the same on every party), as an object
+        array of ``str``; ``None`` where this party does not learn it (a host without
+        ``sync_intersect_ids``; every party in cardinality-only mode).
+    index
+        ``index[i]`` is the position of ``ids[i]`` in this party's input, to align its rows;
+        ``None`` with ``ids``.
+    count
+        Size of the intersection; ``None`` where this party does not learn it (a host without
+        sync).
+    method
+        The protocol that ran: ``"ecdh"`` or ``"rsa"``.
+    bytes_sent, bytes_received
+        This party's traffic during the run, all channels.
+    seconds
+        Wall time of the run on this party, key generation included.
+    per_host
+        Guest only: the size of the intersection with each host (``"host:10000"``).
+    """
+
+    ids: np.ndarray | None
+    index: np.ndarray | None
+    count: int | None
+    method: str
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+    cardinality_only: bool = False
+    per_host: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (ids as a list of strings)."""
+        return {
+            "ids": None if self.ids is None else [str(x) for x in self.ids],
+            "count": self.count,
+            "method": self.method,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "seconds": round(self.seconds, 6),
+            "cardinality_only": self.cardinality_only,
+            "per_host": dict(self.per_host),
+        }
+
+
+def as_params(params: IntersectParams | dict[str, Any] | None) -> IntersectParams:
+    """Accept an :class:`IntersectParams` or FATE-style dict (ConfigError naming a bad field)."""
+    if params is None:
+        return IntersectParams()
+    if isinstance(params, IntersectParams):
+        return params
+    if isinstance(params, dict):
+        return IntersectParams.from_dict(params)
+    raise ConfigError(
+        f"Intersection parameters must be IntersectParams or a dict. Got {type(params).__name__}.",
+        field="params",
+    )
+
+
+def check_ids(ids: object, party: str, field_name: str = "id") -> list[str]:
+    """The ids as a list of ``str``, or DataError naming the party and the id column.
+
+    Refused: a non-sequence, an empty list, any id that is not text (numbers, bytes, None, NaN),
+    and duplicates. **Duplicate-id policy**: duplicates are refused (the first few are listed),
+    never silently merged. PSI matches ids, not rows, so a duplicated id could not say which of
+    its rows to align; de-duplicate the table (or make ids unique) before intersecting.
+    """
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1:
+            raise DataError(
+                f"ids must be one-dimensional, got shape {ids.shape}", party=party, field=field_name
+            )
+        values = ids.tolist()
+    elif isinstance(ids, Sequence) and not isinstance(ids, str | bytes):
+        values = list(ids)
+    else:
+        raise DataError(
+            f"ids must be a sequence or 1-D array of strings, got {type(ids).__name__}",
+            party=party,
+            field=field_name,
+        )
+    if not values:
+        raise DataError("the id list is empty: nothing to intersect", party=party, field=field_name)
+    bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if bad:
+        shown = ", ".join(f"row {i}: {values[i]!r} ({type(values[i]).__name__})" for i in bad[:SHOWN])
+        raise DataError(
+            f"ids must be text; {len(bad)} are not ({shown}). Read the id column as strings.",
+            party=party,
+            field=field_name,
+        )
+    if len(set(values)) != len(values):
+        dup = [v for v, c in Counter(values).items() if c > 1]
+        shown = ", ".join(repr(v) for v in dup[:SHOWN])
+        raise DataError(
+            f"{len(dup)} ids occur more than once (e.g. {shown}); intersection needs unique ids",
+            party=party,
+            field=field_name,
+        )
+    return values
+
+
+def run_role(
+    ctx: Context,
+    ids: object,
+    params: IntersectParams,
+    protocol: Callable[[Context, list[str]], PsiOutcome],
+) -> IntersectionResult:
+    """Check the ids, run ``protocol`` and wrap its outcome (ids sorted, traffic, time)."""
+    values = check_ids(ids, str(ctx.party))
+    sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
+    t0 = time.perf_counter()
+    outcome = protocol(ctx, values)
+    seconds = time.perf_counter() - t0
+    out_ids: np.ndarray | None = None
+    index: np.ndarray | None = None
+    if outcome.index is not None:
+        chosen = [values[i] for i in outcome.index.tolist()]
+        order = sorted(range(len(chosen)), key=chosen.__getitem__)
+        out_ids = np.empty(len(order), dtype=object)
+        out_ids[:] = [chosen[i] for i in order]
+        index = outcome.index[np.asarray(order, dtype=np.int64)] if order else outcome.index[:0]
+    return IntersectionResult(
+        ids=out_ids,
+        index=index,
+        count=outcome.count,
+        method=params.effective_method,
+        bytes_sent=ctx.stats.total_sent - sent0,
+        bytes_received=ctx.stats.total_received - recv0,
+        seconds=seconds,
+        cardinality_only=params.cardinality_only,
+        per_host=dict(outcome.per_host),
+    )

@@ -1,0 +1,1 @@
+"""Reusable multi-party steps: private set intersection (:mod:`fedloom.protocols.psi`)."""

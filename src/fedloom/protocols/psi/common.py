@@ -1,0 +1,158 @@
+"""Steps shared by the PSI protocols: the settings handshake, the join and the final exchange."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedloom.context import Context
+from fedloom.core import ConfigError, MessageError, PartyId
+from fedloom.protocols.psi.messages import PSI_CARDINALITY, PSI_HELLO, PSI_INTERSECTION
+
+log = logging.getLogger(__name__)
+
+#: Bytes of a doubly-encrypted value kept for the join (collision chance ~ n_g·n_h / 2^128).
+JOIN_BYTES = 16
+
+
+@dataclass
+class PsiOutcome:
+    """What one party holds after a PSI run.
+
+    Attributes
+    ----------
+    index
+        Positions (into this party's own id list, ascending) of the ids in the final
+        intersection; ``None`` where this party does not learn it (a host without sync, anyone
+        in cardinality-only mode).
+    count
+        Size of the final intersection, ``None`` where this party does not learn it.
+    per_host
+        Guest only: the size of the intersection with each host (before crossing hosts).
+    """
+
+    index: np.ndarray | None
+    count: int | None
+    per_host: dict[str, int] = field(default_factory=dict)
+
+
+def settings_digest(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings as sent in PSI_HELLO: the salt replaced by its SHA-256 (it stays private)."""
+    out = dict(settings)
+    if "salt" in out:
+        out["salt"] = hashlib.sha256(str(out["salt"]).encode("utf-8")).hexdigest()
+    return out
+
+
+def send_hello(ctx: Context, settings: Mapping[str, Any], n_ids: int) -> None:
+    """Guest: send the run's settings and its id count to every host."""
+    if not ctx.hosts:
+        raise ConfigError("intersection needs at least one host; the job has none", party=str(ctx.party))
+    ctx.send(PSI_HELLO, {**settings_digest(settings), "n_ids": int(n_ids)})
+
+
+def recv_hello(ctx: Context, settings: Mapping[str, Any]) -> int:
+    """Host: check the guest's settings against its own; returns the guest's id count."""
+    hello = ctx.recv(PSI_HELLO)
+    if not isinstance(hello, dict):
+        raise MessageError("psi_hello must be a dict", party=str(ctx.party), field="psi_hello")
+    mine = settings_digest(settings)
+    for key, value in mine.items():
+        if hello.get(key) != value:
+            shown = "<differs>" if key == "salt" else repr(hello.get(key))
+            raise ConfigError(
+                f"the guest runs intersection with {key}={shown}, this host with "
+                f"{'<its own>' if key == 'salt' else repr(value)}; both sides need the same setting",
+                party=str(ctx.party),
+                field=key,
+            )
+    n = hello.get("n_ids")
+    if not isinstance(n, int) or n < 0:
+        raise MessageError("psi_hello carries no id count", party=str(ctx.party), field="n_ids")
+    return n
+
+
+def join(guest_keys: np.ndarray, host_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows equal in both ``(n, w)`` uint8 arrays: ``(guest_rows, host_rows)``, aligned.
+
+    Rows are compared as fixed-width byte strings through one sort (``np.intersect1d``).
+    """
+    if guest_keys.shape[0] == 0 or host_keys.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    w = guest_keys.shape[1]
+    g = np.ascontiguousarray(guest_keys).view(f"S{w}").ravel()
+    h = np.ascontiguousarray(host_keys).view(f"S{w}").ravel()
+    _, gi, hi = np.intersect1d(g, h, assume_unique=True, return_indices=True)
+    return gi.astype(np.int64), hi.astype(np.int64)
+
+
+def guest_finish(
+    ctx: Context,
+    matches: Mapping[PartyId, tuple[np.ndarray, np.ndarray]],
+    *,
+    sync: bool,
+    cardinality_only: bool,
+) -> PsiOutcome:
+    """Guest: cross the per-host matches, tell hosts what the settings say they may learn.
+
+    ``matches[host] = (guest_rows, host_rows)`` from :func:`join`. Without cardinality_only and
+    with ``sync``, each host gets the positions (in its own order) of the final intersection.
+    With cardinality_only (one host), ``guest_rows`` are meaningless positions of a shuffled
+    list: only their number is used, sent to the host when ``sync``.
+    """
+    per_host = {str(h): len(g) for h, (g, _) in matches.items()}
+    if cardinality_only:
+        count = sum(per_host.values())
+        if sync:
+            ctx.send(PSI_CARDINALITY, count)
+        return PsiOutcome(None, count, per_host)
+    final: np.ndarray | None = None
+    for g, _ in matches.values():
+        final = g if final is None else np.intersect1d(final, g, assume_unique=True)
+    assert final is not None
+    final = np.sort(final).astype(np.int64)
+    if sync:
+        for host, (g, h) in matches.items():
+            keep = np.isin(g, final, assume_unique=True)
+            ctx.send(PSI_INTERSECTION, np.sort(h[keep]).astype(np.int64), to=host)
+    return PsiOutcome(final, len(final), per_host)
+
+
+def host_finish(
+    ctx: Context, n_ids: int, *, sync: bool, cardinality_only: bool, order: np.ndarray | None = None
+) -> PsiOutcome:
+    """Host: receive what the guest sends at the end (nothing without sync).
+
+    ``order[j]`` is the position in this host's id list of the j-th value it sent the guest
+    (default: the identity); the guest's positions are mapped back through it.
+    """
+    if not sync:
+        return PsiOutcome(None, None)
+    if cardinality_only:
+        count = ctx.recv(PSI_CARDINALITY)
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= n_ids:
+            raise MessageError(
+                f"psi_cardinality must be an int in [0, {n_ids}]",
+                party=str(ctx.party),
+                field="psi_cardinality",
+            )
+        return PsiOutcome(None, count)
+    idx = ctx.recv(PSI_INTERSECTION)
+    if not isinstance(idx, np.ndarray) or idx.ndim != 1 or idx.dtype != np.int64:
+        raise MessageError(
+            "psi_intersection must be a 1-D int64 array", party=str(ctx.party), field="psi_intersection"
+        )
+    if len(idx) and (idx.min() < 0 or idx.max() >= n_ids or np.any(np.diff(idx) <= 0)):
+        raise MessageError(
+            f"psi_intersection must hold ascending distinct positions in [0, {n_ids})",
+            party=str(ctx.party),
+            field="psi_intersection",
+        )
+    own = np.array(idx, dtype=np.int64) if order is None else np.sort(order[idx]).astype(np.int64)
+    return PsiOutcome(own, len(own))

@@ -1,0 +1,39 @@
+"""Every message of fedloom's PSI protocols, in the order it is sent.
+
+Each channel runs guest ↔ one host; with several hosts the same channel carries one message per
+host (the wire address names both ends). Payload shapes in the comments: ``n_g``/``n_h`` ids on
+the guest/host side, ``k`` the RSA modulus width in bytes, ``f`` the final-hash digest size.
+"""
+
+from __future__ import annotations
+
+from fedloom.context import Channel
+from fedloom.core import GUEST, HOST
+
+# -- both methods ------------------------------------------------------------------------------
+#: dict of the run's settings (method, hashes, salt digest, flags, id count); the host checks
+#: that they equal its own before any id-derived value is sent.
+PSI_HELLO = Channel("psi_hello", src=GUEST, dst=HOST)
+
+# -- ECDH (protocols/psi/ecdh.py) --------------------------------------------------------------
+ECDH_HOST_POINTS = Channel("ecdh_host_points", src=HOST, dst=GUEST)  # b·H(u): uint8 (n_h, 32)
+ECDH_GUEST_POINTS = Channel("ecdh_guest_points", src=GUEST, dst=HOST)  # a·H(v): uint8 (n_g, 32)
+ECDH_DOUBLE_POINTS = Channel("ecdh_double_points", src=HOST, dst=GUEST)  # b·a·H(v)[:16]: uint8 (n_g, 16)
+
+# -- RSA blind signatures (protocols/psi/rsa.py) -----------------------------------------------
+RSA_HOST_PUBKEY = Channel("rsa_host_pubkey", src=HOST, dst=GUEST)  # {"n": bytes, "e": int}
+RSA_GUEST_PUBKEY = Channel("rsa_guest_pubkey", src=GUEST, dst=HOST)  # split only
+RSA_BLINDED = Channel("rsa_blinded", src=GUEST, dst=HOST)  # r^e·H(v) mod n_H: uint8 (n_g0, k)
+RSA_GUEST_SIGNED = Channel("rsa_guest_signed", src=GUEST, dst=HOST)  # split: H_f(sign_G(H(v))), (n_g1, f)
+RSA_HOST_BLINDED = Channel("rsa_host_blinded", src=HOST, dst=GUEST)  # split: r^e·H(u) mod n_G
+RSA_HOST_SIGNED = Channel("rsa_host_signed", src=HOST, dst=GUEST)  # H_f(sign_H(H(u))): uint8 (n_h0, f)
+RSA_GUEST_SIGNED_BLINDED = Channel("rsa_guest_signed_blinded", src=GUEST, dst=HOST)  # split: r·H(u)^d_G
+RSA_SIGNED_BLINDED = Channel("rsa_signed_blinded", src=HOST, dst=GUEST)  # r·H(v)^d_H: uint8 (n_g0, k)
+#: split: the host's half-1 join, int64 (k, 2) rows (position in RSA_GUEST_SIGNED, host half-1 position)
+RSA_HOST_MATCHES = Channel("rsa_host_matches", src=HOST, dst=GUEST)
+
+# -- result ------------------------------------------------------------------------------------
+#: int64 positions, in the host's own id order, of the final intersection (sync_intersect_ids).
+PSI_INTERSECTION = Channel("psi_intersection", src=GUEST, dst=HOST)
+#: int: the intersection size (cardinality_only with sync_cardinality).
+PSI_CARDINALITY = Channel("psi_cardinality", src=GUEST, dst=HOST)

@@ -1,0 +1,345 @@
+"""One party's part of a job: its components in DAG order, their artifacts and its status.
+
+:func:`run_party` is what every party process runs (the launcher calls it with this party's
+context). It validates the job again (each party trusts only itself), then for each component in
+run order:
+
+- skips it when the module does not run on this party's role, or when the conf sets
+  ``need_run: false`` for this party (then, as in FATE, its first data input is passed through);
+- feeds it the outputs of its upstream components (kept in memory, per party);
+- runs it in its own namespace (``ctx.sub(component)``) so no two components share an address;
+- saves its outputs::
+
+    {job_dir}/outputs/{component}/{role}-{party_id}/{name}.parquet   data, id column first
+                                                    model.json       the model (JSON)
+                                                    metrics.json     metrics
+
+- and keeps ``{job_dir}/status/{role}-{party_id}.json`` current (replaced atomically), which is
+  what ``fedloom run`` polls to show progress.
+
+Any exception leaves as a :class:`~fedloom.core.FedloomError` naming this party and the component.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fedloom.components import Component, Env, Inputs, Outputs, component_class, registry
+from fedloom.components.base import data_rows, data_to_pandas
+from fedloom.context import Context
+from fedloom.core.errors import FedloomError
+from fedloom.core.roles import PartyId
+from fedloom.dsl import Job, load_job
+from fedloom.dsl.registry import DATA_INPUTS
+
+__all__ = ["StatusFile", "party_dir_name", "run_party", "save_outputs", "status_path", "write_json_atomic"]
+
+log = logging.getLogger(__name__)
+
+
+def party_dir_name(party: PartyId) -> str:
+    """``guest-9999``: the folder and file name of a party under the job directory."""
+    return f"{party.role.value}-{party.id}"
+
+
+def status_path(job_dir: Path, party: PartyId) -> Path:
+    """Where ``party`` writes its status."""
+    return job_dir / "status" / f"{party_dir_name(party)}.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class StatusFile:
+    """A party's status, written to disk (atomically) on every change.
+
+    The file holds::
+
+        {"party": "guest:9999", "state": "running|done|failed", "started": <unix time>,
+         "seconds": ..., "current": "intersect_0",
+         "components": {"reader_0": {"state": "waiting|running|done|skipped|failed",
+                                     "seconds", "rows", "progress", "note", "metrics",
+                                     "sent_bytes", "received_bytes"}},
+         "error": {"type", "message", "component", "field"} | null}
+    """
+
+    def __init__(self, path: Path | None, party: PartyId, components: list[str]) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.data: dict[str, Any] = {
+            "party": str(party),
+            "state": "running",
+            "started": time.time(),
+            "seconds": 0.0,
+            "current": None,
+            "components": {c: {"state": "waiting"} for c in components},
+            "error": None,
+        }
+        self._last_write = 0.0
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the file now."""
+        if self.path is None:
+            return
+        with self._lock:
+            self.data["seconds"] = round(time.time() - self.data["started"], 3)
+            write_json_atomic(self.path, self.data)
+            self._last_write = time.monotonic()
+
+    def component(self, name: str, **fields: Any) -> None:
+        """Update one component's entry and write."""
+        with self._lock:
+            self.data["components"][name].update(fields)
+            if fields.get("state") == "running":
+                self.data["current"] = name
+        self.flush()
+
+    def progress(self, name: str, fraction: float, note: str) -> None:
+        """Record a component's progress; written at once when the note changes or the work is
+        complete, else at most every 0.2 s."""
+        with self._lock:
+            entry = self.data["components"][name]
+            changed = entry.get("note") != note
+            entry.update(progress=round(fraction, 4), note=note)
+        if changed or fraction >= 1.0 or time.monotonic() - self._last_write > 0.2:
+            self.flush()
+
+    def finish(self, state: str, error: dict[str, Any] | None = None) -> None:
+        """Mark the party done or failed and write."""
+        with self._lock:
+            self.data["state"] = state
+            self.data["error"] = error
+            self.data["current"] = None
+        self.flush()
+
+
+def save_outputs(out_dir: Path, names: list[str], outputs: Outputs) -> dict[str, str]:
+    """Write a component's outputs under ``out_dir``; returns ``{what: path}``.
+
+    Data go to ``{name}.parquet`` (the DSL's output name, usually ``data``), written with pyarrow,
+    the id column first; the model to ``model.json``; metrics to ``metrics.json``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    for name, data in zip(names, outputs.data, strict=False):
+        path = out_dir / f"{name}.parquet"
+        df = data_to_pandas(data)
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+        os.replace(tmp, path)
+        written[name] = str(path)
+    if outputs.model is not None:
+        write_json_atomic(out_dir / "model.json", outputs.model)
+        written["model"] = str(out_dir / "model.json")
+    write_json_atomic(out_dir / "metrics.json", outputs.metrics)
+    written["metrics"] = str(out_dir / "metrics.json")
+    return written
+
+
+def _with_context(exc: BaseException, party: PartyId, component: str) -> FedloomError:
+    """``exc`` as a FedloomError naming ``party`` and ``component`` (set only where unset)."""
+    if isinstance(exc, FedloomError):
+        exc.party = exc.party or str(party)
+        exc.component = exc.component or component
+        return exc
+    err = FedloomError(f"{type(exc).__name__}: {exc}", party=str(party), component=component)
+    err.__cause__ = exc
+    return err
+
+
+class _Produced:
+    """What this party's components produced so far: ``(component, kind, name) -> value``."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str], Any] = {}
+        self.ran: set[str] = set()
+
+
+def _inputs(job: Job, name: str, produced: _Produced) -> Inputs:
+    """Collect ``name``'s inputs from what upstream components produced on this party."""
+    inputs = Inputs()
+    for ref in job.dsl.refs[name]:
+        if ref.external:
+            raise FedloomError(
+                f"input {ref} loads a model of a deployed job; deployed models are not available to "
+                "`fedloom run` yet.",
+                component=name,
+                field=ref.field,
+            )
+        key = (ref.component, ref.kind, ref.name)
+        if key not in produced.values:
+            # An upstream component that does not run on this role (the arbiter's Reader) or that
+            # gave nothing here (a host's intersection without sync_intersect_ids) leaves a gap;
+            # the component decides whether it needs that input.
+            why = (
+                f"{ref.component} produced no {ref.kind} output {ref.name!r} on this party"
+                if ref.component in produced.ran
+                else f"{ref.component} does not run on this party"
+            )
+            inputs.missing.setdefault(ref.slot, []).append(why)
+            continue
+        value = produced.values[key]
+        if ref.slot in DATA_INPUTS:
+            inputs.data.setdefault(ref.slot, []).append(value)
+            inputs.sources.setdefault(ref.slot, []).append(str(ref))
+        elif ref.slot == "model":
+            inputs.models.append(value)
+        elif ref.slot == "isometric_model":
+            inputs.isometric_models.append(value)
+    return inputs
+
+
+def run_party(
+    ctx: Context,
+    conf: Mapping[str, Any] | str,
+    dsl: Mapping[str, Any] | str,
+    data_dir: str | None = None,
+    job_dir: str | None = None,
+) -> dict[str, Any]:
+    """Run this party's part of a job (the launcher's party target).
+
+    Parameters
+    ----------
+    ctx
+        This party's context (job id, peers, transport).
+    conf, dsl
+        The job's conf and dsl (dicts, or paths of JSON files).
+    data_dir
+        This party's table store (default :func:`fedloom.data.default_data_dir`).
+    job_dir
+        The job's folder for outputs and status (nothing is written without one).
+
+    Returns
+    -------
+    dict
+        ``{"party", "components": {name: {"state", "seconds", "rows", "metrics", "sent_bytes",
+        "received_bytes", "outputs"}}, "traffic": {channel: counts}}`` (JSON).
+
+    Raises
+    ------
+    FedloomError
+        Whatever failed, with ``party`` and ``component`` set.
+    """
+    from fedloom.data import default_data_dir
+
+    party = ctx.party
+    job = load_job(conf, dsl, registry())
+    index = job.party_index(party)
+    data_path = Path(data_dir) if data_dir else default_data_dir()
+    jdir = Path(job_dir) if job_dir else None
+    status = StatusFile(status_path(jdir, party) if jdir else None, party, job.order)
+    produced = _Produced()
+    summary: dict[str, Any] = {}
+    current = ""
+    log.info("job %s: %s runs %d component(s)", ctx.job_id, party, len(job.order))
+    try:
+        for name in job.order:
+            current = name
+            summary[name] = _run_component(ctx, job, name, index, data_path, jdir, status, produced)
+    except BaseException as exc:
+        err = _with_context(exc, party, current)
+        if current:
+            status.component(current, state="failed", error=str(err))
+        status.finish(
+            "failed",
+            {
+                "type": type(exc).__name__,
+                "message": str(err),
+                "component": err.component,
+                "field": err.field,
+                "traceback": traceback.format_exc()[-4000:],
+            },
+        )
+        if err is exc:
+            raise
+        raise err from exc
+    status.finish("done")
+    return {"party": str(party), "components": summary, "traffic": ctx.stats.as_dict()}
+
+
+def _run_component(
+    ctx: Context,
+    job: Job,
+    name: str,
+    index: int,
+    data_dir: Path,
+    job_dir: Path | None,
+    status: StatusFile,
+    produced: _Produced,
+) -> dict[str, Any]:
+    party = ctx.party
+    spec = job.spec(name)
+    comp_def = job.dsl.components[name]
+    if not job.runs_on(name, party.role):
+        note = f"{spec.name} does not run on {party.role.value}"
+        status.component(name, state="skipped", note=note)
+        return {"state": "skipped", "note": note}
+    if not job.need_run(name, party.role, index):
+        inputs = _inputs(job, name, produced)
+        passed = next((d for items in inputs.data.values() for d in items), None)
+        if passed is not None and comp_def.output.data:
+            produced.values[(name, "data", comp_def.output.data[0])] = passed
+        produced.ran.add(name)
+        note = "need_run is false: input passed through"
+        status.component(name, state="skipped", note=note)
+        return {"state": "skipped", "note": note}
+    cls: type[Component] | None = component_class(spec.name, party.role)
+    if cls is None:
+        raise FedloomError(f"module {spec.name} has no class for role {party.role.value}.", component=name)
+    params = job.params_for(name, party.role, index)
+    inputs = _inputs(job, name, produced)
+    env = Env(
+        component=name,
+        party=party,
+        party_index=index,
+        data_dir=data_dir,
+        job_dir=job_dir,
+        report=lambda fraction, note: status.progress(name, fraction, note),
+    )
+    sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
+    status.component(name, state="running", started=time.time(), progress=0.0)
+    log.info("%s: running %s (%s)", party, name, spec.name)
+    t0 = time.perf_counter()
+    outputs = cls(params, env).run(ctx.sub(name), inputs)
+    seconds = time.perf_counter() - t0
+    produced.ran.add(name)
+    for out_name, data in zip(comp_def.output.data, outputs.data, strict=False):
+        produced.values[(name, "data", out_name)] = data
+    if outputs.model is not None:
+        for out_name in comp_def.output.model or ["model"]:
+            produced.values[(name, "model", out_name)] = outputs.model
+    files: dict[str, str] = {}
+    if job_dir is not None:
+        out_dir = job_dir / "outputs" / name / party_dir_name(party)
+        names = list(comp_def.output.data) or ["data"]
+        files = save_outputs(out_dir, names, outputs)
+    rows = data_rows(outputs.data[0]) if outputs.data else None
+    entry = {
+        "state": "done",
+        "seconds": round(seconds, 3),
+        "rows": rows,
+        "metrics": outputs.metrics,
+        "sent_bytes": ctx.stats.total_sent - sent0,
+        "received_bytes": ctx.stats.total_received - recv0,
+        "outputs": files,
+    }
+    status.component(name, progress=1.0, **entry)
+    log.info("%s: %s done in %.2f s (%s rows)", party, name, seconds, rows)
+    return entry

@@ -1,0 +1,354 @@
+"""Run a whole job on this machine: one OS process per party, over loopback gRPC.
+
+:func:`run_job` is ``fedloom run``: it validates the job (conf + dsl, every party's parameters,
+every table a ``Reader`` names) before any process starts, starts one process per party of the
+conf with :func:`fedloom.runner.launcher.launch` (host and arbiter may share a party id: the
+role is part of a party's identity), follows the parties' status files while they run, and
+collects a :class:`JobResult`. The job's folder::
+
+    {jobs_dir}/{job_id}/
+      conf.json, dsl.json        the job as submitted
+      job.json                   the result (:meth:`JobResult.to_dict`)
+      status/{role}-{id}.json    each party's progress (see :class:`fedloom.runner.job.StatusFile`)
+      outputs/{component}/{role}-{id}/   data.parquet, model.json, metrics.json
+      logs/{role}-{id}.log       each party's log (and .stderr)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedloom.components import Env, component_class, registry
+from fedloom.core.errors import ConfigError, FedloomError, PartyFailedError, exit_code
+from fedloom.core.roles import PartyId
+from fedloom.dsl import Job, load_job, load_json
+from fedloom.runner.job import party_dir_name, status_path, write_json_atomic
+from fedloom.runner.launcher import LaunchResult, PartySpec, launch
+
+__all__ = [
+    "JOBS_DIR_ENV",
+    "JobFailure",
+    "JobResult",
+    "default_jobs_dir",
+    "new_job_id",
+    "preflight",
+    "run_job",
+]
+
+JOBS_DIR_ENV = "FEDLOOM_JOBS_DIR"
+#: Lines of the failed party's traceback kept in the failure report.
+TRACEBACK_TAIL = 15
+
+
+def default_jobs_dir() -> Path:
+    """``$FEDLOOM_JOBS_DIR`` when set, else ``~/.fedloom/jobs``."""
+    env = os.environ.get(JOBS_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".fedloom" / "jobs"
+
+
+def new_job_id() -> str:
+    """``20261121093512-3fa9c1``: UTC time to the second plus 6 random hex digits."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class JobFailure:
+    """Where and why a job failed: the root-cause party (not one that only saw a peer fail)."""
+
+    party: str
+    component: str | None
+    error_type: str
+    message: str
+    traceback_tail: str
+    exit_code: int
+
+    def headline(self) -> str:
+        """``party guest:9999, component reader_0: DataError: no table ...``."""
+        where = f"party {self.party}" + (f", component {self.component}" if self.component else "")
+        return (
+            f"{where}: {self.error_type}: {self.message}" if self.error_type else f"{where}: {self.message}"
+        )
+
+
+@dataclass
+class JobResult:
+    """The outcome of a job run with :func:`run_job`.
+
+    Attributes
+    ----------
+    job_id, job_dir
+        The job and its folder.
+    ok
+        Every party finished.
+    seconds
+        Wall time from launch to the last party's end.
+    order
+        Components in run order.
+    modules
+        Component → module name.
+    parties
+        Per party (``"guest:9999"``): ``status``, ``seconds``, ``components`` (per component:
+        ``state``, ``seconds``, ``rows``, ``metrics``, ``sent_bytes``, ``received_bytes``,
+        ``outputs``) and ``traffic`` (bytes and messages per channel).
+    failure
+        The root cause when not ``ok``.
+    """
+
+    job_id: str
+    job_dir: Path
+    ok: bool
+    seconds: float
+    order: list[str]
+    modules: dict[str, str]
+    parties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failure: JobFailure | None = None
+
+    @property
+    def outputs_dir(self) -> Path:
+        """``{job_dir}/outputs``."""
+        return self.job_dir / "outputs"
+
+    @property
+    def logs_dir(self) -> Path:
+        """``{job_dir}/logs``."""
+        return self.job_dir / "logs"
+
+    def output_path(self, component: str, party: str | PartyId, name: str = "data") -> Path:
+        """``{job_dir}/outputs/{component}/{role}-{id}/{name}.parquet`` (``name`` may be
+        ``model``/``metrics`` for the JSON files)."""
+        p = party if isinstance(party, PartyId) else PartyId.parse(party)
+        suffix = ".json" if name in ("model", "metrics") else ".parquet"
+        return self.outputs_dir / component / party_dir_name(p) / f"{name}{suffix}"
+
+    def traffic(self, party: str) -> dict[str, int]:
+        """Total bytes ``{"sent_bytes", "received_bytes"}`` of one party."""
+        channels = self.parties.get(party, {}).get("traffic") or {}
+        return {
+            "sent_bytes": sum(int(c.get("sent_bytes", 0)) for c in channels.values()),
+            "received_bytes": sum(int(c.get("received_bytes", 0)) for c in channels.values()),
+        }
+
+    def raise_for_failure(self) -> None:
+        """Raise a :class:`PartyFailedError` naming the failed party and component."""
+        if self.failure is None:
+            return
+        f = self.failure
+        raise PartyFailedError(
+            f"{f.error_type}: {f.message}\n{f.traceback_tail}".rstrip(), party=f.party, component=f.component
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (what ``job.json`` holds)."""
+        return {
+            "job_id": self.job_id,
+            "job_dir": str(self.job_dir),
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "order": self.order,
+            "modules": self.modules,
+            "parties": self.parties,
+            "failure": None if self.failure is None else vars(self.failure),
+        }
+
+
+def preflight(job: Job, data_dir: Path) -> None:
+    """Per-party checks that need no peer (every table a ``Reader`` names exists...).
+
+    Raises
+    ------
+    FedloomError
+        The first problem, naming the party and component.
+    """
+    for party in job.parties():
+        index = job.party_index(party)
+        for name in job.order:
+            if not job.runs_on(name, party.role) or not job.need_run(name, party.role, index):
+                continue
+            cls = component_class(job.spec(name).name, party.role)
+            if cls is None:
+                continue
+            env = Env(component=name, party=party, party_index=index, data_dir=data_dir)
+            try:
+                cls.preflight(job.params_for(name, party.role, index), env)
+            except FedloomError as exc:
+                exc.party = exc.party or str(party)
+                exc.component = exc.component or name
+                raise
+
+
+def read_status(job_dir: Path, parties: list[PartyId]) -> dict[str, dict[str, Any]]:
+    """Every party's status file that exists now (a half-written one is never seen: writes are
+    atomic replacements)."""
+    out: dict[str, dict[str, Any]] = {}
+    for party in parties:
+        path = status_path(job_dir, party)
+        try:
+            out[str(party)] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
+
+
+def _tail(text: str, lines: int = TRACEBACK_TAIL) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _failure(launched: LaunchResult, status: Mapping[str, dict[str, Any]]) -> JobFailure | None:
+    bad = launched.first_failure()
+    if bad is None:
+        return None
+    party = str(bad.party)
+    err = (status.get(party) or {}).get("error") or {}
+    component = err.get("component") or (status.get(party) or {}).get("current")
+    prefix = f"[{party} / {component}] " if component else f"[{party}] "
+    message = bad.message.removeprefix(prefix).removeprefix(f"[{party}] ")
+    code = bad.exit_code if bad.exit_code not in (None, 0) and bad.status == "error" else 1
+    if bad.status == "killed":
+        code = exit_code(PartyFailedError(""))
+    return JobFailure(
+        party=party,
+        component=component,
+        error_type=bad.error_type or ("killed" if bad.status == "killed" else ""),
+        message=message,
+        traceback_tail=_tail(bad.traceback),
+        exit_code=int(code or 1),
+    )
+
+
+def run_job(
+    conf: str | Path | Mapping[str, Any],
+    dsl: str | Path | Mapping[str, Any],
+    *,
+    data_dir: str | Path | None = None,
+    job_dir: str | Path | None = None,
+    timeout: float | None = None,
+    job_id: str | None = None,
+    progress: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    poll: float = 0.2,
+    log_level: str | None = "INFO",
+    on_start: Callable[[str, Path, Job], None] | None = None,
+) -> JobResult:
+    """Validate, then run every party of a job as its own process and wait for all.
+
+    Parameters
+    ----------
+    conf, dsl
+        Paths of the JSON files (or dicts).
+    data_dir
+        The table store every party reads (one machine: FATE's standalone mode); default
+        :func:`fedloom.data.default_data_dir`.
+    job_dir
+        Folder under which the job's own folder ``{job_id}/`` is made; default
+        :func:`default_jobs_dir`.
+    timeout
+        Seconds a party waits for a peer's message before failing; default the conf's
+        ``job_parameters.common.timeout``, else 600.
+    job_id
+        Default :func:`new_job_id`.
+    progress
+        Called every ``poll`` seconds while the job runs, with every party's status
+        (:func:`read_status`), and once more at the end.
+    log_level
+        Level of the parties' log files.
+    on_start
+        Called with ``(job_id, job folder, job)`` once validation passed, before processes start.
+
+    Returns
+    -------
+    JobResult
+        Also written to ``{job folder}/job.json``. A failed job is returned, not raised
+        (:meth:`JobResult.raise_for_failure`).
+
+    Raises
+    ------
+    ConfigError
+        The conf or dsl is invalid, or loads a deployed model (nothing was started).
+    DataError
+        A table a party's ``Reader`` names does not exist (nothing was started).
+    """
+    from fedloom.data import default_data_dir
+
+    conf_d = load_json(conf, "conf") if not isinstance(conf, Mapping) else dict(conf)
+    dsl_d = load_json(dsl, "dsl") if not isinstance(dsl, Mapping) else dict(dsl)
+    job = load_job(conf_d, dsl_d, registry())
+    for ref in job.dsl.external_refs():
+        raise ConfigError(
+            f"input {ref} loads a model of a deployed training job; `fedloom run` does not load "
+            "deployed models yet: run the training and predict components in one job instead.",
+            component=ref.consumer,
+            field=ref.field,
+        )
+    data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+    preflight(job, data_path)
+    if timeout is None:
+        timeout = float(job.conf.job_parameters.common.get("timeout") or 600)
+    job_id = job_id or new_job_id()
+    root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
+    jdir = (root / job_id).resolve()
+    jdir.mkdir(parents=True, exist_ok=False)
+    write_json_atomic(jdir / "conf.json", conf_d)
+    write_json_atomic(jdir / "dsl.json", dsl_d)
+    parties = job.parties()
+    if on_start is not None:
+        on_start(job_id, jdir, job)
+    specs = [
+        PartySpec(
+            p,
+            "fedloom.runner.job:run_party",
+            {"conf": conf_d, "dsl": dsl_d, "data_dir": str(data_path), "job_dir": str(jdir)},
+        )
+        for p in parties
+    ]
+    stop = threading.Event()
+    watcher: threading.Thread | None = None
+    if progress is not None:
+        callback = progress
+
+        def watch() -> None:
+            while not stop.wait(poll):
+                callback(read_status(jdir, parties))
+
+        watcher = threading.Thread(target=watch, name="job-progress", daemon=True)
+        watcher.start()
+    t0 = time.monotonic()
+    try:
+        launched = launch(specs, job_id=job_id, timeout=timeout, job_dir=jdir, log_level=log_level)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join()
+    seconds = time.monotonic() - t0
+    status = read_status(jdir, parties)
+    if progress is not None:
+        progress(status)
+    result = JobResult(
+        job_id=job_id,
+        job_dir=jdir,
+        ok=launched.ok,
+        seconds=seconds,
+        order=list(job.order),
+        modules={name: job.spec(name).name for name in job.order},
+    )
+    for party, outcome in launched.outcomes.items():
+        key = str(party)
+        body = outcome.result if isinstance(outcome.result, dict) else {}
+        st = status.get(key, {})
+        result.parties[key] = {
+            "status": outcome.status,
+            "seconds": round(outcome.seconds, 3),
+            "components": body.get("components") or st.get("components", {}),
+            "traffic": body.get("traffic", {}),
+            "error": None if outcome.ok else f"{outcome.error_type}: {outcome.message}".lstrip(": "),
+        }
+    result.failure = _failure(launched, status)
+    write_json_atomic(jdir / "job.json", result.to_dict())
+    return result

@@ -16,7 +16,9 @@ from rich.markup import escape
 from fedloom import __version__
 from fedloom.cli.bench import app as bench_app
 from fedloom.cli.data import app as data_app
+from fedloom.cli.datasets import app as datasets_app
 from fedloom.cli.demo import demo_command
+from fedloom.cli.nn import app as nn_app
 from fedloom.cli.run import run_command
 from fedloom.cli.table import app as table_app
 from fedloom.core.errors import FedloomError, exit_code
@@ -31,6 +33,8 @@ app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 app.add_typer(table_app, name="table")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(nn_app, name="nn")
 app.command("run")(run_command)
 app.command("demo")(demo_command)
 

@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-## The main job: upload the bundled breast tables and intersect them (guest and host as two
-## processes over loopback gRPC); tables and job folders go under ~/.fedloom.
+## The main job: upload the bundled breast tables, then intersection -> hetero LR (Paillier) ->
+## evaluation, guest, host and arbiter as three processes over loopback gRPC; tables and job
+## folders go under ~/.fedloom.
 demo: $(STAMP)
 	$(BIN)/fedloom --version
 	$(BIN)/fedloom demo

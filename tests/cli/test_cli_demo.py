@@ -18,7 +18,16 @@ FEDLOOM = str(Path(sys.executable).parent / "fedloom")
 
 def test_demo_runs(tmp_path: Path) -> None:
     res = subprocess.run(
-        [FEDLOOM, "demo", "--data-dir", str(tmp_path / "data"), "--job-dir", str(tmp_path / "jobs")],
+        [
+            FEDLOOM,
+            "demo",
+            "--only",
+            "intersect",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--job-dir",
+            str(tmp_path / "jobs"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

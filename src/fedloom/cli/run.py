@@ -6,6 +6,10 @@ what the running ones are doing (the parties' status files, polled). Afterwards:
 and logs are. A failed job exits non-zero (the failed party's error class, ``core.errors``),
 naming the party and component that failed, why, and the tail of that party's traceback; the
 other parties are stopped.
+
+A predict job (``pipeline.<component>.model`` inputs) runs against the models of an earlier job:
+``--model-job JOB_ID`` (or ``job_parameters.common.model_version`` in the conf). After a job that
+trained models, the summary prints the ``model_version`` to pass there.
 """
 
 from __future__ import annotations
@@ -174,6 +178,22 @@ def print_summary(result: JobResult, console: Console) -> None:
             _human_bytes(t["received_bytes"]),
         )
     console.print(traffic)
+    trained = [
+        name
+        for name in result.order
+        if any(
+            "model" in ((info.get("components") or {}).get(name) or {}).get("outputs", {})
+            for info in result.parties.values()
+        )
+    ]
+    if result.model_job:
+        console.print(f"models:  of job {result.model_job}", highlight=False)
+    elif trained and result.ok:
+        console.print(
+            f"models:  {', '.join(trained)}; model_id {result.model_id}, model_version {result.job_id} "
+            f"(predict with: fedloom run -c CONF -d DSL --model-job {result.job_id})",
+            highlight=False,
+        )
     console.print(f"outputs: {result.outputs_dir}", highlight=False)
     console.print(f"logs:    {result.logs_dir}", highlight=False)
     console.print(f"summary: {result.job_dir / 'job.json'}  ({result.seconds:.1f} s)", highlight=False)
@@ -205,8 +225,13 @@ def execute(
     timeout: float | None,
     console: Console,
     show_progress: bool = True,
+    model_job: str | None = None,
 ) -> JobResult:
-    """Run a job with progress and a summary on ``console``; returns the result (failed or not)."""
+    """Run a job with progress and a summary on ``console``; returns the result (failed or not).
+
+    ``model_job`` names the earlier job whose models a predict job loads (see
+    :func:`fedloom.runner.local.run_job`).
+    """
     from fedloom.runner.local import run_job
 
     view = _ProgressView(console) if show_progress else None
@@ -219,6 +244,7 @@ def execute(
             timeout=timeout,
             progress=view.update if view else None,
             on_start=view.start if view else None,
+            model_job=model_job,
         )
     finally:
         if view is not None:
@@ -243,6 +269,12 @@ def run_command(
         "--timeout",
         help="Seconds a party waits for a peer (default: job_parameters timeout, else 600).",
     ),
+    model_job: str | None = typer.Option(
+        None,
+        "--model-job",
+        help="Predict job: the id (or folder) of the earlier job whose models pipeline.* inputs load "
+        "(default: job_parameters.common.model_version).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
 ) -> None:
     """Run a job on this machine: every party of the conf as its own process over loopback gRPC."""
@@ -255,6 +287,7 @@ def run_command(
         timeout=timeout,
         console=console,
         show_progress=not as_json,
+        model_job=model_job,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=1, default=str))

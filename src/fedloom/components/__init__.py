@@ -11,7 +11,17 @@ builds ``ComponentClass(params, env)`` and calls ``run(ctx, inputs)`` (:mod:`.ba
 
 from __future__ import annotations
 
-from fedloom.components import data_transform, intersection, reader
+from fedloom.components import (
+    data_transform,
+    evaluation,
+    hetero_linr,
+    hetero_lr,
+    hetero_poisson,
+    homo_lr,
+    homo_nn,
+    intersection,
+    reader,
+)
 from fedloom.components.base import Component, Data, Env, Inputs, Outputs, Table
 from fedloom.dsl import REGISTRY, ModuleRegistry
 
@@ -24,6 +34,12 @@ __all__ = [
     "Table",
     "component_class",
     "data_transform",
+    "evaluation",
+    "hetero_linr",
+    "hetero_lr",
+    "hetero_poisson",
+    "homo_lr",
+    "homo_nn",
     "intersection",
     "reader",
     "registry",

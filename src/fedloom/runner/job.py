@@ -17,6 +17,10 @@ run order:
 - and keeps ``{job_dir}/status/{role}-{party_id}.json`` current (replaced atomically), which is
   what ``fedloom run`` polls to show progress.
 
+A predict job names models of an earlier job as ``pipeline.<component>.<model>`` inputs (FATE's
+deployed models); with ``model_job_dir`` set, each party loads its own part of that model from
+``{model_job_dir}/outputs/<component>/{role}-{party_id}/model.json`` (:func:`model_artifact_path`).
+
 Any exception leaves as a :class:`~fedloom.core.FedloomError` naming this party and the component.
 """
 
@@ -38,12 +42,21 @@ import pyarrow.parquet as pq
 from fedloom.components import Component, Env, Inputs, Outputs, component_class, registry
 from fedloom.components.base import data_rows, data_to_pandas
 from fedloom.context import Context
-from fedloom.core.errors import FedloomError
+from fedloom.core.errors import ConfigError, FedloomError
 from fedloom.core.roles import PartyId
 from fedloom.dsl import Job, load_job
 from fedloom.dsl.registry import DATA_INPUTS
 
-__all__ = ["StatusFile", "party_dir_name", "run_party", "save_outputs", "status_path", "write_json_atomic"]
+__all__ = [
+    "StatusFile",
+    "load_model_artifact",
+    "model_artifact_path",
+    "party_dir_name",
+    "run_party",
+    "save_outputs",
+    "status_path",
+    "write_json_atomic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +69,43 @@ def party_dir_name(party: PartyId) -> str:
 def status_path(job_dir: Path, party: PartyId) -> Path:
     """Where ``party`` writes its status."""
     return job_dir / "status" / f"{party_dir_name(party)}.json"
+
+
+def model_artifact_path(job_dir: Path, component: str, party: PartyId) -> Path:
+    """``{job_dir}/outputs/{component}/{role}-{id}/model.json``: ``party``'s model of a component."""
+    return job_dir / "outputs" / component / party_dir_name(party) / "model.json"
+
+
+def load_model_artifact(job_dir: Path, component: str, party: PartyId) -> dict[str, Any]:
+    """``party``'s stored model of ``component`` in the job folder ``job_dir``.
+
+    Raises
+    ------
+    ConfigError
+        The job has no such model (the component did not run there, or produced no model), or the
+        file is not a JSON object.
+    """
+    path = model_artifact_path(job_dir, component, party)
+    try:
+        model = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"job {job_dir.name} holds no model of {component} for {party} ({path} does not exist): "
+            f"did {component} run on {party} in that job?",
+            field=f"pipeline.{component}.model",
+            party=str(party),
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the model of {component} for {party} in job {job_dir.name} ({path}): {exc}",
+            field=f"pipeline.{component}.model",
+            party=str(party),
+        ) from None
+    if not isinstance(model, dict):
+        raise ConfigError(
+            f"{path} does not hold a model (a JSON object).", field=f"pipeline.{component}.model"
+        )
+    return model
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -172,17 +222,28 @@ class _Produced:
         self.ran: set[str] = set()
 
 
-def _inputs(job: Job, name: str, produced: _Produced) -> Inputs:
-    """Collect ``name``'s inputs from what upstream components produced on this party."""
+def _inputs(
+    job: Job, name: str, produced: _Produced, party: PartyId | None = None, model_job_dir: Path | None = None
+) -> Inputs:
+    """Collect ``name``'s inputs from what upstream components produced on this party, and
+    ``party``'s part of the models of an earlier job that ``pipeline.*`` inputs name (loaded from
+    ``model_job_dir``; without ``party``, those are left out)."""
     inputs = Inputs()
     for ref in job.dsl.refs[name]:
         if ref.external:
-            raise FedloomError(
-                f"input {ref} loads a model of a deployed job; deployed models are not available to "
-                "`fedloom run` yet.",
-                component=name,
-                field=ref.field,
-            )
+            if party is None:
+                continue
+            if model_job_dir is None:
+                raise ConfigError(
+                    f"input {ref} loads a model of an earlier job, and no job was named: run with "
+                    "--model-job JOB_ID (or set job_parameters.common.model_version to the training "
+                    "job's id).",
+                    component=name,
+                    field=ref.field,
+                )
+            model = load_model_artifact(model_job_dir, ref.component, party)
+            (inputs.models if ref.slot == "model" else inputs.isometric_models).append(model)
+            continue
         key = (ref.component, ref.kind, ref.name)
         if key not in produced.values:
             # An upstream component that does not run on this role (the arbiter's Reader) or that
@@ -212,6 +273,7 @@ def run_party(
     dsl: Mapping[str, Any] | str,
     data_dir: str | None = None,
     job_dir: str | None = None,
+    model_job_dir: str | None = None,
 ) -> dict[str, Any]:
     """Run this party's part of a job (the launcher's party target).
 
@@ -225,6 +287,8 @@ def run_party(
         This party's table store (default :func:`fedloom.data.default_data_dir`).
     job_dir
         The job's folder for outputs and status (nothing is written without one).
+    model_job_dir
+        The folder of the earlier job whose models ``pipeline.*`` inputs load (predict jobs).
 
     Returns
     -------
@@ -244,6 +308,7 @@ def run_party(
     index = job.party_index(party)
     data_path = Path(data_dir) if data_dir else default_data_dir()
     jdir = Path(job_dir) if job_dir else None
+    mdir = Path(model_job_dir) if model_job_dir else None
     status = StatusFile(status_path(jdir, party) if jdir else None, party, job.order)
     produced = _Produced()
     summary: dict[str, Any] = {}
@@ -252,7 +317,7 @@ def run_party(
     try:
         for name in job.order:
             current = name
-            summary[name] = _run_component(ctx, job, name, index, data_path, jdir, status, produced)
+            summary[name] = _run_component(ctx, job, name, index, data_path, jdir, status, produced, mdir)
     except BaseException as exc:
         err = _with_context(exc, party, current)
         if current:
@@ -283,6 +348,7 @@ def _run_component(
     job_dir: Path | None,
     status: StatusFile,
     produced: _Produced,
+    model_job_dir: Path | None = None,
 ) -> dict[str, Any]:
     party = ctx.party
     spec = job.spec(name)
@@ -292,7 +358,7 @@ def _run_component(
         status.component(name, state="skipped", note=note)
         return {"state": "skipped", "note": note}
     if not job.need_run(name, party.role, index):
-        inputs = _inputs(job, name, produced)
+        inputs = _inputs(job, name, produced)  # no party: a component switched off loads no model
         passed = next((d for items in inputs.data.values() for d in items), None)
         if passed is not None and comp_def.output.data:
             produced.values[(name, "data", comp_def.output.data[0])] = passed
@@ -304,7 +370,7 @@ def _run_component(
     if cls is None:
         raise FedloomError(f"module {spec.name} has no class for role {party.role.value}.", component=name)
     params = job.params_for(name, party.role, index)
-    inputs = _inputs(job, name, produced)
+    inputs = _inputs(job, name, produced, party, model_job_dir)
     env = Env(
         component=name,
         party=party,

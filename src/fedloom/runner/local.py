@@ -12,10 +12,27 @@ collects a :class:`JobResult`. The job's folder::
       status/{role}-{id}.json    each party's progress (see :class:`fedloom.runner.job.StatusFile`)
       outputs/{component}/{role}-{id}/   data.parquet, model.json, metrics.json
       logs/{role}-{id}.log       each party's log (and .stderr)
+
+**Predict jobs** (FATE's ``hetero_lr_normal_predict`` shape): a DSL whose components load
+``pipeline.<component>.model`` runs against the models of an earlier job of this machine. FATE names
+that job with ``job_parameters.common.model_id`` / ``model_version``; here ``model_version`` *is*
+the training job's id (as in FATE, where a model's version is the id of the job that trained it),
+and ``model_id`` is FATE's party string (``arbiter-10000#guest-9999#host-10000#model``), checked
+when given. ``run_job(model_job=...)`` (``fedloom run --model-job JOB_ID``) names the job instead
+(it wins over ``model_version``; FATE's example confs leave both empty). A job id is looked up in
+the jobs folder; a path to a job folder works too. Before any process starts, every party that
+runs a consuming component must find its own ``model.json`` there, of the consuming module.
+Each party then loads its part (:func:`fedloom.runner.job.load_model_artifact`); the deployed
+components take their parameters from the model, and ``DataTransform`` and the model components
+check the predict data against the training schema.
+
+Every result records ``model_id`` and ``model_version`` (its own id) as FATE prints them after
+training, and ``model_job`` when it loaded models of another job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -31,7 +48,7 @@ from fedloom.components import Env, component_class, registry
 from fedloom.core.errors import ConfigError, FedloomError, PartyFailedError, exit_code
 from fedloom.core.roles import PartyId
 from fedloom.dsl import Job, load_job, load_json
-from fedloom.runner.job import party_dir_name, status_path, write_json_atomic
+from fedloom.runner.job import load_model_artifact, party_dir_name, status_path, write_json_atomic
 from fedloom.runner.launcher import LaunchResult, PartySpec, launch
 
 __all__ = [
@@ -39,8 +56,10 @@ __all__ = [
     "JobFailure",
     "JobResult",
     "default_jobs_dir",
+    "model_id_of",
     "new_job_id",
     "preflight",
+    "resolve_model_job",
     "run_job",
 ]
 
@@ -101,6 +120,11 @@ class JobResult:
         ``outputs``) and ``traffic`` (bytes and messages per channel).
     failure
         The root cause when not ``ok``.
+    model_id, model_version
+        FATE's names of the models this job trained: the party string (:func:`model_id_of`) and
+        the job id (what a predict job passes as ``--model-job`` or ``model_version``).
+    model_job
+        The earlier job whose models this (predict) job loaded.
     """
 
     job_id: str
@@ -111,6 +135,9 @@ class JobResult:
     modules: dict[str, str]
     parties: dict[str, dict[str, Any]] = field(default_factory=dict)
     failure: JobFailure | None = None
+    model_id: str = ""
+    model_version: str = ""
+    model_job: str | None = None
 
     @property
     def outputs_dir(self) -> Path:
@@ -157,6 +184,9 @@ class JobResult:
             "modules": self.modules,
             "parties": self.parties,
             "failure": None if self.failure is None else vars(self.failure),
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "model_job": self.model_job,
         }
 
 
@@ -183,6 +213,105 @@ def preflight(job: Job, data_dir: Path) -> None:
                 exc.party = exc.party or str(party)
                 exc.component = exc.component or name
                 raise
+
+
+def model_id_of(job: Job) -> str:
+    """FATE's model id: ``arbiter-10000#guest-9999#host-10000#model`` (roles sorted, several
+    parties of a role joined with ``_``)."""
+    parts = [
+        f"{role.value}-{'_'.join(job.party_ids(role))}"
+        for role in sorted(job.conf.role, key=lambda r: r.value)
+        if job.party_ids(role)
+    ]
+    return "#".join([*parts, "model"])
+
+
+def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -> Path | None:
+    """The folder of the job whose models a predict job loads, or ``None`` for a job that loads none.
+
+    ``model_job`` (a job id under ``jobs_root``, or a job folder) wins; else
+    ``job_parameters.common.model_version``.
+
+    Raises
+    ------
+    ConfigError
+        The job loads ``pipeline.*`` models and names no job, the job is not found, it failed, or
+        its ``model_id`` differs from the conf's; or ``model_job`` is given to a job that loads none.
+    """
+    refs = job.dsl.external_refs()
+    if not refs:
+        if model_job not in (None, ""):
+            raise ConfigError(
+                f"--model-job {model_job} is given, but no component of the dsl loads a model of an "
+                'earlier job (a predict dsl names them as "model": ["pipeline.<component>.model"]).',
+                field="--model-job",
+            )
+        return None
+    common = job.conf.job_parameters.common
+    first = refs[0]
+    name = str(model_job) if model_job not in (None, "") else str(common.get("model_version") or "")
+    field = "--model-job" if model_job not in (None, "") else "job_parameters.common.model_version"
+    if not name:
+        raise ConfigError(
+            f"input {first} loads a model of an earlier job, and no job is named: pass --model-job "
+            "JOB_ID (the training job's id, printed as model_version after training) or set "
+            "job_parameters.common.model_version to it.",
+            component=first.consumer,
+            field=first.field,
+        )
+    candidate = Path(name).expanduser()
+    folder = candidate if candidate.is_dir() and (candidate / "outputs").is_dir() else jobs_root / name
+    if not (folder / "outputs").is_dir():
+        raise ConfigError(
+            f"no job {name!r} with outputs under {jobs_root} (from {field}); give the id of a job run "
+            "on this machine (`ls` the jobs folder), its folder, or --job-dir where it ran.",
+            field=field,
+        )
+    folder = folder.resolve()
+    summary: dict[str, Any] = {}
+    with contextlib.suppress(OSError, json.JSONDecodeError):  # a folder without job.json still has outputs
+        summary = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+    if summary.get("ok") is False:
+        raise ConfigError(
+            f"job {folder.name} failed; its models are incomplete. Predict with a job that succeeded.",
+            field=field,
+        )
+    wanted_id = str(common.get("model_id") or "")
+    trained_id = str(summary.get("model_id") or "")
+    if wanted_id and trained_id and wanted_id != trained_id:
+        raise ConfigError(
+            f"model_id {wanted_id!r} does not match job {folder.name}, whose model id is {trained_id!r} "
+            "(the parties that trained it).",
+            field="job_parameters.common.model_id",
+        )
+    return folder
+
+
+def preflight_models(job: Job, model_dir: Path) -> None:
+    """Every party that runs a component loading ``pipeline.*`` models finds its own part of the
+    model in ``model_dir``, made by the same module.
+
+    Raises
+    ------
+    ConfigError
+        Naming the party, the component and the missing or mismatched model.
+    """
+    for ref in job.dsl.external_refs():
+        module = job.spec(ref.consumer).name
+        for party in job.parties():
+            index = job.party_index(party)
+            if not job.runs_on(ref.consumer, party.role) or not job.need_run(ref.consumer, party.role, index):
+                continue
+            model = load_model_artifact(model_dir, ref.component, party)
+            made_by = model.get("module")
+            if made_by is not None and made_by != module and ref.slot == "model":
+                raise ConfigError(
+                    f"input {ref} is a {made_by} model in job {model_dir.name}; {ref.consumer} is a "
+                    f"{module} component and needs a {module} model.",
+                    component=ref.consumer,
+                    field=ref.field,
+                    party=str(party),
+                )
 
 
 def read_status(job_dir: Path, parties: list[PartyId]) -> dict[str, dict[str, Any]]:
@@ -236,6 +365,7 @@ def run_job(
     poll: float = 0.2,
     log_level: str | None = "INFO",
     on_start: Callable[[str, Path, Job], None] | None = None,
+    model_job: str | Path | None = None,
 ) -> JobResult:
     """Validate, then run every party of a job as its own process and wait for all.
 
@@ -261,6 +391,9 @@ def run_job(
         Level of the parties' log files.
     on_start
         Called with ``(job_id, job folder, job)`` once validation passed, before processes start.
+    model_job
+        The earlier job (id in the jobs folder, or its folder) whose models ``pipeline.*`` inputs
+        load; default ``job_parameters.common.model_version`` (see the module docs).
 
     Returns
     -------
@@ -271,7 +404,8 @@ def run_job(
     Raises
     ------
     ConfigError
-        The conf or dsl is invalid, or loads a deployed model (nothing was started).
+        The conf or dsl is invalid, or loads models of a job that is not found or lacks a party's
+        model (nothing was started).
     DataError
         A table a party's ``Reader`` names does not exist (nothing was started).
     """
@@ -280,19 +414,15 @@ def run_job(
     conf_d = load_json(conf, "conf") if not isinstance(conf, Mapping) else dict(conf)
     dsl_d = load_json(dsl, "dsl") if not isinstance(dsl, Mapping) else dict(dsl)
     job = load_job(conf_d, dsl_d, registry())
-    for ref in job.dsl.external_refs():
-        raise ConfigError(
-            f"input {ref} loads a model of a deployed training job; `fedloom run` does not load "
-            "deployed models yet: run the training and predict components in one job instead.",
-            component=ref.consumer,
-            field=ref.field,
-        )
+    root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
+    model_dir = resolve_model_job(job, model_job, root)
     data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
     preflight(job, data_path)
+    if model_dir is not None:
+        preflight_models(job, model_dir)
     if timeout is None:
         timeout = float(job.conf.job_parameters.common.get("timeout") or 600)
     job_id = job_id or new_job_id()
-    root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
     jdir = (root / job_id).resolve()
     jdir.mkdir(parents=True, exist_ok=False)
     write_json_atomic(jdir / "conf.json", conf_d)
@@ -304,7 +434,13 @@ def run_job(
         PartySpec(
             p,
             "fedloom.runner.job:run_party",
-            {"conf": conf_d, "dsl": dsl_d, "data_dir": str(data_path), "job_dir": str(jdir)},
+            {
+                "conf": conf_d,
+                "dsl": dsl_d,
+                "data_dir": str(data_path),
+                "job_dir": str(jdir),
+                "model_job_dir": None if model_dir is None else str(model_dir),
+            },
         )
         for p in parties
     ]
@@ -337,6 +473,9 @@ def run_job(
         seconds=seconds,
         order=list(job.order),
         modules={name: job.spec(name).name for name in job.order},
+        model_id=model_id_of(job),
+        model_version=job_id,
+        model_job=None if model_dir is None else model_dir.name,
     )
     for party, outcome in launched.outcomes.items():
         key = str(party)

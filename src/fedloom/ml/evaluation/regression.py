@@ -1,0 +1,69 @@
+"""Regression metrics (scikit-learn): MSE, RMSE, MAE, R², explained variance, median absolute
+error, each on the predicted value against the label."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from fedloom.core.errors import DataError
+from fedloom.ml.evaluation.curves import EvalResult
+from fedloom.ml.evaluation.names import resolve_metrics
+
+__all__ = ["evaluate_regression"]
+
+
+def evaluate_regression(
+    label: np.ndarray | Iterable[float],
+    predicted: np.ndarray | Iterable[float],
+    *,
+    metrics: Iterable[str] | None = None,
+) -> EvalResult:
+    """Evaluate regression predictions.
+
+    Parameters
+    ----------
+    label, predicted
+        True and predicted values, shape (n,) each.
+    metrics
+        Names to compute (``mse``, ``rmse``, ``mae``, ``r2``, ``explained_variance``,
+        ``median_absolute_error``, or FATE's long spellings); default all.
+
+    Returns
+    -------
+    EvalResult
+        ``scores``: ``rows`` and the requested metrics (R² is ``None`` for fewer than two rows).
+
+    Raises
+    ------
+    DataError
+        Lengths differ, or a value is not a finite number.
+    """
+    from sklearn import metrics as skm
+
+    wanted = resolve_metrics("regression", metrics)
+    try:
+        y = np.asarray(label, dtype=np.float64)
+        p = np.asarray(predicted, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"regression evaluation needs numeric labels and predictions: {exc}") from None
+    if y.ndim != 1 or y.shape != p.shape:
+        raise DataError(f"labels {y.shape} and predictions {p.shape} must be two vectors of one length.")
+    bad = int((~np.isfinite(y)).sum() + (~np.isfinite(p)).sum())
+    if bad:
+        raise DataError(f"{bad} label or predicted value(s) are NaN or infinite.")
+    out: dict[str, Any] = {"rows": len(y)}
+    compute = {
+        "mse": lambda: skm.mean_squared_error(y, p),
+        "rmse": lambda: skm.root_mean_squared_error(y, p),
+        "mae": lambda: skm.mean_absolute_error(y, p),
+        "r2": lambda: skm.r2_score(y, p) if len(y) > 1 else None,
+        "explained_variance": lambda: skm.explained_variance_score(y, p) if len(y) > 1 else None,
+        "median_absolute_error": lambda: skm.median_absolute_error(y, p),
+    }
+    for name in wanted:
+        value = compute[name]()
+        out[name] = None if value is None else float(value)
+    return EvalResult("regression", out)

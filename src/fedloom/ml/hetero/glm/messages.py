@@ -1,0 +1,147 @@
+"""Hetero GLM messages, in the order they are sent, and the one-time-pad masks of gradients.
+
+Setup (once per fit)::
+
+    PUBLIC_KEY        arbiter → guest, hosts   the job's public key (Paillier or plain)
+    SETUP             guest → hosts, arbiter   id digest, rows, batch plan, models (classes), validation
+    HOST_SETUP        host → guest             the host's id digest(s) and feature count
+    ENC_LABEL         guest → hosts            Poisson only: [y], encrypted once
+
+Per model (class) ``k``, epoch ``e``, batch ``b`` (namespace ``class-k/epoch-e/batch-b``)::
+
+    ZEROS             arbiter → guest, hosts   fresh encryptions of 0, one per row (obfuscators=arbiter)
+    HOST_FORWARD      host → guest             [¼·w_hᵀx_h] (LR), [w_hᵀx_h] (LinR), [exp(w_hᵀx_h)] (Poisson)
+    RESIDUAL          guest → hosts            [d], one per row
+    HOST_LOSS         host → guest             [host's loss terms, n_b·penalty_h]
+    MASKED_GRADIENT   guest, hosts → arbiter   [n_b·g + m] with m uniform in Z_n
+    UNMASKED_GRADIENT arbiter → guest, hosts   n_b·g + m mod n, as fixed-width bytes
+    LOSS              guest → arbiter          [n_b·loss_b]
+
+Per epoch (namespace ``class-k/epoch-e``)::
+
+    WEIGHT_DIFF       guest, hosts → arbiter   ‖Δw‖² of the epoch (early_stop = weight_diff only)
+    CONVERGED         arbiter → guest, hosts   whether to stop
+    VALIDATE_FORWARD  host → guest             w_hᵀx_h on the validation rows (validation epochs)
+    VALIDATION_STOP   guest → hosts, arbiter   early stopping on the validation metric
+
+Predict::
+
+    PREDICT_SETUP     guest → hosts            id digest of the rows to predict
+    PREDICT_FORWARD   host → guest             w_hᵀx_h per row and model, in the clear (as in FATE)
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from typing import Any
+
+from fedloom.context import Channel
+from fedloom.core import ARBITER, GUEST, HOST
+from fedloom.core.errors import MessageError
+from fedloom.crypto.paillier.encoding import centre
+
+PUBLIC_KEY = Channel("public_key", src=ARBITER, dst=(GUEST, HOST))
+SETUP = Channel("setup", src=GUEST, dst=(HOST, ARBITER))
+HOST_SETUP = Channel("host_setup", src=HOST, dst=GUEST)
+ENC_LABEL = Channel("enc_label", src=GUEST, dst=HOST)
+ZEROS = Channel("zeros", src=ARBITER, dst=(GUEST, HOST))
+HOST_FORWARD = Channel("host_forward", src=HOST, dst=GUEST)
+RESIDUAL = Channel("residual", src=GUEST, dst=HOST)
+HOST_LOSS = Channel("host_loss", src=HOST, dst=GUEST)
+MASKED_GRADIENT = Channel("masked_gradient", src=(GUEST, HOST), dst=ARBITER)
+UNMASKED_GRADIENT = Channel("unmasked_gradient", src=ARBITER, dst=(GUEST, HOST))
+LOSS = Channel("loss", src=GUEST, dst=ARBITER)
+WEIGHT_DIFF = Channel("weight_diff", src=(GUEST, HOST), dst=ARBITER)
+CONVERGED = Channel("converged", src=ARBITER, dst=(GUEST, HOST))
+VALIDATE_FORWARD = Channel("validate_forward", src=HOST, dst=GUEST)
+VALIDATION_STOP = Channel("validation_stop", src=GUEST, dst=(HOST, ARBITER))
+PREDICT_SETUP = Channel("predict_setup", src=GUEST, dst=HOST)
+PREDICT_FORWARD = Channel("predict_forward", src=HOST, dst=GUEST)
+
+#: Fixed-point scale of the hosts' forwards and of ``[d]`` (LR, LinR): 32 fractional bits.
+FORWARD_FRAC_BITS = 32
+#: Largest gradient vector the arbiter accepts from one party (features + intercept + slack).
+MAX_GRADIENT_LEN = 1 << 20
+
+
+class Masker:
+    r"""One-time pads for the gradients a party sends to the arbiter.
+
+    A party holding :math:`[G]` (fixed point, scale :math:`2^f`) adds an encryption of a mask
+    :math:`m` drawn uniformly from :math:`\mathbb{Z}_n`; the arbiter decrypts
+    :math:`r = G + m\,2^f \bmod n`, which is uniform in :math:`\mathbb{Z}_n` whatever :math:`G`
+    (:math:`2^f` is a unit mod :math:`n`): the arbiter learns nothing about the gradient, not even
+    its size. The party recovers :math:`G = r - m\,2^f \bmod n` exactly (then centres it and
+    checks that it did not overflow). The mask's encryption carries a fresh obfuscator of the
+    party's own, which also re-randomises :math:`[G]` before it leaves.
+
+    Parameters
+    ----------
+    public_key
+        The job's key (Paillier or plain).
+    seed
+        Tests only: deterministic masks from this seed (default: the OS CSPRNG). Derive one seed
+        per party and model: two parties with the same masks would let the arbiter subtract them.
+    """
+
+    def __init__(self, public_key: Any, seed: int | str | None = None) -> None:
+        self.pk = public_key
+        self.n = int(public_key.n)
+        self._rng = None if seed is None else random.Random(seed)
+
+    def _draw(self, count: int) -> list[int]:
+        if self._rng is None:
+            return [secrets.randbelow(self.n) for _ in range(count)]
+        return [self._rng.randrange(self.n) for _ in range(count)]
+
+    def mask(self, enc: Any) -> tuple[Any, list[int]]:
+        """``[G + m·2^f]`` and the effective masks ``m·2^f mod n``."""
+        masks = self._draw(len(enc))
+        masked = enc + self.pk.encrypt_ints(masks)
+        scale = 1 << masked.frac_bits
+        return masked, [m * scale % self.n for m in masks]
+
+    def unmask(self, residues: list[int], masks: list[int], frac_bits: int) -> list[float]:
+        """The gradient values ``G / 2^f`` from the arbiter's residues (overflow checked)."""
+        if len(residues) != len(masks):
+            raise MessageError(f"the arbiter returned {len(residues)} values for {len(masks)} masked ones")
+        signed = centre([(r - m) % self.n for r, m in zip(residues, masks, strict=True)], self.n)
+        scale = 1 << frac_bits
+        return [v / scale for v in signed]
+
+
+def expect_cipher(value: Any, public_key: Any, length: int, what: str) -> Any:
+    """Check a received ciphertext vector: right type, key and length (MessageError otherwise)."""
+    if not (hasattr(value, "public_key") and hasattr(value, "frac_bits") and hasattr(value, "dot")):
+        raise MessageError(f"{what}: expected a ciphertext vector. Got {type(value).__name__}.")
+    if value.public_key != public_key:
+        raise MessageError(f"{what}: ciphertexts under another key than the job's")
+    if len(value) != length:
+        raise MessageError(f"{what}: {len(value)} ciphertexts where {length} were expected")
+    return value
+
+
+def with_scale(zeros: Any, frac_bits: int) -> Any:
+    """The same encryptions of zero read at another scale (0·2^f = 0 at every f: no work)."""
+    return type(zeros)(zeros.public_key, zeros.ciphertexts, frac_bits)
+
+
+def residues_to_bytes(values: list[int], n: int) -> bytes:
+    """Fixed-width big-endian residues (width of ``n``) in one buffer."""
+    width = (n.bit_length() + 7) // 8
+    return b"".join(int(v).to_bytes(width, "big") for v in values)
+
+
+def residues_from_bytes(buf: Any, n: int, count: int) -> list[int]:
+    """Parse :func:`residues_to_bytes` output received from the arbiter, checking size and range."""
+    if not isinstance(buf, bytes | bytearray | memoryview):
+        raise MessageError(f"unmasked gradients must arrive as bytes. Got {type(buf).__name__}.")
+    width = (n.bit_length() + 7) // 8
+    view = bytes(buf)
+    if len(view) != width * count:
+        raise MessageError(f"unmasked gradients: {len(view)} bytes for {count} values of {width} bytes")
+    out = [int.from_bytes(view[i : i + width], "big") for i in range(0, len(view), width)]
+    if any(v >= n for v in out):
+        raise MessageError("unmasked gradients: a value is not below n")
+    return out

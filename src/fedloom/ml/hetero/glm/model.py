@@ -1,0 +1,132 @@
+"""One party's trained GLM: plain numbers only, JSON in and out.
+
+The guest's model holds its coefficients (and intercept), the classes and the training history;
+a host's holds its own coefficients only; the arbiter's holds the history (loss, convergence)
+and no weights. One-vs-rest keeps one row of coefficients per class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from fedloom.core.errors import DataError
+
+FORMAT_VERSION = 1
+
+
+def _clean(v: Any) -> Any:
+    """NaN / inf → None so the dict is strict JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    return v
+
+
+@dataclass
+class GLMModel:
+    """A party's part of a hetero LR / LinR / Poisson model.
+
+    Attributes
+    ----------
+    role
+        ``guest``, ``host`` or ``arbiter``.
+    feature_names
+        This party's feature columns, in model order (empty on the arbiter).
+    coef
+        One list of coefficients per model (one model, or one per class with one-vs-rest).
+    intercept
+        One intercept per model (guest with ``fit_intercept``; else zeros).
+    fit_intercept
+        Whether the guest fitted an intercept.
+    classes
+        Guest of LR: the class labels (binary: ``[negative, positive]``); None elsewhere.
+    loss_history
+        Per model, the loss of each epoch (guest and arbiter).
+    n_iter
+        Per model, epochs run.
+    converged
+        Per model, whether ``early_stop`` was met (rather than ``max_iter`` or validation).
+    validation
+        Per model, ``[{"epoch": e, "metrics": {...}}, ...]`` (guest).
+    best_iteration
+        Per model, the epoch with the best first validation metric (None without validation).
+    epoch_seconds
+        Per model, the wall time of each epoch on this party (seconds).
+    exposure_colname
+        Poisson: the guest column used as exposure (None when none).
+    threshold
+        LR: the decision threshold for binary predictions.
+    """
+
+    algorithm: ClassVar[str] = "HeteroGLM"
+
+    role: str
+    feature_names: list[str] = field(default_factory=list)
+    coef: list[list[float]] = field(default_factory=list)
+    intercept: list[float] = field(default_factory=list)
+    fit_intercept: bool = False
+    classes: list[Any] | None = None
+    loss_history: list[list[float]] = field(default_factory=list)
+    n_iter: list[int] = field(default_factory=list)
+    converged: list[bool] = field(default_factory=list)
+    validation: list[list[dict[str, Any]]] = field(default_factory=list)
+    best_iteration: list[int | None] = field(default_factory=list)
+    epoch_seconds: list[list[float]] = field(default_factory=list)
+    exposure_colname: str | None = None
+    threshold: float = 0.5
+
+    @property
+    def n_models(self) -> int:
+        """Number of binary / regression models (classes with one-vs-rest)."""
+        return max(len(self.coef), len(self.n_iter))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (NaN becomes null)."""
+        d = _clean(asdict(self))
+        d["algorithm"] = self.algorithm
+        d["format_version"] = FORMAT_VERSION
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """Rebuild from :meth:`to_dict` output (DataError for another algorithm's model)."""
+        if not isinstance(d, dict):
+            raise DataError(f"a {cls.algorithm} model must be a dict. Got {type(d).__name__}.", field="model")
+        algo = d.get("algorithm", cls.algorithm)
+        if algo != cls.algorithm:
+            raise DataError(f"this is a {algo} model, not a {cls.algorithm} model", field="algorithm")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names - {"algorithm", "format_version"})
+        if unknown:
+            raise DataError(f"unknown field(s) {unknown} in a {cls.algorithm} model", field=unknown[0])
+        try:
+            return cls(**{k: v for k, v in d.items() if k in names})
+        except TypeError as exc:
+            raise DataError(f"malformed {cls.algorithm} model: {exc}", field="model") from None
+
+    def summary(self) -> dict[str, Any]:
+        """Loss history, epochs run, convergence and per-epoch validation metrics."""
+        one = self.n_models == 1
+        out: dict[str, Any] = {
+            "algorithm": self.algorithm,
+            "role": self.role,
+            "n_models": self.n_models,
+            "loss_history": self.loss_history[0] if one and self.loss_history else self.loss_history,
+            "n_iter": self.n_iter[0] if one and self.n_iter else self.n_iter,
+            "converged": self.converged[0] if one and self.converged else self.converged,
+            "validation": self.validation[0] if one and self.validation else self.validation,
+            "best_iteration": self.best_iteration[0] if one and self.best_iteration else self.best_iteration,
+        }
+        if self.classes is not None:
+            out["classes"] = self.classes
+        if self.coef:
+            out["weights"] = [dict(zip(self.feature_names, c, strict=True)) for c in self.coef]
+            if self.fit_intercept:
+                out["intercept"] = self.intercept
+        result: dict[str, Any] = _clean(out)
+        return result

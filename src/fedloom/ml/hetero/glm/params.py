@@ -1,0 +1,394 @@
+"""Parameters of the hetero GLMs (LR, LinR, Poisson): FATE 1.x names, nesting and meaning.
+
+Every name of FATE's ``HeteroLogisticParam`` / ``HeteroLinearParam`` / ``PoissonParam`` is
+accepted, so FATE confs run unchanged; an unknown name is a :class:`~fedloom.core.ConfigError`
+naming the dotted field (``init_param.init_methd``). Names that configure features fedloom does
+not implement are accepted at their defaults and refused when switched on (``cv_param.need_cv``,
+``stepwise_param.need_stepwise``, ``optimizer: sqn``, ``batch_strategy: random``,
+``encrypt_param.method: IterativeAffine``).
+
+fedloom extras: ``encrypt_param.method: plain`` (no encryption, debugging only) and
+``encrypt_param.obfuscators`` (``arbiter``: the key owner makes the encryptions of zero that
+randomise the guest's and hosts' ciphertexts, see :mod:`fedloom.ml.hetero.glm`; ``local``: each
+party draws its own from a background :class:`~fedloom.crypto.paillier.ObfuscatorPool`), and
+``multi_class: binary`` (refuse labels with more than two classes instead of one-vs-rest).
+
+Differences from FATE's defaults, on purpose: ``encrypt_param.key_length`` is 2048 (FATE: 1024).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from fedloom.core.errors import ConfigError
+
+PENALTIES = ("L1", "L2", "none")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "nesterov_momentum_sgd")
+EARLY_STOPS = ("diff", "weight_diff", "abs")
+INIT_METHODS = ("zeros", "ones", "const", "random_uniform", "random_normal", "random")
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    if value is None and "none" in allowed:
+        return "none"
+    if not isinstance(value, str):
+        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+    for a in allowed:
+        if value.lower() == a.lower():
+            return a
+    raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InitParam(_Params):
+    """``init_param``: how weights start.
+
+    Attributes
+    ----------
+    init_method
+        ``zeros``, ``ones``, ``const`` (``init_const``), ``random_uniform`` (U[0, 1)),
+        ``random_normal`` / ``random`` (N(0, 1)). FATE's default is ``random_uniform``.
+    init_const
+        The value for ``const``.
+    fit_intercept
+        The guest's model has an intercept (hosts never have one).
+    random_seed
+        Seed of the random initialisation and of the batch shuffle (None: fresh randomness).
+    """
+
+    init_method: str = "random_uniform"
+    init_const: float = 1.0
+    fit_intercept: StrictBool = True
+    random_seed: StrictInt | None = None
+
+    @field_validator("init_method", mode="before")
+    @classmethod
+    def _method(cls, v: Any) -> str:
+        return _choice(v, INIT_METHODS)
+
+
+class EncryptParam(_Params):
+    """``encrypt_param``: the cipher.
+
+    Attributes
+    ----------
+    method
+        ``paillier`` (default) or ``plain`` (fedloom; no encryption, never for real data).
+    key_length
+        Paillier modulus bits (default 2048; FATE's examples use 1024).
+    obfuscators
+        ``arbiter`` (default): the arbiter, who owns the key, sends fresh encryptions of zero that
+        randomise the other parties' ciphertexts; ``local``: each party draws its own obfuscators
+        in a background thread. Same security (see :mod:`fedloom.ml.hetero.glm`).
+    """
+
+    method: str = "paillier"
+    key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
+    obfuscators: Literal["arbiter", "local"] = "arbiter"
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, v: Any) -> str:
+        if isinstance(v, str) and v.lower() == "iterativeaffine":
+            raise ValueError("'IterativeAffine' is insecure and not offered; use 'paillier'")
+        return _choice(v, ("paillier", "plain"))
+
+
+class PredictParam(_Params):
+    """``predict_param``: the binary decision threshold."""
+
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class EncryptedModeCalculatorParam(_Params):
+    """``encrypted_mode_calculator_param`` (FATE's re-encryption modes; accepted, fedloom always
+    uses fresh obfuscation)."""
+
+    mode: str = "strict"
+    re_encrypted_rate: float = 1.0
+
+
+class CrossValidationParam(_Params):
+    """``cv_param``: accepted; ``need_cv: true`` is refused (run cross-validation as separate jobs)."""
+
+    n_splits: StrictInt = 5
+    mode: str = "hetero"
+    role: str = "guest"
+    shuffle: StrictBool = True
+    random_seed: StrictInt | None = 1
+    need_cv: StrictBool = False
+    output_fold_history: StrictBool = True
+    history_value_type: str = "score"
+
+    @field_validator("need_cv")
+    @classmethod
+    def _off(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("is not implemented; leave it false")
+        return v
+
+
+class StepwiseParam(_Params):
+    """``stepwise_param``: accepted; ``need_stepwise: true`` is refused."""
+
+    score_name: str = "AIC"
+    mode: str = "hetero"
+    role: str = "guest"
+    direction: str = "both"
+    max_step: StrictInt = 10
+    nvmin: StrictInt = 2
+    nvmax: StrictInt | None = None
+    need_stepwise: StrictBool = False
+
+    @field_validator("need_stepwise")
+    @classmethod
+    def _off(cls, v: bool) -> bool:
+        if v:
+            raise ValueError("is not implemented; leave it false")
+        return v
+
+
+class StochasticQuasiNewtonParam(_Params):
+    """``sqn_param`` (for FATE's ``sqn`` optimizer, which fedloom does not offer; accepted)."""
+
+    update_interval_L: StrictInt = 3  # noqa: N815 - FATE's name
+    memory_M: StrictInt = 5  # noqa: N815 - FATE's name
+    sample_size: StrictInt = 5000
+    random_seed: StrictInt | None = None
+
+
+class CallbackParam(_Params):
+    """``callback_param`` (FATE 1.7+): validation settings may be given here instead of at the top."""
+
+    callbacks: list[str] = Field(default_factory=list)
+    validation_freqs: StrictInt | list[StrictInt] | None = None
+    early_stopping_rounds: StrictInt | None = None
+    metrics: list[str] | None = None
+    use_first_metric_only: StrictBool = False
+    save_freq: StrictInt = 1
+
+
+class GLMParams(_Params):
+    """Parameters shared by HeteroLR, HeteroLinR and HeteroPoisson (FATE's names).
+
+    Attributes
+    ----------
+    penalty
+        ``L1`` (proximal soft-thresholding after each step), ``L2`` (``alpha·w`` added to the
+        gradient) or ``none``; the intercept is never penalised.
+    tol
+        Convergence tolerance of ``early_stop``.
+    alpha
+        Regularisation strength.
+    optimizer
+        ``sgd``, ``rmsprop``, ``adam``, ``adagrad``, ``nesterov_momentum_sgd`` (FATE's update rules).
+    batch_size
+        Rows per mini-batch; ``-1``: the whole data set (full batch).
+    shuffle
+        Shuffle rows once before cutting them into batches (the same batches every epoch).
+    batch_strategy
+        ``full`` only (FATE's ``random`` sampling is not implemented).
+    learning_rate
+        Initial step size; at epoch ``t`` it is ``lr / (1 + decay·t)`` (``lr / sqrt(1 + decay·t)``
+        with ``decay_sqrt``).
+    max_iter
+        Epochs at most.
+    early_stop
+        ``diff`` (|loss change| < tol), ``abs`` (loss < tol), ``weight_diff`` (‖Δw‖ < tol over all
+        parties' weights).
+    validation_freqs
+        Evaluate the validation data every this many epochs (or at the listed epochs, 1-based).
+    early_stopping_rounds
+        Stop when the validation metric has not improved for this many evaluations.
+    metrics, use_first_metric_only
+        Validation metrics (default: ``auc``, ``ks`` for binary; ``accuracy`` for multi-class;
+        ``rmse``, ``mae`` for regression); early stopping watches the first one only, or all.
+    floating_point_precision
+        Bits of the low-precision encoding of features in ``[d]·x`` (FATE: 23).
+    """
+
+    algorithm: ClassVar[str] = "HeteroGLM"
+
+    penalty: str = "L2"
+    tol: float = Field(default=1e-4, ge=0.0)
+    alpha: float = Field(default=1.0, ge=0.0)
+    optimizer: str = "sgd"
+    batch_size: StrictInt = -1
+    shuffle: StrictBool = True
+    batch_strategy: str = "full"
+    masked_rate: StrictInt = 5
+    learning_rate: float = Field(default=0.01, gt=0.0)
+    init_param: InitParam = Field(default_factory=InitParam)
+    max_iter: StrictInt = Field(default=20, ge=1)
+    early_stop: str = "diff"
+    encrypt_param: EncryptParam = Field(default_factory=EncryptParam)
+    encrypted_mode_calculator_param: EncryptedModeCalculatorParam = Field(
+        default_factory=EncryptedModeCalculatorParam
+    )
+    cv_param: CrossValidationParam = Field(default_factory=CrossValidationParam)
+    stepwise_param: StepwiseParam = Field(default_factory=StepwiseParam)
+    sqn_param: StochasticQuasiNewtonParam = Field(default_factory=StochasticQuasiNewtonParam)
+    callback_param: CallbackParam = Field(default_factory=CallbackParam)
+    decay: float = Field(default=1.0, ge=0.0)
+    decay_sqrt: StrictBool = True
+    validation_freqs: StrictInt | list[StrictInt] | None = None
+    early_stopping_rounds: StrictInt | None = Field(default=None, ge=1)
+    metrics: list[str] | None = None
+    use_first_metric_only: StrictBool = False
+    floating_point_precision: StrictInt | None = Field(default=23, ge=1, le=52)
+
+    @field_validator("penalty", mode="before")
+    @classmethod
+    def _penalty(cls, v: Any) -> str:
+        return _choice(v, PENALTIES)
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer(cls, v: Any) -> str:
+        if isinstance(v, str) and v.lower() == "sqn":
+            raise ValueError("'sqn' is not implemented; use one of " + ", ".join(repr(o) for o in OPTIMIZERS))
+        return _choice(v, OPTIMIZERS)
+
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _early_stop(cls, v: Any) -> str:
+        return _choice(v, EARLY_STOPS)
+
+    @field_validator("batch_strategy", mode="before")
+    @classmethod
+    def _strategy(cls, v: Any) -> str:
+        low = _choice(v, ("full", "random"))
+        if low != "full":
+            raise ValueError("only 'full' is implemented")
+        return low
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch(cls, v: int) -> int:
+        if v != -1 and v < 1:
+            raise ValueError("must be -1 (full batch) or a positive int")
+        return v
+
+    @field_validator("validation_freqs")
+    @classmethod
+    def _freqs(cls, v: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be a positive int, a list of epochs or null")
+        if isinstance(v, list) and any(e < 1 for e in v):
+            raise ValueError("must list epochs counted from 1")
+        return v
+
+    @model_validator(mode="after")
+    def _merge_callbacks(self) -> GLMParams:
+        cb = self.callback_param
+        if self.validation_freqs is None and cb.validation_freqs is not None:
+            object.__setattr__(self, "validation_freqs", cb.validation_freqs)
+        if self.early_stopping_rounds is None and cb.early_stopping_rounds is not None:
+            object.__setattr__(self, "early_stopping_rounds", cb.early_stopping_rounds)
+        if self.metrics is None and cb.metrics is not None:
+            object.__setattr__(self, "metrics", cb.metrics)
+        return self
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def precision_bits(self) -> int:
+        """Bits of the feature encoding in ``[d]·x`` (None in the conf means 52: full float)."""
+        return 52 if self.floating_point_precision is None else self.floating_point_precision
+
+    def validates_at(self, epoch: int) -> bool:
+        """Whether validation runs after ``epoch`` (0-based)."""
+        f = self.validation_freqs
+        if f is None:
+            return False
+        if isinstance(f, int):
+            return (epoch + 1) % f == 0
+        return (epoch + 1) in f
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """FATE's decayed learning rate at ``epoch`` (0-based)."""
+        if self.decay_sqrt:
+            return float(self.learning_rate / (1.0 + self.decay * epoch) ** 0.5)
+        return float(self.learning_rate / (1.0 + self.decay * epoch))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None = None, *, component: str | None = None) -> Any:
+        """Validate FATE-style values; any problem is a ConfigError naming the (dotted) field."""
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(
+                f"{cls.algorithm} parameters must be a JSON object. Got {type(values).__name__}.",
+                component=component,
+                field="params",
+            )
+        try:
+            return cls.model_validate(values or {})
+        except ValidationError as exc:
+            raise _config_error(exc, cls.algorithm, component) from None
+
+
+class HeteroLRParams(GLMParams):
+    """HeteroLR parameters (FATE's ``HeteroLogisticParam``): see :class:`GLMParams`.
+
+    Extra attributes: ``multi_class`` (``ovr``: one binary model per class when the label has
+    more than two classes; ``binary``: refuse such labels), ``predict_param.threshold``.
+    FATE's LR defaults: rmsprop, learning rate 0.01, alpha 1, 100 epochs.
+    """
+
+    algorithm: ClassVar[str] = "HeteroLR"
+
+    optimizer: str = "rmsprop"
+    max_iter: StrictInt = Field(default=100, ge=1)
+    multi_class: Literal["ovr", "binary"] = "ovr"
+    predict_param: PredictParam = Field(default_factory=PredictParam)
+    reveal_every_iter: StrictBool = False
+    reveal_strategy: str = "respectively"
+    use_mix_rand: StrictBool = False
+
+
+class HeteroLinRParams(GLMParams):
+    """HeteroLinR parameters (FATE's ``LinearParam``): see :class:`GLMParams` (sgd, 20 epochs)."""
+
+    algorithm: ClassVar[str] = "HeteroLinR"
+
+
+class HeteroPoissonParams(GLMParams):
+    """HeteroPoisson parameters (FATE's ``PoissonParam``): see :class:`GLMParams`.
+
+    Extra attribute: ``exposure_colname``, a guest feature column holding each row's exposure
+    (> 0); the model uses ``log(exposure)`` as an offset and it is not a feature. A name the
+    guest's data does not have is ignored with a warning (as in FATE).
+    """
+
+    algorithm: ClassVar[str] = "HeteroPoisson"
+
+    optimizer: str = "rmsprop"
+    exposure_colname: str | None = None
+
+
+def _config_error(exc: ValidationError, algorithm: str, component: str | None) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = ".".join(str(p) for p in first["loc"]) or "params"
+    if first["type"] == "extra_forbidden":
+        msg = f"The '{path}' parameter of {algorithm} is not a recognised name. Got {first['input']!r}."
+    else:
+        text = str(first["msg"]).removeprefix("Value error, ")
+        if not text.startswith(("must", "is ", "only", "'")):
+            text = "is invalid: " + text[:1].lower() + text[1:]
+        msg = f"The '{path}' parameter of {algorithm} {text}. Got {first.get('input')!r}."
+    if len(errors) > 1:
+        msg += f" ({len(errors) - 1} more problem(s))"
+    return ConfigError(msg, component=component, field=path)

@@ -1,0 +1,87 @@
+r"""Hetero linear regression (guest with the target, hosts, arbiter).
+
+Residual :math:`d = w^Tx - y`, split as :math:`[w_h^Tx_h] + (w_g^Tx_g - y)`; loss
+:math:`\tfrac12 d^2`; gradients :math:`\sum [d]\,x`, masked before the arbiter decrypts them.
+Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fedloom.ml.hetero.glm.arbiter import GLMArbiter
+from fedloom.ml.hetero.glm.guest import GLMGuest
+from fedloom.ml.hetero.glm.host import GLMHost
+from fedloom.ml.hetero.glm.loss import Family
+from fedloom.ml.hetero.glm.model import GLMModel
+from fedloom.ml.hetero.glm.params import HeteroLinRParams
+
+
+class LinRFamily(Family):
+    """Linear regression's pieces of the skeleton."""
+
+    algorithm: ClassVar[str] = "HeteroLinR"
+    task: ClassVar[str] = "regression"
+    quadratic: ClassVar[bool] = True
+    loss_scale: ClassVar[float] = 0.5
+    loss_constant: ClassVar[float] = 0.0
+
+    def host_forward(self, wx: np.ndarray) -> np.ndarray:
+        return np.asarray(wx, dtype=np.float64)
+
+    def guest_part(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return wx - y
+
+    def residual(self, forward: Any, part: np.ndarray, y: np.ndarray) -> Any:
+        return forward + part
+
+    def link(self, wx: np.ndarray) -> np.ndarray:
+        return np.asarray(wx, dtype=np.float64)
+
+    def residual_plain(self, wx: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return wx - y
+
+    def loss_plain(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return 0.5 * (wx - y) ** 2
+
+
+class HeteroLinRModel(GLMModel):
+    """A party's part of a hetero LinR model (see :class:`~fedloom.ml.hetero.glm.model.GLMModel`)."""
+
+    algorithm: ClassVar[str] = "HeteroLinR"
+
+
+class HeteroLinRGuest(GLMGuest):
+    """Guest of hetero LinR: holds the target; see :class:`~fedloom.ml.hetero.glm.guest.GLMGuest`."""
+
+    params_class = HeteroLinRParams
+    model_class = HeteroLinRModel
+    family = LinRFamily()
+
+
+class HeteroLinRHost(GLMHost):
+    """Host of hetero LinR; see :class:`~fedloom.ml.hetero.glm.host.GLMHost`."""
+
+    params_class = HeteroLinRParams
+    model_class = HeteroLinRModel
+    family = LinRFamily()
+
+
+class HeteroLinRArbiter(GLMArbiter):
+    """Arbiter of hetero LinR; see :class:`~fedloom.ml.hetero.glm.arbiter.GLMArbiter`."""
+
+    params_class = HeteroLinRParams
+    model_class = HeteroLinRModel
+    family = LinRFamily()
+
+
+__all__ = [
+    "HeteroLinRArbiter",
+    "HeteroLinRGuest",
+    "HeteroLinRHost",
+    "HeteroLinRModel",
+    "HeteroLinRParams",
+    "LinRFamily",
+]

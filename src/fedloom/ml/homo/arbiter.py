@@ -1,0 +1,191 @@
+"""The FedAvg arbiter: aggregates the clients' weighted updates and broadcasts the global model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedloom.context import Context
+from fedloom.core.errors import ConfigError, MessageError, ProtocolError
+from fedloom.ml.homo.client import TAG_METRICS, TAG_UPDATE
+from fedloom.ml.homo.messages import (
+    CLIENT_HELLO,
+    GLOBAL_MODEL,
+    PLAIN_METRICS,
+    PLAIN_UPDATE,
+    ClientHello,
+    GlobalModel,
+)
+from fedloom.ml.homo.params import FedAvgParams
+from fedloom.protocols.secure_aggregation import SecureAggregationServer, default_clients
+
+__all__ = ["FedAvgArbiter", "FedAvgResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FedAvgResult:
+    """What the arbiter saw: only aggregates.
+
+    Attributes
+    ----------
+    rounds
+        Per round: ``round``, ``loss`` (weighted mean training loss), ``samples`` (Σ n_i),
+        ``val_loss`` / ``val_accuracy`` / ``val_samples`` (weighted over clients with validation
+        data), ``weight_change`` (‖w_t − w_{t−1}‖₂), ``seconds``.
+    converged
+        Whether the early-stop rule fired.
+    weights
+        The final global weights (float64).
+    clients
+        The clients, as ``role:id``.
+    """
+
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    converged: bool = False
+    weights: np.ndarray | None = None
+    clients: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary for a component's metrics."""
+        last = self.rounds[-1] if self.rounds else {}
+        return {
+            "rounds": len(self.rounds),
+            "converged": self.converged,
+            "clients": self.clients,
+            "loss": last.get("loss"),
+            "loss_history": [r["loss"] for r in self.rounds],
+            "val_accuracy": last.get("val_accuracy"),
+            "samples": last.get("samples"),
+        }
+
+
+class FedAvgArbiter:
+    """Aggregates ``Σ n_i·w_i / Σ n_i`` each round, securely unless ``secure_aggregate`` is off.
+
+    Parameters
+    ----------
+    params
+        The federation's settings; every client's must agree.
+    """
+
+    def __init__(self, params: FedAvgParams) -> None:
+        self.params = params
+
+    def fit(self, ctx: Context) -> FedAvgResult:
+        """Run every round; returns the aggregates the arbiter saw."""
+        p = self.params
+        p.validate()
+        clients = default_clients(ctx)
+        if not clients:
+            raise ProtocolError("FedAvg needs at least one client (guest or host)", party=str(ctx.party))
+        setup = ctx.sub("fedavg_setup")
+        hellos = {c: setup.recv(CLIENT_HELLO, frm=c) for c in clients}
+        length = self._check_hellos(hellos)
+        server = SecureAggregationServer(clients, scale_bits=p.scale_bits) if p.secure_aggregate else None
+        if server is not None:
+            server.setup(ctx.sub("secagg_setup"))
+        result = FedAvgResult(clients=[str(c) for c in clients])
+        prev: np.ndarray | None = None
+        prev_loss: float | None = None
+        for r in range(p.max_iter):
+            t0 = time.perf_counter()
+            rc = ctx.sub("round", r)
+            total = self._sum(rc, server, clients, r, TAG_UPDATE, PLAIN_UPDATE, length + 2)
+            n = total[-1]
+            if not n > 0:
+                raise ProtocolError(
+                    f"round {r}: the clients hold {n:g} samples in total", party=str(ctx.party)
+                )
+            weights = total[:-2] / n
+            loss = float(total[-2] / n)
+            change = float(np.linalg.norm(weights - prev)) if prev is not None else None
+            converged = self._converged(loss, prev_loss, change)
+            rc.send(GLOBAL_MODEL, GlobalModel(r, weights, loss, converged), to=clients)
+            val = self._sum(rc, server, clients, r, TAG_METRICS, PLAIN_METRICS, 3)
+            row: dict[str, float] = {"round": r, "loss": loss, "samples": float(n)}
+            if change is not None:
+                row["weight_change"] = change
+            if val[2] > 0:
+                row.update(val_loss=val[0] / val[2], val_accuracy=val[1] / val[2], val_samples=float(val[2]))
+            row["seconds"] = time.perf_counter() - t0
+            result.rounds.append(row)
+            log.info("fedavg round %d: %s", r, row)
+            prev, prev_loss = weights, loss
+            if converged:
+                result.converged = True
+                break
+        result.weights = prev
+        return result
+
+    def _converged(self, loss: float, prev_loss: float | None, change: float | None) -> bool:
+        rule, tol = self.params.early_stop, self.params.tol
+        if rule == "abs":
+            return loss < tol
+        if rule == "diff":
+            return prev_loss is not None and abs(prev_loss - loss) < tol
+        if rule == "weight_diff":
+            return change is not None and change < tol
+        return False
+
+    def _check_hellos(self, hellos: dict[Any, Any]) -> int:
+        p = self.params
+        mine = (p.max_iter, p.local_epochs, p.secure_aggregate, p.scale_bits, p.early_stop)
+        lengths = set()
+        digests = {c: h.schema_digest for c, h in hellos.items() if isinstance(h, ClientHello)}
+        if len(set(digests.values())) > 1:
+            raise ConfigError(
+                "the clients' feature columns differ (names or order): "
+                + ", ".join(f"{c}: {d[:12]}" for c, d in digests.items())
+                + "; horizontal learning needs the same features on every client",
+                field="features",
+            )
+        for client, h in hellos.items():
+            if not isinstance(h, ClientHello):
+                raise MessageError(f"{client} sent a {type(h).__name__} instead of its hello")
+            theirs = (h.max_iter, h.local_epochs, h.secure_aggregate, h.scale_bits, h.early_stop)
+            if theirs != mine:
+                names = ("max_iter", "local_epochs", "secure_aggregate", "scale_bits", "early_stop")
+                diff = [
+                    f"{k}={a!r} (arbiter: {b!r})"
+                    for k, a, b in zip(names, theirs, mine, strict=True)
+                    if a != b
+                ]
+                raise ConfigError(
+                    f"{client} runs FedAvg with other settings: {', '.join(diff)}", field=names[0]
+                )
+            lengths.add(h.length)
+        if len(lengths) != 1:
+            sizes = ", ".join(f"{c}: {h.length}" for c, h in hellos.items())
+            raise ConfigError(
+                f"the clients' models differ in size ({sizes}): they must share one architecture"
+            )
+        return lengths.pop()
+
+    @staticmethod
+    def _sum(
+        rc: Context,
+        server: SecureAggregationServer | None,
+        clients: list[Any],
+        r: int,
+        tag: int,
+        plain: Any,
+        length: int,
+    ) -> np.ndarray:
+        if server is not None:
+            return server.aggregate(rc, round=r, tag=tag, length=length)
+        sub = rc.sub("plain", tag)
+        total = np.zeros(length)
+        for c in clients:
+            v = sub.recv(plain, frm=c)
+            if not isinstance(v, np.ndarray) or v.shape != (length,):
+                raise MessageError(
+                    f"{c} sent an update of shape {getattr(v, 'shape', None)}; expected ({length},)"
+                )
+            total += v
+        return total

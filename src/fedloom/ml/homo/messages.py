@@ -1,0 +1,81 @@
+"""FedAvg messages, in the order they are sent.
+
+Setup::
+
+    CLIENT_HELLO     client -> arbiter   ClientHello: vector length and settings (checked to agree)
+    INITIAL_MODEL    guest  -> hosts     float64 (L,): the guest's initial weights, so every client
+                                         starts from the same model
+    (secure aggregation setup: fedloom.protocols.secure_aggregation.messages)
+
+Each round ``r`` (namespace ``round-r``)::
+
+    SECAGG_MASKED    client -> arbiter   masked (n_i·w_i, n_i·loss_i, n_i)      [tag 0]
+      or PLAIN_UPDATE client -> arbiter  the same vector unmasked (secure_aggregate: false)
+    GLOBAL_MODEL     arbiter -> clients  GlobalModel: Σn_i·w_i / Σn_i, the global loss, converged?
+    SECAGG_MASKED    client -> arbiter   masked (m_i·val_loss_i, m_i·val_acc_i, m_i)  [tag 1]
+      or PLAIN_METRICS
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedloom.context import Channel
+from fedloom.core import ARBITER, GUEST, HOST
+from fedloom.core.wire import wire_type
+
+CLIENT_HELLO = Channel("fedavg_hello", src=(GUEST, HOST), dst=ARBITER)
+INITIAL_MODEL = Channel("fedavg_initial_model", src=GUEST, dst=HOST)
+PLAIN_UPDATE = Channel("fedavg_plain_update", src=(GUEST, HOST), dst=ARBITER)
+GLOBAL_MODEL = Channel("fedavg_global_model", src=ARBITER, dst=(GUEST, HOST))
+PLAIN_METRICS = Channel("fedavg_plain_metrics", src=(GUEST, HOST), dst=ARBITER)
+
+
+@wire_type("fedloom.fedavg.ClientHello")
+@dataclass
+class ClientHello:
+    """What a client tells the arbiter before the first round (no data-dependent values).
+
+    Attributes
+    ----------
+    length
+        Number of model values the client aggregates.
+    max_iter, local_epochs, secure_aggregate, scale_bits, early_stop
+        The client's settings; the arbiter refuses a client whose settings differ from its own.
+    schema_digest
+        SHA-256 of the client's feature names in order (tabular data), or ``""``; the arbiter
+        refuses clients whose digests differ.
+    """
+
+    length: int
+    max_iter: int
+    local_epochs: int
+    secure_aggregate: bool
+    scale_bits: int
+    early_stop: str
+    schema_digest: str = ""
+
+
+@wire_type("fedloom.fedavg.GlobalModel")
+@dataclass
+class GlobalModel:
+    """The arbiter's aggregate after one round.
+
+    Attributes
+    ----------
+    round
+        Round index.
+    weights
+        float64 (L,): Σ n_i·w_i / Σ n_i.
+    loss
+        Σ n_i·loss_i / Σ n_i: the clients' mean training loss of the round, weighted by samples.
+    converged
+        The early-stop rule fired: this is the last round.
+    """
+
+    round: int
+    weights: np.ndarray
+    loss: float
+    converged: bool

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from fedloom.core.errors import ConfigError
+from fedloom.core.validation import config_error
 
 PENALTIES = ("L1", "L2", "none")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "nesterov_momentum_sgd")
@@ -336,7 +337,7 @@ class GLMParams(_Params):
         try:
             return cls.model_validate(values or {})
         except ValidationError as exc:
-            raise _config_error(exc, cls.algorithm, component) from None
+            raise config_error(exc, cls.algorithm, component) from None
 
 
 class HeteroLRParams(GLMParams):
@@ -376,19 +377,3 @@ class HeteroPoissonParams(GLMParams):
 
     optimizer: str = "rmsprop"
     exposure_colname: str | None = None
-
-
-def _config_error(exc: ValidationError, algorithm: str, component: str | None) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    path = ".".join(str(p) for p in first["loc"]) or "params"
-    if first["type"] == "extra_forbidden":
-        msg = f"The '{path}' parameter of {algorithm} is not a recognised name. Got {first['input']!r}."
-    else:
-        text = str(first["msg"]).removeprefix("Value error, ")
-        if not text.startswith(("must", "is ", "only", "'")):
-            text = "is invalid: " + text[:1].lower() + text[1:]
-        msg = f"The '{path}' parameter of {algorithm} {text}. Got {first.get('input')!r}."
-    if len(errors) > 1:
-        msg += f" ({len(errors) - 1} more problem(s))"
-    return ConfigError(msg, component=component, field=path)

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from fedloom.core.errors import ConfigError
+from fedloom.core.validation import config_error
 
 ALL_HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sm3")
 ID_HASHES = ("sha256", "sha384", "sha512", "sm3")
@@ -275,21 +275,4 @@ class IntersectParams(_Params):
         try:
             return cls.model_validate(values or {})
         except ValidationError as exc:
-            raise validation_to_config_error(exc, component) from None
-
-
-def validation_to_config_error(exc: ValidationError, component: str | None = None) -> ConfigError:
-    """The first problem of a pydantic error as a one-line ConfigError naming the dotted field."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    path = ".".join(str(p) for p in first["loc"]) or "params"
-    if first["type"] == "extra_forbidden":
-        msg = f"The '{path}' parameter of Intersection is not a recognised name. Got {first['input']!r}."
-    else:
-        text = str(first["msg"]).removeprefix("Value error, ")
-        if not text.startswith(("must", "is ", "only", "'")):
-            text = "is invalid: " + text[:1].lower() + text[1:]
-        msg = f"The '{path}' parameter of Intersection {text}. Got {first.get('input')!r}."
-    if len(errors) > 1:
-        msg += f" ({len(errors) - 1} more problem(s))"
-    return ConfigError(msg, component=component, field=path)
+            raise config_error(exc, "Intersection", component) from None

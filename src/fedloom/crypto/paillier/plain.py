@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from fedloom.crypto.paillier.encoding import (
     to_residues,
 )
 from fedloom.crypto.paillier.keys import DEFAULT_KEY_SIZE, MAX_KEY_SIZE, MIN_KEY_SIZE
+from fedloom.crypto.paillier.residues import ResidueVector
 
 
 class PlainPublicKey:
@@ -164,11 +164,11 @@ class PlainPrivateKey:
 
     def decrypt_packed_raw(self, v: PlainVector) -> list[int]:
         """Raw residues in ``[0, n)``."""
-        return list(self._check(v)._v)
+        return list(self._check(v)._c)
 
     def decrypt_raw(self, v: PlainVector) -> list[int]:
         """Signed fixed-point integers, overflow checked exactly like Paillier."""
-        return centre(self._check(v)._v, self.public_key.n)
+        return centre(self._check(v)._c, self.public_key.n)
 
     def decrypt(self, v: PlainVector) -> np.ndarray:
         """Decoded values: float64, or ints when ``frac_bits == 0``."""
@@ -181,85 +181,10 @@ def generate_keypair(key_size: int = DEFAULT_KEY_SIZE) -> tuple[PlainPublicKey, 
     return pk, PlainPrivateKey(pk)
 
 
-class PlainVector:
+class PlainVector(ResidueVector[PlainPublicKey]):
     """Same interface as :class:`EncryptedVector`; holds plaintext residues mod ``n``."""
 
-    __slots__ = ("_frac", "_pk", "_v")
-    __array_ufunc__ = None
-
-    def __init__(self, public_key: PlainPublicKey, values: list[int], frac_bits: int) -> None:
-        self._pk = public_key
-        self._v = values
-        self._frac = int(frac_bits)
-
-    @property
-    def public_key(self) -> PlainPublicKey:
-        """The key."""
-        return self._pk
-
-    @property
-    def frac_bits(self) -> int:
-        """Fixed-point scale."""
-        return self._frac
-
-    @property
-    def ciphertexts(self) -> list[int]:
-        """The residues (a new list)."""
-        return list(self._v)
-
-    @property
-    def shape(self) -> tuple[int]:
-        """``(len(self),)``."""
-        return (len(self._v),)
-
-    def __len__(self) -> int:
-        return len(self._v)
-
-    def __repr__(self) -> str:
-        return f"PlainVector(len={len(self._v)}, frac_bits={self._frac}, key={self._pk.fingerprint[:8]})"
-
-    def _new(self, vals: list[int], frac_bits: int | None = None) -> PlainVector:
-        return PlainVector(self._pk, vals, self._frac if frac_bits is None else frac_bits)
-
-    def __getitem__(self, idx: Any) -> PlainVector:
-        vs = self._v
-        if isinstance(idx, int | np.integer) and not isinstance(idx, bool | np.bool_):
-            i = int(idx)
-            if not -len(vs) <= i < len(vs):
-                raise IndexError(f"index {i} out of range for a PlainVector of length {len(vs)}")
-            return self._new([vs[i]])
-        if isinstance(idx, slice):
-            return self._new(vs[idx])
-        arr = np.asarray(idx)
-        if arr.dtype == np.bool_:
-            if arr.shape != (len(vs),):
-                raise IndexError(f"boolean mask of shape {arr.shape} for a PlainVector of length {len(vs)}")
-            return self._new([vs[i] for i in np.flatnonzero(arr).tolist()])
-        if arr.dtype.kind in "iu" and arr.ndim <= 1:
-            return self._new([vs[i] for i in np.arange(len(vs))[arr.reshape(-1)].tolist()])
-        raise IndexError(f"cannot index a PlainVector with {type(idx).__name__} of dtype {arr.dtype}")
-
-    @staticmethod
-    def concat(vectors: Sequence[PlainVector]) -> PlainVector:
-        """Concatenate; scales aligned to the largest."""
-        if not vectors:
-            raise CryptoError("PlainVector.concat needs at least one vector")
-        first = vectors[0]
-        for v in vectors[1:]:
-            first._check_key(v)
-        f = max(v.frac_bits for v in vectors)
-        out: list[int] = []
-        for v in vectors:
-            out.extend(v.rescale(f)._v)
-        return first._new(out, f)
-
-    def _check_key(self, other: Any) -> None:
-        if not isinstance(other, PlainVector) or other._pk != self._pk:
-            raise KeyMismatchError(f"cannot combine {self!r} with {other!r}: different keys")
-
-    def _check_length(self, other_len: int, op: str) -> None:
-        if other_len != len(self._v):
-            raise CryptoError(f"length mismatch in {op}: {len(self._v)} and {other_len}")
+    __slots__ = ()
 
     def rescale(self, frac_bits: int) -> PlainVector:
         """Same values at a larger scale (exact)."""
@@ -269,12 +194,12 @@ class PlainVector:
         if f == self._frac:
             return self
         n = self._pk.n
-        return self._new([(v << (f - self._frac)) % n for v in self._v], f)
+        return self._new([(v << (f - self._frac)) % n for v in self._c], f)
 
     def _plain_operand(self, other: Any, op: str) -> tuple[PlainVector, list[int]]:
         arr = as_vector(other)
-        if len(arr) == 1 and len(self._v) != 1:
-            arr = np.repeat(arr, len(self._v))
+        if len(arr) == 1 and len(self._c) != 1:
+            arr = np.repeat(arr, len(self._c))
         self._check_length(len(arr), op)
         me = self
         if me._frac == 0 and not is_int_array(arr) and not np.all(arr == np.rint(arr)):
@@ -287,17 +212,14 @@ class PlainVector:
             self._check_key(other)
             self._check_length(len(other), "add")
             f = max(self._frac, other.frac_bits)
-            a, b = self.rescale(f)._v, other.rescale(f)._v
+            a, b = self.rescale(f)._c, other.rescale(f)._c
             return self._new([(x + y) % n for x, y in zip(a, b, strict=True)], f)
         me, ms = self._plain_operand(other, "add")
-        return me._new([(x + m) % n for x, m in zip(me._v, ms, strict=True)])
-
-    def __radd__(self, other: Any) -> PlainVector:
-        return self.__add__(other)
+        return me._new([(x + m) % n for x, m in zip(me._c, ms, strict=True)])
 
     def __neg__(self) -> PlainVector:
         n = self._pk.n
-        return self._new([(-v) % n for v in self._v])
+        return self._new([(-v) % n for v in self._c])
 
     def __sub__(self, other: Any) -> PlainVector:
         if isinstance(other, PlainVector) or hasattr(other, "public_key"):
@@ -307,7 +229,7 @@ class PlainVector:
         arr = as_vector(other)
         me, ms = self._plain_operand(-arr.astype(object) if is_int_array(arr) else -arr, "subtract")
         n = self._pk.n
-        return me._new([(x + m) % n for x, m in zip(me._v, ms, strict=True)])
+        return me._new([(x + m) % n for x, m in zip(me._c, ms, strict=True)])
 
     def __rsub__(self, other: Any) -> PlainVector:
         return (-self).__add__(other)
@@ -320,15 +242,9 @@ class PlainVector:
         n = self._pk.n
         if len(ks) == 1:
             k = ks[0]
-            return self._new([v * k % n for v in self._v], self._frac + extra)
+            return self._new([v * k % n for v in self._c], self._frac + extra)
         self._check_length(len(ks), "multiply")
-        return self._new([v * k % n for v, k in zip(self._v, ks, strict=True)], self._frac + extra)
-
-    def __mul__(self, other: Any) -> PlainVector:
-        return self.mul(other)
-
-    def __rmul__(self, other: Any) -> PlainVector:
-        return self.mul(other)
+        return self._new([v * k % n for v, k in zip(self._c, ks, strict=True)], self._frac + extra)
 
     def dot(self, matrix: Any, precision_bits: int = MUL_PRECISION_BITS) -> PlainVector:
         """``Σ_i v_i · X[i, :]`` mod n (same encoding as Paillier)."""
@@ -346,34 +262,31 @@ class PlainVector:
             ks[:] = flat
             ks, extra = ks.reshape(mat.shape), precision_bits
         n = self._pk.n
-        vals = np.empty(len(self._v), dtype=object)
-        vals[:] = self._v
+        vals = np.empty(len(self._c), dtype=object)
+        vals[:] = self._c
         out = [int(sum((vals * ks[:, j]).tolist())) % n for j in range(mat.shape[1])]
         return self._new(out, self._frac + extra)
-
-    def __matmul__(self, matrix: Any) -> PlainVector:
-        return self.dot(matrix)
 
     def segment_sum(self, segment_ids: Any, n_segments: int) -> PlainVector:
         """Sums per segment (empty segments are 0)."""
         seg = np.asarray(segment_ids)
-        if seg.shape != (len(self._v),):
+        if seg.shape != (len(self._c),):
             raise CryptoError(
-                f"length mismatch in segment_sum: {len(self._v)} and segment ids of shape {seg.shape}"
+                f"length mismatch in segment_sum: {len(self._c)} and segment ids of shape {seg.shape}"
             )
         if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer) or n_segments < 0:
             raise CryptoError(f"n_segments must be a non-negative int. Got {n_segments!r}.")
         if len(seg) and (seg.dtype.kind not in "iu" or seg.min() < 0 or seg.max() >= n_segments):
             raise CryptoError(f"segment ids must be ints in [0, {n_segments})")
         out = [0] * int(n_segments)
-        for v, s in zip(self._v, seg.tolist(), strict=True):
+        for v, s in zip(self._c, seg.tolist(), strict=True):
             out[s] += v
         n = self._pk.n
         return self._new([v % n for v in out])
 
     def sum(self) -> PlainVector:
         """Length-1 vector of the total."""
-        return self._new([sum(self._v) % self._pk.n])
+        return self._new([sum(self._c) % self._pk.n])
 
     def obfuscate(self, pool: Any = None) -> PlainVector:
         """Nothing to re-randomise; returns ``self``."""
@@ -382,7 +295,7 @@ class PlainVector:
     def to_bytes(self) -> bytes:
         """Fixed-width big-endian residues in one buffer."""
         width = self._pk.ciphertext_bytes
-        return b"".join(v.to_bytes(width, "big") for v in self._v)
+        return b"".join(v.to_bytes(width, "big") for v in self._c)
 
     @classmethod
     def from_bytes(

@@ -41,7 +41,7 @@ ties it to the inputs (the key owner could otherwise recover the randomness and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import gmpy2
@@ -61,6 +61,7 @@ from fedloom.crypto.paillier.encoding import (
     to_residues,
 )
 from fedloom.crypto.paillier.multiexp import batch_invert, signed_multi_exp
+from fedloom.crypto.paillier.residues import ResidueVector
 
 if TYPE_CHECKING:
     from fedloom.crypto.paillier.keys import PaillierPublicKey
@@ -104,7 +105,7 @@ def _matrix_to_ints(matrix: np.ndarray, precision_bits: int) -> tuple[np.ndarray
     return out.reshape(matrix.shape), extra
 
 
-class EncryptedVector:
+class EncryptedVector(ResidueVector["PaillierPublicKey"]):
     r"""A 1-D vector of Paillier ciphertexts with one fixed-point scale.
 
     Created by :meth:`PaillierPublicKey.encrypt` / :meth:`EncryptedVector.from_bytes`; supports
@@ -121,95 +122,7 @@ class EncryptedVector:
         The scale :math:`f`: element :math:`i` decodes to :math:`D(c_i) / 2^f`.
     """
 
-    __slots__ = ("_c", "_frac", "_pk")
-    #: Make ``ndarray + ev`` / ``ndarray * ev`` defer to this class instead of broadcasting.
-    __array_ufunc__ = None
-
-    def __init__(self, public_key: PaillierPublicKey, ciphertexts: list[Any], frac_bits: int) -> None:
-        self._pk = public_key
-        self._c = ciphertexts
-        self._frac = int(frac_bits)
-
-    # -- basic properties ---------------------------------------------------------------------------
-    @property
-    def public_key(self) -> PaillierPublicKey:
-        """The key of every ciphertext."""
-        return self._pk
-
-    @property
-    def frac_bits(self) -> int:
-        """Fixed-point scale: values are plaintexts divided by ``2**frac_bits``."""
-        return self._frac
-
-    @property
-    def ciphertexts(self) -> list[Any]:
-        """The raw ciphertexts (a new list of ``mpz``)."""
-        return list(self._c)
-
-    @property
-    def shape(self) -> tuple[int]:
-        """``(len(self),)``."""
-        return (len(self._c),)
-
-    def __len__(self) -> int:
-        return len(self._c)
-
-    def __repr__(self) -> str:
-        return f"EncryptedVector(len={len(self._c)}, frac_bits={self._frac}, key={self._pk.fingerprint[:8]})"
-
-    def _new(self, cs: list[Any], frac_bits: int | None = None) -> EncryptedVector:
-        return EncryptedVector(self._pk, cs, self._frac if frac_bits is None else frac_bits)
-
-    # -- indexing -----------------------------------------------------------------------------------
-    def __getitem__(self, idx: Any) -> EncryptedVector:
-        """Select elements: an int (a length-1 vector), a slice, an int array or a bool mask."""
-        cs = self._c
-        if isinstance(idx, int | np.integer) and not isinstance(idx, bool | np.bool_):
-            i = int(idx)
-            if not -len(cs) <= i < len(cs):
-                raise IndexError(f"index {i} out of range for an EncryptedVector of length {len(cs)}")
-            return self._new([cs[i]])
-        if isinstance(idx, slice):
-            return self._new(cs[idx])
-        arr = np.asarray(idx)
-        if arr.dtype == np.bool_:
-            if arr.shape != (len(cs),):
-                raise IndexError(
-                    f"boolean mask of shape {arr.shape} for an EncryptedVector of length {len(cs)}"
-                )
-            return self._new([cs[i] for i in np.flatnonzero(arr).tolist()])
-        if arr.dtype.kind in "iu" and arr.ndim <= 1:
-            picked = np.arange(len(cs))[arr.reshape(-1)]  # bounds-checked, negatives allowed
-            return self._new([cs[i] for i in picked.tolist()])
-        raise IndexError(f"cannot index an EncryptedVector with {type(idx).__name__} of dtype {arr.dtype}")
-
-    @staticmethod
-    def concat(vectors: Sequence[EncryptedVector]) -> EncryptedVector:
-        """Concatenate vectors under one key; scales are aligned to the largest."""
-        if not vectors:
-            raise CryptoError("EncryptedVector.concat needs at least one vector")
-        first = vectors[0]
-        for v in vectors[1:]:
-            first._check_key(v)
-        f = max(v.frac_bits for v in vectors)
-        cs: list[Any] = []
-        for v in vectors:
-            cs.extend(v.rescale(f)._c)
-        return first._new(cs, f)
-
-    # -- checks and alignment -----------------------------------------------------------------------
-    def _check_key(self, other: Any) -> None:
-        if not isinstance(other, EncryptedVector):
-            raise KeyMismatchError(f"cannot combine an EncryptedVector with a {type(other).__name__}")
-        if other._pk is not self._pk and other._pk != self._pk:
-            raise KeyMismatchError(
-                f"ciphertexts under different keys ({self._pk.fingerprint} and {other._pk.fingerprint}) "
-                "cannot be combined"
-            )
-
-    def _check_length(self, other_len: int, op: str) -> None:
-        if other_len != len(self._c):
-            raise CryptoError(f"length mismatch in {op}: {len(self._c)} and {other_len}")
+    __slots__ = ()
 
     def rescale(self, frac_bits: int) -> EncryptedVector:
         r"""The same values at a larger scale: :math:`c^{2^{\Delta f}}` (exact, no rounding)."""
@@ -271,9 +184,6 @@ class EncryptedVector:
             self._check_key(other)
         return self._add_plain(other, "add")
 
-    def __radd__(self, other: Any) -> EncryptedVector:
-        return self.__add__(other)
-
     def __neg__(self) -> EncryptedVector:
         return self._new(_invert_all(self._c, self._pk.nsquare))
 
@@ -329,12 +239,6 @@ class EncryptedVector:
         if k > 0:
             return self._pow_all(k)
         return (-self)._pow_all(-k)
-
-    def __mul__(self, other: Any) -> EncryptedVector:
-        return self.mul(other)
-
-    def __rmul__(self, other: Any) -> EncryptedVector:
-        return self.mul(other)
 
     def dot(self, matrix: Any, precision_bits: int = MUL_PRECISION_BITS) -> EncryptedVector:
         r"""Encrypted vector–matrix product :math:`[\,y_j\,] = \prod_i [\,a_i\,]^{X_{ij}}`.
@@ -404,9 +308,6 @@ class EncryptedVector:
         for part in parts[1:]:
             result = [x * y % n2 for x, y in zip(result, part, strict=True)]
         return self._new(result, f)
-
-    def __matmul__(self, matrix: Any) -> EncryptedVector:
-        return self.dot(matrix)
 
     # -- reductions ---------------------------------------------------------------------------------
     def segment_sum(self, segment_ids: Any, n_segments: int) -> EncryptedVector:

@@ -188,17 +188,14 @@ def output(tmp_path: Path, component: str, party: str, name: str) -> Path:
 
 
 def test_fate_homo_lr_job_runs_over_processes(tmp_path: Path) -> None:
-    # Prepare: FATE's conf and dsl; FeatureScale is bypassed when no component registers it (the
-    # breast tables are already standardised)
+    # Prepare: FATE's conf and dsl as they are (FeatureScale included)
     conf = json.loads((LR_DIR / "homo_lr_train_conf.json").read_text())
     dsl = json.loads((LR_DIR / "homo_lr_train_dsl.json").read_text())
-    if "FeatureScale" not in registry():
-        del dsl["components"]["scale_0"]
-        dsl["components"]["homo_lr_0"]["input"]["data"]["train_data"] = ["data_transform_0.data"]
     # Execute
     out = run_job(conf, dsl, ("breast_homo_guest", "breast_homo_host"), tmp_path)
     # Assert
     guest = out["guest:9999"]["components"]
+    assert guest["scale_0"]["state"] == out["host:10000"]["components"]["scale_0"]["state"] == "done"
     assert guest["homo_lr_0"]["state"] == "done" and guest["homo_lr_0"]["metrics"]["rounds"] <= 30
     assert guest["evaluation_0"]["state"] == "done"
     preds = pd.read_parquet(output(tmp_path, "homo_lr_0", "guest-9999", "data.parquet"))

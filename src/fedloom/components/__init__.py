@@ -14,6 +14,7 @@ from __future__ import annotations
 from fedloom.components import (
     data_transform,
     evaluation,
+    feature_scale,
     hetero_linr,
     hetero_lr,
     hetero_poisson,
@@ -35,6 +36,7 @@ __all__ = [
     "component_class",
     "data_transform",
     "evaluation",
+    "feature_scale",
     "hetero_linr",
     "hetero_lr",
     "hetero_poisson",

@@ -92,6 +92,8 @@ from fedloom.crypto.paillier import parallel
 MAX_TABLE_BYTES = 24 * 2**20
 #: Largest comb window (2^w entries per digit position).
 MAX_WINDOW = 9
+#: Largest comb window of the key owner's half-size (mod p², q²) tables.
+MAX_CRT_WINDOW = 10
 #: Batches at least this large are split over worker threads.
 PARALLEL_MIN_OBFUSCATORS = 256
 
@@ -131,9 +133,11 @@ def exponent_bits_for(key_size: int, spec: ExponentSpec = "short") -> int:
     )
 
 
-def choose_window(exp_bits: int, entry_bytes: int, budget: int = MAX_TABLE_BYTES) -> int:
-    """Largest comb window ≤ ``MAX_WINDOW`` whose table fits ``budget`` bytes (at least 2)."""
-    for w in range(MAX_WINDOW, 1, -1):
+def choose_window(
+    exp_bits: int, entry_bytes: int, budget: int = MAX_TABLE_BYTES, max_window: int = MAX_WINDOW
+) -> int:
+    """Largest comb window ≤ ``max_window`` whose table fits ``budget`` bytes (at least 2)."""
+    for w in range(max_window, 1, -1):
         if math.ceil(exp_bits / w) * (1 << w) * entry_bytes <= budget:
             return w
     return 2
@@ -217,15 +221,15 @@ class FixedBaseTable:
         """:math:`g^{a} \\bmod m` for each row of base-2^w digits (see :func:`random_digits`)."""
         tables = self.tables()
         m = self.modulus
-        out = []
+        if digits.shape[0] == 0:
+            return []
+        # One digit position at a time over all rows: list comprehensions, no per-row loop.
+        columns = digits.T.tolist()
         first = tables[0]
-        rest = tables[1:]
-        for row in digits.tolist():
-            acc = first[row[0]]
-            for t, d in zip(rest, row[1:], strict=True):
-                acc = acc * t[d] % m
-            out.append(acc)
-        return out
+        acc = [first[d] for d in columns[0]]
+        for t, col in zip(tables[1:], columns[1:], strict=True):
+            acc = [a * t[d] % m for a, d in zip(acc, col, strict=True)]
+        return acc
 
 
 def pick_base(n: Any) -> Any:
@@ -285,17 +289,23 @@ class CRTObfuscator(Obfuscator):
 
     Two half-size combs and one Garner recombination
     :math:`\rho = \rho_p + p^2 \cdot ((\rho_q - \rho_p) \cdot (p^2)^{-1} \bmod q^2)`.
+    Half-size entries let the tables use a wider window (up to ``MAX_CRT_WINDOW``, both tables
+    within ``MAX_TABLE_BYTES``): fewer multiplications per obfuscator, same exponent.
     """
 
     def __init__(self, public: Obfuscator, p: Any, q: Any) -> None:
         self.n = public.n
         self.nsquare = public.nsquare
         self.exp_bits = public.exp_bits
-        self.window = public.window
         self.h = public.h
         self.hs = public.hs
         self.p2 = mpz(p) * mpz(p)
         self.q2 = mpz(q) * mpz(q)
+        half_bytes = (int(max(self.p2, self.q2).bit_length()) + 7) // 8
+        self.window = max(
+            public.window,
+            choose_window(self.exp_bits, half_bytes, MAX_TABLE_BYTES // 2, MAX_CRT_WINDOW),
+        )
         self.p2_inv_q2 = gmpy2.invert(self.p2, self.q2)
         self.table_p = FixedBaseTable(self.hs % self.p2, self.p2, self.exp_bits, self.window)
         self.table_q = FixedBaseTable(self.hs % self.q2, self.q2, self.exp_bits, self.window)
@@ -376,6 +386,8 @@ class ObfuscatorPool:
             digits = random_digits(want, self._source.exp_bits, self._source.window)
             values = self._source.from_digits(digits)
             with self._cond:
+                if self._stopped:
+                    return
                 self._queue.extend(values)
                 self.produced += len(values)
                 self._cond.notify_all()
@@ -399,14 +411,19 @@ class ObfuscatorPool:
             out.extend(self._source.draw(count - k))
         return out
 
-    def close(self) -> None:
-        """Stop the thread and drop every queued value."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the thread and drop every queued value.
+
+        With ``wait=False`` the thread is not joined: it finishes its current batch in the
+        background, and drops it.
+        """
         with self._cond:
             self._stopped = True
             self._queue.clear()
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join()
+            if wait:
+                self._thread.join()
             self._thread = None
 
     def __enter__(self) -> ObfuscatorPool:

@@ -60,7 +60,7 @@ from fedloom.crypto.paillier.encoding import (
     to_fixed,
     to_residues,
 )
-from fedloom.crypto.paillier.multiexp import batch_invert, signed_multi_exp
+from fedloom.crypto.paillier.multiexp import batch_invert, signed_digit_multi_exp, signed_multi_exp
 from fedloom.crypto.paillier.residues import ResidueVector
 
 if TYPE_CHECKING:
@@ -257,7 +257,9 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         Notes
         -----
         Bucket (Pippenger) multi-exponentiation per column over row chunks in parallel; rows
-        with a negative entry use their batch-computed inverse.
+        with a negative entry use their batch-computed inverse. When most rows need an inverse
+        anyway (or there are several columns), every row is inverted and the exponents are cut
+        into signed digits (:func:`~fedloom.crypto.paillier.multiexp.signed_digit_multi_exp`).
         """
         mat = np.asarray(matrix)
         if mat.ndim == 1:
@@ -294,6 +296,15 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
                 block = ks[a:b]
                 sub = cs[a:b]
                 neg_rows = np.flatnonzero((block < 0).any(axis=1))
+                # Signed digits (~20% fewer multiplications) need every row's inverse: worth it
+                # when most rows need one anyway or there are several columns.
+                if 5 * (len(sub) - len(neg_rows)) < len(sub) * n_cols:
+                    try:
+                        bases = sub + batch_invert(sub, n2)
+                    except CryptoError:
+                        pass  # a non-unit row: only rows with a negative multiplier need inverting
+                    else:
+                        return [signed_digit_multi_exp(bases, block[:, j], n2) for j in range(n_cols)]
                 invs: list[Any] | None = None
                 if len(neg_rows):
                     invs = [None] * len(sub)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_SEEDED_BUILD = threading.Lock()
 
 Dataset = tuple[torch.Tensor, torch.Tensor]
 
@@ -185,8 +188,11 @@ class HomoNNClient(FedAvgClient):
         x, y = dataset
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise DataError(f"x has {x.shape[0]} rows and y {y.shape[0]}; need the same number, > 0")
-        torch.manual_seed(p.seed)
-        self.model = self.model_factory()
+        # Parties may be threads of one process (tests): build under a private, seeded copy of
+        # the global generator, one party at a time, so no other thread's draws interleave.
+        with _SEEDED_BUILD, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p.seed)
+            self.model = self.model_factory()
         self._data, self._val = dataset, validate
         self._opt = _optimizer(self.model, p)
         self._loss = make_loss(p.loss, self.model)

@@ -20,7 +20,11 @@ Per batch of :math:`n_b` rows, with :math:`u_h` what host :math:`h` contributes 
 (LR: :math:`\tfrac14 w_h^Tx_h`; LinR: :math:`w_h^Tx_h`; Poisson: :math:`\exp(w_h^Tx_h)`):
 
 1. arbiter → each party: :math:`n_b` fresh encryptions of zero :math:`[0]` (``obfuscators:
-   arbiter``; with ``local`` each party draws its own obfuscators in a background thread);
+   arbiter``; with ``local`` each party draws its own obfuscators in a background thread),
+   hosts first (their forwards are needed before :math:`[d]`). With Paillier the guest draws
+   its own fresh obfuscators in a background thread while it waits for its zeros; when the
+   arbiter is short it sends the guest fewer than :math:`n_b` and the guest makes the rest
+   (the split balances the two: the arbiter's CRT zeros are cheaper, the guest is idle);
 2. host → guest: :math:`[u_h] = [0]_h + u_h`;
 3. guest → hosts: :math:`[d] = \sum_h [u_h] + g + [0]_g` with :math:`g = \tfrac14 w_g^Tx_g - \tfrac12 y`
    (LR, :math:`y \in \{-1, 1\}`), :math:`g = w_g^Tx_g - y` (LinR); Poisson:
@@ -57,11 +61,17 @@ sees; ``[d]`` by a zero the host never sees. The arbiter knows both :math:`\rho`
 the private key, so it could decrypt those ciphertexts anyway, and it never receives them. So
 the scheme adds no trust beyond the one every arbiter-based protocol already places in the key
 owner, in any coalition: a coalition with the arbiter can decrypt, one without it does not know
-the zeros. Values that do reach the arbiter (masked gradients, the loss) are re-randomised with
-the sending party's own fresh obfuscator first, so their randomness tells the arbiter nothing
-about the plaintext multipliers (features, :math:`g`) that produced them. This moves the
-:math:`(1 + k)\,n_b` encryptions per batch from the busy guest and hosts to the otherwise idle
-arbiter, which computes them with its CRT tables while the others multiply.
+the zeros. The zeros carry no data (each is :math:`h_s^{a}` with its own fresh :math:`a`), so
+the arbiter starts making them right after key generation, while the guest and hosts still
+prepare their data, and keeps making the next batch's in a background thread (at the lowest
+scheduling priority after the first batch, so that it only takes CPU time the others leave).
+Each one is handed out once, to one party. The zeros the guest makes itself are the ``local``
+kind: the arbiter and the host never see them. Values that do reach the arbiter (masked
+gradients, the loss) are re-randomised with the sending party's own fresh obfuscator first, so
+their randomness tells the arbiter nothing about the plaintext multipliers (features, :math:`g`)
+that produced them. This moves the :math:`(1 + k)\,n_b` encryptions per batch from the busy
+guest and hosts to the otherwise idle arbiter, which computes them with its CRT tables while the
+others multiply (the guest only tops up while it would otherwise wait).
 
 Precision: forwards and :math:`[d]` carry 32 fractional bits, features in :math:`[d]^Tx` 23
 (FATE's ``floating_point_precision``); masked values are exact integers mod :math:`n`. With the

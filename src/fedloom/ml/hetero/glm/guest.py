@@ -171,6 +171,10 @@ class GLMGuest:
         plan = BatchPlan.make(n, p.batch_size, p.shuffle, p.init_param.random_seed)
 
         pk = ctx.recv(msg.PUBLIC_KEY)
+        head = None
+        if p.encrypt_param.obfuscators == "arbiter" and p.encrypt_param.method == "paillier":
+            # our own zeros for the first batch, made while we wait: the arbiter may send only part
+            head = ObfuscatorPool(pk, capacity=plan.sizes[0], batch=256)
         digest = ids_digest(data.frame.ids)
         vdigest = ids_digest(vdata.frame.ids) if vdata is not None else None
         ctx.send(
@@ -214,8 +218,22 @@ class GLMGuest:
             for k, y in enumerate(ys):
                 seconds: list[float] = []
                 w, n_iter, converged, history, best = self._fit_one(
-                    ctx.sub("class", k), p, data, y, vdata, plan, pk, pool, k, metrics, m, has_b, seconds
+                    ctx.sub("class", k),
+                    p,
+                    data,
+                    y,
+                    vdata,
+                    plan,
+                    pk,
+                    pool,
+                    k,
+                    metrics,
+                    m,
+                    has_b,
+                    seconds,
+                    head,
                 )
+                head = None  # closed by the first batch
                 model.epoch_seconds.append(seconds)
                 coefs.append([float(v) for v in w[:m]])
                 intercepts.append(float(w[m]) if has_b else 0.0)
@@ -224,8 +242,9 @@ class GLMGuest:
                 model.validation.append(history)
                 model.best_iteration.append(best)
         finally:
-            if pool is not None:
-                pool.close()
+            for own in (pool, head):
+                if own is not None:
+                    own.close()
         model.coef, model.intercept = coefs, intercepts
         return model
 
@@ -244,6 +263,7 @@ class GLMGuest:
         m: int,
         has_b: bool,
         seconds: list[float],
+        head: ObfuscatorPool | None = None,
     ) -> tuple[np.ndarray, int, bool, list[dict[str, Any]], int | None]:
         fam = self.family
         size = m + (1 if has_b else 0)
@@ -253,6 +273,7 @@ class GLMGuest:
         stopper = EarlyStopping(p.early_stopping_rounds, metrics, p.use_first_metric_only)
         history: list[dict[str, Any]] = []
         from_arbiter = p.encrypt_param.obfuscators == "arbiter"
+        helps = from_arbiter and p.encrypt_param.method == "paillier"
         converged = False
         n_iter = 0
         for e in range(p.max_iter):
@@ -266,7 +287,18 @@ class GLMGuest:
                 n_b = len(rows)
                 wx = xb @ w[:m] + (w[m] if has_b else 0.0) + ob
                 part = fam.guest_part(wx, yb, ob)
-                zeros = msg.expect_cipher(bctx.recv(msg.ZEROS), pk, n_b, "zeros") if from_arbiter else None
+                zeros = None
+                if from_arbiter:
+                    # while we wait: our own zeros, in case the arbiter sends fewer (paillier only)
+                    own = head
+                    if own is None and helps:
+                        own = ObfuscatorPool(pk, capacity=n_b, batch=256)
+                    head = None
+                    try:
+                        zeros = msg.complete_zeros(bctx.recv(msg.ZEROS), pk, n_b, own)
+                    finally:
+                        if own is not None:
+                            own.close(wait=False)  # its last few values are dropped
                 forwards = [
                     msg.expect_cipher(v, pk, n_b, f"forward of {h}")
                     for h, v in bctx.recv_all(msg.HOST_FORWARD).items()

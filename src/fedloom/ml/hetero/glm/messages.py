@@ -9,7 +9,8 @@ Setup (once per fit)::
 
 Per model (class) ``k``, epoch ``e``, batch ``b`` (namespace ``class-k/epoch-e/batch-b``)::
 
-    ZEROS             arbiter → guest, hosts   fresh encryptions of 0, one per row (obfuscators=arbiter)
+    ZEROS             arbiter → hosts, guest   fresh encryptions of 0, one per row (obfuscators=arbiter;
+                                               Paillier: the guest may get fewer and make the rest)
     HOST_FORWARD      host → guest             [¼·w_hᵀx_h] (LR), [w_hᵀx_h] (LinR), [exp(w_hᵀx_h)] (Poisson)
     RESIDUAL          guest → hosts            [d], one per row
     HOST_LOSS         host → guest             [host's loss terms, n_b·penalty_h]
@@ -120,6 +121,22 @@ def expect_cipher(value: Any, public_key: Any, length: int, what: str) -> Any:
     if len(value) != length:
         raise MessageError(f"{what}: {len(value)} ciphertexts where {length} were expected")
     return value
+
+
+def complete_zeros(value: Any, public_key: Any, length: int, own: Any) -> Any:
+    """The arbiter's encryptions of zero, topped up to ``length`` from the party's own pool.
+
+    Without a pool (``own`` is None) exactly ``length`` values must arrive; with one, the arbiter
+    may send fewer (when it is short) and the party adds fresh obfuscators of its own, each
+    itself an encryption of zero.
+    """
+    if own is None:
+        return expect_cipher(value, public_key, length, "zeros")
+    got = len(value) if hasattr(value, "__len__") else -1
+    zeros = expect_cipher(value, public_key, min(max(got, 0), length), "zeros")
+    if got == length:
+        return zeros
+    return type(zeros)(public_key, zeros.ciphertexts + own.take(length - got), 0)
 
 
 def with_scale(zeros: Any, frac_bits: int) -> Any:

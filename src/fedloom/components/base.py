@@ -31,22 +31,32 @@ import pandas as pd
 from pydantic import BaseModel
 
 from fedloom.context import Context
-from fedloom.core.errors import DataError
+from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.roles import PartyId
 from fedloom.data import Frame, normalise_ids
+from fedloom.ml.predictions import Predictions
 
 __all__ = [
+    "PREDICT_SLOTS",
     "Component",
     "Data",
     "Env",
     "Inputs",
     "Outputs",
     "Table",
+    "concat_tables",
     "data_ids",
     "data_rows",
     "data_select",
     "data_to_pandas",
+    "frame_input",
+    "is_training",
     "model_of",
+    "predict_input",
+    "predictions_table",
+    "slot_present",
+    "stored_model",
+    "train_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -285,3 +295,90 @@ def model_of(models: Sequence[Mapping[str, Any]], module: str, component: str) -
             return dict(m)
     kinds = ", ".join(str(m.get("module")) for m in models)
     raise DataError(f"{component} needs a {module} model as input.model; got {kinds}.", field="input.model")
+
+
+# -- model components: the inputs they read and the predictions they write ------------------------
+#: Data slots a model component predicts on, in order of preference (FATE names all three).
+PREDICT_SLOTS = ("test_data", "data", "eval_data")
+
+
+def slot_present(inputs: Inputs, slot: str) -> bool:
+    """Whether the DSL wires ``slot`` into this component (present here, or absent on this role)."""
+    return bool(inputs.data.get(slot) or inputs.missing.get(slot))
+
+
+def frame_input(data: Data, module: str, slot: str) -> Frame:
+    """``data`` as a Frame, or a DataError saying that DataTransform must come first."""
+    if isinstance(data, Frame):
+        return data
+    raise DataError(
+        f"{module} needs parsed data (the output of DataTransform, or of an Intersection fed by it) "
+        f"in {slot}; got the raw table {data.name or ''}.",
+        field=f"input.data.{slot}",
+    )
+
+
+def is_training(inputs: Inputs, module: str) -> bool:
+    """``train_data`` wired in: train; otherwise predict with ``input.model``.
+
+    Raises
+    ------
+    ConfigError
+        Both ``train_data`` and a model: warm starts are not supported.
+    """
+    if not slot_present(inputs, "train_data"):
+        return False
+    if inputs.models:
+        raise ConfigError(
+            f"{module} does not warm-start: give it either train_data (train) or test_data with "
+            "input.model (predict), not train_data with a model.",
+            field="input.model",
+        )
+    return True
+
+
+def train_inputs(inputs: Inputs, module: str) -> tuple[Frame, Frame | None]:
+    """The training Frame and the optional validation Frame."""
+    train = frame_input(inputs.one("train_data"), module, "train_data")
+    if not inputs.data.get("validate_data"):
+        return train, None
+    return train, frame_input(inputs.one("validate_data"), module, "validate_data")
+
+
+def predict_input(inputs: Inputs, module: str) -> Frame:
+    """The Frame to predict on, from the first wired slot of :data:`PREDICT_SLOTS`."""
+    slot = next((s for s in PREDICT_SLOTS if slot_present(inputs, s)), PREDICT_SLOTS[0])
+    return frame_input(inputs.one(slot), module, slot)
+
+
+def stored_model(inputs: Inputs, module: str, component: str) -> dict[str, Any]:
+    """This party's stored ``module`` model artifact, for predicting.
+
+    Raises
+    ------
+    DataError
+        No model input, or one that is not a fedloom ``module`` artifact.
+    """
+    found = model_of(inputs.models, module, component)
+    if found is None or "model" not in found:
+        raise DataError(
+            f"{component} predicts with a trained {module} model and has none: add "
+            f'"model": ["pipeline.{component}.model"] (an earlier job\'s model) or '
+            '"model": ["<training component>.model"] to its input.',
+            field="input.model",
+        )
+    return found
+
+
+def predictions_table(preds: Predictions, kind: str, component: str) -> Table:
+    """Predictions in FATE's layout with a ``type`` column (``train`` / ``validate`` / ``test``)."""
+    df = preds.to_pandas()
+    df["type"] = kind
+    return Table(df, "id", f"{component}.data")
+
+
+def concat_tables(tables: list[Table]) -> Table:
+    """One table of several prediction tables."""
+    if len(tables) == 1:
+        return tables[0]
+    return Table(pd.concat([t.df for t in tables], ignore_index=True), "id", tables[0].name)

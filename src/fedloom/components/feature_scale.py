@@ -64,7 +64,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 
-from fedloom.components.base import Component, Inputs, Outputs, model_of
+from fedloom.components.base import Component, Inputs, Outputs, frame_input, model_of
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.roles import GUEST, HOST
@@ -318,13 +318,7 @@ class FeatureScale(Component):
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         name = self.env.component
         slot = next((s for s in DATA_SLOTS if inputs.data.get(s)), DATA_SLOTS[0])
-        data = inputs.one(slot)
-        if not isinstance(data, Frame):
-            raise DataError(
-                f"{MODULE} needs parsed data (the output of DataTransform) in {slot}; got the raw table "
-                f"{data.name or ''}.",
-                field=f"input.data.{slot}",
-            )
+        data = frame_input(inputs.one(slot), MODULE, slot)
         stored = model_of([*inputs.models, *inputs.isometric_models], MODULE, name)
         if stored is None:
             params = self.params

@@ -39,9 +39,21 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from fedloom.components.base import Component, Data, Inputs, Outputs, Table, model_of
+from fedloom.components.base import (
+    Component,
+    Inputs,
+    Outputs,
+    Table,
+    concat_tables,
+    is_training,
+    predict_input,
+    predictions_table,
+    slot_present,
+    stored_model,
+    train_inputs,
+)
 from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.errors import DataError
 from fedloom.core.roles import ARBITER, GUEST, HOST
 from fedloom.data import Frame, align
 from fedloom.dsl import ModuleSpec, register_module
@@ -56,9 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Data slots a GLM predicts on, in order of preference.
-PREDICT_SLOTS = ("test_data", "data", "eval_data")
 
 
 @dataclass(frozen=True)
@@ -104,25 +113,6 @@ class GlmParams(BaseModel):
         return self
 
 
-def _frame(data: Data, module: str, slot: str) -> Frame:
-    if isinstance(data, Frame):
-        return data
-    raise DataError(
-        f"{module} needs parsed data (the output of DataTransform, or of an Intersection fed by it) "
-        f"in {slot}; got the raw table {data.name or ''}.",
-        field=f"input.data.{slot}",
-    )
-
-
-def _slot_present(inputs: Inputs, slot: str) -> bool:
-    """Whether the DSL wires ``slot`` into this component (present here, or absent on this role)."""
-    return bool(inputs.data.get(slot) or inputs.missing.get(slot))
-
-
-def _predict_slot(inputs: Inputs) -> str:
-    return next((s for s in PREDICT_SLOTS if _slot_present(inputs, s)), PREDICT_SLOTS[0])
-
-
 class _Glm(Component):
     """Shared part of the three role bindings."""
 
@@ -134,36 +124,15 @@ class _Glm(Component):
 
     def training(self, inputs: Inputs) -> bool:
         """``train_data`` wired in: train; else predict with ``input.model``."""
-        if not _slot_present(inputs, "train_data"):
-            return False
-        if inputs.models:
-            raise ConfigError(
-                f"{self.module} does not warm-start: give it either train_data (train) or "
-                "test_data with input.model (predict), not train_data with a model.",
-                field="input.model",
-            )
-        return True
+        return is_training(inputs, self.module)
 
     def stored(self, inputs: Inputs) -> dict[str, Any]:
-        """This party's stored model (predict).
-
-        Raises
-        ------
-        DataError
-            No model input, or one of another module.
-        """
-        found = model_of(inputs.models, self.module, self.env.component)
-        if found is None:
-            raise DataError(
-                f"{self.env.component} predicts with a trained {self.module} model and has none: add "
-                f'"model": ["pipeline.{self.env.component}.model"] (an earlier job\'s model) or '
-                '"model": ["<training component>.model"] to its input.',
-                field="input.model",
-            )
-        if "model" not in found or "params" not in found:
+        """This party's stored model (predict), with the parameters it was trained with."""
+        found = stored_model(inputs, self.module, self.env.component)
+        if "params" not in found:
             raise DataError(
                 f"the {self.module} model given to {self.env.component} is not a fedloom model artifact "
-                "(no 'model' / 'params').",
+                "(no 'params').",
                 field="input.model",
             )
         return found
@@ -204,19 +173,12 @@ class GlmGuest(_Glm):
 
     def _predictions(self, role: Any, ctx: Context, model: Any, frame: Frame, kind: str) -> Table:
         preds = role.predict(ctx.sub(f"output_{kind}"), model, frame)
-        df = preds.to_pandas()
-        df["type"] = kind
-        return Table(df, "id", f"{self.env.component}.data")
+        return predictions_table(preds, kind, self.env.component)
 
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         algo = self.algorithm
         if self.training(inputs):
-            train = _frame(inputs.one("train_data"), self.module, "train_data")
-            validate = (
-                _frame(inputs.one("validate_data"), self.module, "validate_data")
-                if inputs.data.get("validate_data")
-                else None
-            )
+            train, validate = train_inputs(inputs, self.module)
             role = algo.guest(self.role_params(None))
             self.env.progress(0.0, f"training on {train.n_rows} rows, {train.n_features} features")
             model = role.fit(ctx.sub("fit"), train, validate)
@@ -224,14 +186,13 @@ class GlmGuest(_Glm):
             tables = [self._predictions(role, ctx, model, train, "train")]
             if validate is not None:
                 tables.append(self._predictions(role, ctx, model, validate, "validate"))
-            out = tables[0] if len(tables) == 1 else _concat(tables)
+            out = concat_tables(tables)
             metrics = {**model.summary(), "train_rows": train.n_rows}
             if validate is not None:
                 metrics["validate_rows"] = validate.n_rows
             return Outputs(data=[out], model=self.model_artifact(model, train), metrics=metrics)
         stored = self.stored(inputs)
-        slot = _predict_slot(inputs)
-        data = self.checked(_frame(inputs.one(slot), self.module, slot), stored)
+        data = self.checked(predict_input(inputs, self.module), stored)
         role = algo.guest(self.role_params(stored))
         model = algo.model.from_dict(stored["model"])
         self.env.progress(0.0, f"predicting {data.n_rows} rows")
@@ -245,12 +206,7 @@ class GlmHost(_Glm):
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         algo = self.algorithm
         if self.training(inputs):
-            train = _frame(inputs.one("train_data"), self.module, "train_data")
-            validate = (
-                _frame(inputs.one("validate_data"), self.module, "validate_data")
-                if inputs.data.get("validate_data")
-                else None
-            )
+            train, validate = train_inputs(inputs, self.module)
             role = algo.host(self.role_params(None))
             self.env.progress(0.0, f"training on {train.n_rows} rows, {train.n_features} features")
             model = role.fit(ctx.sub("fit"), train, validate)
@@ -260,8 +216,7 @@ class GlmHost(_Glm):
             metrics = {**model.summary(), "train_rows": train.n_rows}
             return Outputs(model=self.model_artifact(model, train), metrics=metrics)
         stored = self.stored(inputs)
-        slot = _predict_slot(inputs)
-        data = self.checked(_frame(inputs.one(slot), self.module, slot), stored)
+        data = self.checked(predict_input(inputs, self.module), stored)
         model = algo.model.from_dict(stored["model"])
         algo.host(self.role_params(stored)).predict(ctx.sub("output_test"), model, data)
         return Outputs(metrics={"mode": "predict", "rows": data.n_rows})
@@ -276,20 +231,13 @@ class GlmArbiter(_Glm):
             role = algo.arbiter(self.role_params(None))
             model = role.fit(ctx.sub("fit"))
             role.predict(ctx.sub("output_train"), model)
-            if _slot_present(inputs, "validate_data"):
+            if slot_present(inputs, "validate_data"):
                 role.predict(ctx.sub("output_validate"), model)
             return Outputs(model=self.model_artifact(model, None), metrics=dict(model.summary()))
         stored = self.stored(inputs)
         model = algo.model.from_dict(stored["model"])
         algo.arbiter(self.role_params(stored)).predict(ctx.sub("output_test"), model)
         return Outputs(metrics={"mode": "predict"})
-
-
-def _concat(tables: list[Table]) -> Table:
-    import pandas as pd
-
-    df = pd.concat([t.df for t in tables], ignore_index=True)
-    return Table(df, "id", tables[0].name)
 
 
 def register_glm(

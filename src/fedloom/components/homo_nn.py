@@ -41,14 +41,16 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from fedloom.components.base import Component, Inputs, Outputs
-from fedloom.components.homo_lr import (
+from fedloom.components.base import (
+    Component,
+    Inputs,
+    Outputs,
     concat_tables,
-    frame_input,
-    predict_slot,
+    is_training,
+    predict_input,
     predictions_table,
     stored_model,
-    training,
+    train_inputs,
 )
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
@@ -544,13 +546,8 @@ class HomoNNClientComponent(Component):
         from fedloom.ml.homo.nn import HomoNNClient
 
         name = self.env.component
-        if training(inputs, MODULE):
-            train = frame_input(inputs.one("train_data"), MODULE, "train_data")
-            validate = (
-                frame_input(inputs.one("validate_data"), MODULE, "validate_data")
-                if inputs.data.get("validate_data")
-                else None
-            )
+        if is_training(inputs, MODULE):
+            train, validate = train_inputs(inputs, MODULE)
             spec = self.params.build(name)
             if spec.zoo is not None:
                 spec.zoo["in_features"] = train.n_features
@@ -580,8 +577,7 @@ class HomoNNClientComponent(Component):
             }
             return Outputs(data=[concat_tables(tables)], model=artifact, metrics=metrics)
         stored = stored_model(inputs, MODULE, name)
-        slot = predict_slot(inputs)
-        frame = frame_input(inputs.one(slot), MODULE, slot)
+        frame = predict_input(inputs, MODULE)
         if stored.get("schema"):
             frame = align(frame, stored["schema"])
         spec = parse_homo_nn(dict(stored["params"]), name)
@@ -602,7 +598,7 @@ class HomoNNArbiterComponent(Component):
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         from fedloom.ml.homo.arbiter import FedAvgArbiter
 
-        if not training(inputs, MODULE):
+        if not is_training(inputs, MODULE):
             return Outputs(metrics={"mode": "predict"})
         spec = self.params.build(self.env.component)
         result = FedAvgArbiter(spec.params.fedavg()).fit(ctx.sub("fit"))

@@ -274,6 +274,20 @@ class Component:
         """Run on this party; ``ctx`` is the component's own namespace."""
         raise NotImplementedError(f"{type(self).__name__}.run")
 
+    def artifact(
+        self, params: Mapping[str, Any], model: Any, schema: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """What ``model.json`` holds for this party: who trained it, with which parameters on which
+        columns, and the model itself (a predict job checks all of it before using the model)."""
+        return {
+            "module": self.module,
+            "role": self.env.party.role.value,
+            "party": str(self.env.party),
+            "params": dict(params),
+            "schema": schema,
+            "model": model,
+        }
+
     @classmethod
     def preflight(cls, params: BaseModel, env: Env) -> None:
         """Checks that need no peer (a table exists...), run by the local launcher before any

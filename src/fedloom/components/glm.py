@@ -145,14 +145,7 @@ class _Glm(Component):
 
     def model_artifact(self, model: Any, frame: Frame | None) -> dict[str, Any]:
         """What ``model.json`` holds for this party."""
-        return {
-            "module": self.module,
-            "role": self.env.party.role.value,
-            "party": str(self.env.party),
-            "params": self.params.as_dict(),
-            "schema": None if frame is None else frame.schema,
-            "model": model.to_dict(),
-        }
+        return self.artifact(self.params.as_dict(), model.to_dict(), None if frame is None else frame.schema)
 
     def checked(self, frame: Frame, stored: Mapping[str, Any]) -> Frame:
         """``frame`` with the training features in training order.

@@ -93,14 +93,7 @@ class HomoLRClientComponent(Component):
             tables = [predictions_table(model.predict(train), "train", name)]
             if validate is not None:
                 tables.append(predictions_table(model.predict(validate), "validate", name))
-            artifact = {
-                "module": MODULE,
-                "role": self.env.party.role.value,
-                "party": str(self.env.party),
-                "params": self.params.as_dict(),
-                "schema": train.schema,
-                "model": model.to_dict(),
-            }
+            artifact = self.artifact(self.params.as_dict(), model.to_dict(), train.schema)
             metrics = {**model.summary(), "train_rows": train.n_rows}
             return Outputs(data=[concat_tables(tables)], model=artifact, metrics=metrics)
         stored = stored_model(inputs, MODULE, name)
@@ -122,14 +115,7 @@ class HomoLRArbiterComponent(Component):
         if not is_training(inputs, MODULE):
             return Outputs(metrics={"mode": "predict"})
         model = HomoLRArbiter(self.params.build(self.env.component)).fit(ctx.sub("fit"))
-        artifact = {
-            "module": MODULE,
-            "role": self.env.party.role.value,
-            "party": str(self.env.party),
-            "params": self.params.as_dict(),
-            "schema": None,
-            "model": model.to_dict(),
-        }
+        artifact = self.artifact(self.params.as_dict(), model.to_dict(), None)
         return Outputs(model=artifact, metrics=model.summary())
 
 

@@ -561,14 +561,11 @@ class HomoNNClientComponent(Component):
             if validate is not None:
                 tables.append(predictions_table(_predict(result.model, spec, validate), "validate", name))
             rounds = result.history.rounds
-            artifact = {
-                "module": MODULE,
-                "role": self.env.party.role.value,
-                "party": str(self.env.party),
-                "params": self.params.as_dict(),
-                "schema": train.schema,
-                "model": {"network": spec.to_dict(), "state": _state_json(result.model)},
-            }
+            artifact = self.artifact(
+                self.params.as_dict(),
+                {"network": spec.to_dict(), "state": _state_json(result.model)},
+                train.schema,
+            )
             metrics = {
                 "rounds": len(rounds),
                 "converged": result.history.converged,
@@ -602,14 +599,9 @@ class HomoNNArbiterComponent(Component):
             return Outputs(metrics={"mode": "predict"})
         spec = self.params.build(self.env.component)
         result = FedAvgArbiter(spec.params.fedavg()).fit(ctx.sub("fit"))
-        artifact = {
-            "module": MODULE,
-            "role": self.env.party.role.value,
-            "party": str(self.env.party),
-            "params": self.params.as_dict(),
-            "schema": None,
-            "model": {"network": spec.to_dict(), "rounds": result.rounds},
-        }
+        artifact = self.artifact(
+            self.params.as_dict(), {"network": spec.to_dict(), "rounds": result.rounds}, None
+        )
         return Outputs(model=artifact, metrics=result.summary())
 
 

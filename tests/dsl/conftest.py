@@ -21,15 +21,28 @@ FATE_DSL_DIR = (
 )
 
 
+def _is_subsequence(words: list[str], of: list[str]) -> bool:
+    it = iter(of)
+    return all(w in it for w in words)
+
+
 def _dsl_for(conf: Path) -> Path:
-    """FATE's pairing: ``X_conf.json`` runs ``X_dsl.json``, else the dsl of the longest prefix of X."""
-    stem = conf.name.removesuffix("_conf.json")
-    while stem:
-        cand = conf.with_name(f"{stem}_dsl.json")
-        if cand.exists():
-            return cand
-        stem = stem.rpartition("_")[0]
-    raise LookupError(f"no dsl for {conf}")
+    """FATE's pairing: ``X_conf.json`` runs ``X_dsl.json``, else the most specific dsl of its folder
+    whose name's words all appear, in order, in X (``..._rsa_cache_loader`` runs ``..._cache_loader``,
+    ``test_secureboost_train_binary`` runs ``test_secureboost_train``)."""
+    words = conf.name.removesuffix("_conf.json").split("_")
+    best: tuple[int, Path] | None = None
+    for dsl in conf.parent.glob("*_dsl.json"):
+        dwords = dsl.name.removesuffix("_dsl.json").split("_")
+        if (
+            dwords[0] == words[0]
+            and _is_subsequence(dwords, words)
+            and (best is None or len(dwords) > best[0])
+        ):
+            best = (len(dwords), dsl)
+    if best is None:
+        raise LookupError(f"no dsl for {conf}")
+    return best[1]
 
 
 def fate_job_pairs() -> list[tuple[Path, Path]]:
@@ -56,7 +69,7 @@ def permissive_registry() -> ModuleRegistry:
                 roles={"guest", "host", "arbiter"},
                 params_model=AnyParams,
                 outputs={"data", "model", "cache"},
-                requires_data=name != "Reader",
+                requires_data=name not in ("Reader", "CacheLoader"),
             )
         )
     return reg

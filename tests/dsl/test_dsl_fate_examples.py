@@ -29,7 +29,7 @@ def test_every_fate_job_validates(fate_pair: tuple[Path, Path], fate_registry: M
 def test_every_fate_dsl_file_is_covered(fate_dir: Path, all_fate_pairs: list[tuple[Path, Path]]) -> None:
     used = {dsl for _, dsl in all_fate_pairs}
     assert set(fate_dir.glob("*/*_dsl.json")) == used
-    assert len(all_fate_pairs) == 23
+    assert len(all_fate_pairs) == 35
 
 
 def test_fate_reader_tables_reach_each_party(fate_registry: ModuleRegistry, fate_dir: Path) -> None:

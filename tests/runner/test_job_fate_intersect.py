@@ -28,6 +28,14 @@ CONFS = sorted(INTERSECT.glob("*_conf.json")) if INTERSECT.is_dir() else []
 
 pytestmark = pytest.mark.skipif(not CONFS, reason="FATE examples not present")
 
+#: FATE confs whose options fedloom does not implement yet (issue 17): each must be refused
+#: before anything runs, with a ConfigError naming the parameter.
+NOT_YET = {
+    "test_intersect_job_dh": "intersect_method",
+    "test_intersect_job_rsa_cache": "run_cache",
+    "test_intersect_job_rsa_w_preprocess": "run_preprocess",
+}
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -52,6 +60,11 @@ def test_fate_intersect_job_runs_unchanged(conf: Path, data_dir: Path, tmp_path:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
+    refused = NOT_YET.get(conf.name.removesuffix("_conf.json"))
+    if refused is not None:
+        assert res.returncode != 0
+        assert f"ConfigError: [guest:9999 / intersect_0] field '{refused}'" in res.stdout + res.stderr
+        return
     assert res.returncode == 0, res.stdout + res.stderr
     out = json.loads(res.stdout)
     guest = out["parties"]["guest:9999"]["components"]["intersect_0"]

@@ -9,18 +9,28 @@ The context turns a channel and the current namespace into the deterministic wir
 checks that this party's role may use the channel in that direction, encodes the value with the
 codec (no pickle) and hands the envelope to the transport. ``ctx.sub("epoch", 3)`` gives a child
 context whose addresses are one level deeper, so a loop never reuses an address.
+
+What a party receives is counted in its :class:`~fedloom.context.privacy.PrivacyLedger`
+(``ctx.privacy``) against the channel's declared ``disclosure``. Public keys are never trusted
+because they arrived: ciphertexts decode only under keys this party made or accepted with
+:meth:`Context.recv_public_key`, which checks the scheme and the key size against the job's
+configuration and pins one key per job step (component).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fedloom.context.channel import Channel
-from fedloom.core.errors import ProtocolError
+from fedloom.context.privacy import PrivacyLedger, count_elements
+from fedloom.core.errors import MessageError, ProtocolError
 from fedloom.core.roles import PartyId, Role
+from fedloom.crypto.paillier import PaillierPublicKey
+from fedloom.crypto.paillier.plain import PlainPublicKey
 from fedloom.transport.base import Transport
 from fedloom.transport.codec import Keyring, decode, encode
 from fedloom.transport.envelope import Envelope
@@ -32,6 +42,22 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 
 #: Seconds a ``recv`` waits before raising PartyTimeoutError, unless the job says otherwise.
 DEFAULT_TIMEOUT = 600.0
+#: Public-key classes by the scheme name of ``encrypt_param.method``.
+_KEY_SCHEMES: dict[str, type] = {"paillier": PaillierPublicKey, "plain": PlainPublicKey}
+
+
+class _KeyPins:
+    """The one public key accepted per job step (first namespace segment), by fingerprint."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pins: dict[str, str] = {}
+
+    def pin(self, step: str, fingerprint: str) -> str | None:
+        """Pin ``fingerprint`` for ``step``; returns the other fingerprint already pinned, if any."""
+        with self._lock:
+            pinned = self._pins.setdefault(step, fingerprint)
+        return None if pinned == fingerprint else pinned
 
 
 class Context:
@@ -49,6 +75,8 @@ class Context:
         First segment of every address; distinct jobs never see each other's messages.
     timeout
         Seconds to wait in ``recv`` (and for a send to be accepted) before PartyTimeoutError.
+    keyring, privacy, namespace
+        Shared with the parent by :meth:`sub`; leave them out when making a job's root context.
     """
 
     def __init__(
@@ -60,7 +88,9 @@ class Context:
         job_id: str = "job",
         timeout: float = DEFAULT_TIMEOUT,
         keyring: Keyring | None = None,
+        privacy: PrivacyLedger | None = None,
         namespace: tuple[str, ...] = (),
+        _pins: _KeyPins | None = None,
     ) -> None:
         if not _SEGMENT.match(job_id):
             raise ProtocolError(
@@ -72,7 +102,9 @@ class Context:
         self.job_id = job_id
         self.timeout = timeout
         self.keyring = keyring if keyring is not None else Keyring()
+        self.privacy = privacy if privacy is not None else PrivacyLedger(str(party))
         self.namespace = namespace
+        self._pins = _pins if _pins is not None else _KeyPins()
 
     # -- who is who -------------------------------------------------------------------------
     @property
@@ -113,14 +145,20 @@ class Context:
             raise ProtocolError(
                 f"namespace segment must be letters, digits, '_', '.' or '-'. Got {segment!r}."
             )
+        return self.derive(namespace=(*self.namespace, segment))
+
+    def derive(self, *, namespace: tuple[str, ...] | None = None, timeout: float | None = None) -> Context:
+        """This context with another namespace or timeout, sharing keys, pins and ledger."""
         return Context(
             self.party,
             self.peers,
             self.transport,
             job_id=self.job_id,
-            timeout=self.timeout,
+            timeout=self.timeout if timeout is None else timeout,
             keyring=self.keyring,
-            namespace=(*self.namespace, segment),
+            privacy=self.privacy,
+            namespace=self.namespace if namespace is None else namespace,
+            _pins=self._pins,
         )
 
     def address(self, channel: Channel, src: PartyId, dst: PartyId) -> str:
@@ -169,7 +207,71 @@ class Context:
         elif frm.role not in channel.src:
             raise ProtocolError(f"a {frm.role.value} never sends on channel {channel}", party=str(self.party))
         env = self.transport.recv(self.address(channel, frm, self.party), frm, self.timeout)
-        return decode(env.contiguous(), self.keyring, env.key_fingerprint)
+        value = decode(env.contiguous(), self.keyring, env.key_fingerprint)
+        component = self.namespace[0] if self.namespace else ""
+        self.privacy.record(
+            component, channel.name, str(frm), channel.disclosure, count_elements(value), env.size
+        )
+        return value
+
+    def recv_public_key(
+        self, channel: Channel, *, scheme: str, min_bits: int, frm: PartyId | None = None
+    ) -> Any:
+        """Receive the job step's public key on ``channel`` and accept it for decoding.
+
+        A received key is untrusted input: a peer that plants its own key gets everything
+        encrypted under it. The key is accepted only if it came from the channel's sender role
+        (the key owner; the transport has authenticated the sender), is of ``scheme`` with at
+        least ``min_bits`` bits, and is the only key of this job step: the first key received in
+        a step (the first namespace segment: the component) is pinned by fingerprint and a
+        different one later is refused.
+
+        Parameters
+        ----------
+        channel
+            The channel the key owner sends its public key on.
+        scheme
+            ``encrypt_param.method`` of the job: ``"paillier"`` or ``"plain"``.
+        min_bits
+            ``encrypt_param.key_length`` of the job: the smallest modulus accepted.
+
+        Raises
+        ------
+        MessageError
+            Not a public key, another scheme, too short, or a second key in this step.
+        """
+        key = self.recv(channel, frm)
+        source = frm if frm is not None else channel.name
+        expected: Any = _KEY_SCHEMES.get(scheme)
+        if expected is None:
+            raise ProtocolError(
+                f"unknown encryption scheme {scheme!r}", party=str(self.party), field="method"
+            )
+        if not isinstance(key, expected):
+            raise MessageError(
+                f"expected a {scheme} public key on '{channel.name}' from {source}. "
+                f"Got {type(key).__name__}.",
+                party=str(self.party),
+                field="public_key",
+            )
+        if key.key_size < min_bits:
+            raise MessageError(
+                f"the {scheme} public key on '{channel.name}' has {key.key_size} bits; the job's "
+                f"encrypt_param asks for at least {min_bits}",
+                party=str(self.party),
+                field="key_length",
+            )
+        step = self.namespace[0] if self.namespace else ""
+        other = self._pins.pin(step, key.fingerprint)
+        if other is not None:
+            raise MessageError(
+                f"a second public key ({key.fingerprint[:12]}…) in step '{step or self.job_id}', "
+                f"where key {other[:12]}… was accepted: one key per job step",
+                party=str(self.party),
+                field="public_key",
+            )
+        self.keyring.add(key)
+        return key
 
     def recv_all(self, channel: Channel) -> dict[PartyId, Any]:
         """Receive ``channel`` from every peer of its src roles, in party order."""
@@ -189,11 +291,7 @@ class Context:
             raise ProtocolError(f"channel {channel} has no receiver in this job", party=str(self.party))
         return targets
 
-    # -- keys and traffic -------------------------------------------------------------------
-    def register_key(self, public_key: Any) -> None:
-        """Accept ciphertexts under ``public_key`` (received keys are registered automatically)."""
-        self.keyring.add(public_key)
-
+    # -- traffic and failure -------------------------------------------------------------------
     @property
     def stats(self) -> TrafficStats:
         return self.transport.stats

@@ -167,12 +167,4 @@ def _patient(ctx: Context) -> Context:
     """``ctx`` with a longer receive timeout: waiting for the global model includes the slowest
     client's training, and when a client drops out the arbiter (waiting the normal timeout) must
     be the one that reports it, naming the client, before the others give up on the arbiter."""
-    return Context(
-        ctx.party,
-        ctx.peers,
-        ctx.transport,
-        job_id=ctx.job_id,
-        timeout=2 * ctx.timeout + 5,
-        keyring=ctx.keyring,
-        namespace=ctx.namespace,
-    )
+    return ctx.derive(timeout=2 * ctx.timeout + 5)

@@ -26,11 +26,31 @@ from fedloom.context import Channel
 from fedloom.core import ARBITER, GUEST, HOST
 from fedloom.core.wire import wire_type
 
-CLIENT_HELLO = Channel("fedavg_hello", src=(GUEST, HOST), dst=ARBITER)
-INITIAL_MODEL = Channel("fedavg_initial_model", src=GUEST, dst=HOST)
-PLAIN_UPDATE = Channel("fedavg_plain_update", src=(GUEST, HOST), dst=ARBITER)
-GLOBAL_MODEL = Channel("fedavg_global_model", src=ARBITER, dst=(GUEST, HOST))
-PLAIN_METRICS = Channel("fedavg_plain_metrics", src=(GUEST, HOST), dst=ARBITER)
+CLIENT_HELLO = Channel(
+    "fedavg_hello",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="the client's vector length, settings and schema digest",
+)
+INITIAL_MODEL = Channel("fedavg_initial_model", src=GUEST, dst=HOST, disclosure="the guest's initial weights")
+PLAIN_UPDATE = Channel(
+    "fedavg_plain_update",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="the client's sample-weighted model, loss and sample count (secure_aggregate: false)",
+)
+GLOBAL_MODEL = Channel(
+    "fedavg_global_model",
+    src=ARBITER,
+    dst=(GUEST, HOST),
+    disclosure="the global model (sample-weighted mean), global loss, convergence",
+)
+PLAIN_METRICS = Channel(
+    "fedavg_plain_metrics",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="the client's validation loss, accuracy and count (secure_aggregate: false)",
+)
 
 
 @wire_type("fedloom.fedavg.ClientHello")

@@ -13,27 +13,87 @@ from fedloom.core import GUEST, HOST
 # -- both methods ------------------------------------------------------------------------------
 #: dict of the run's settings (method, hashes, salt digest, flags, id count); the host checks
 #: that they equal its own before any id-derived value is sent.
-PSI_HELLO = Channel("psi_hello", src=GUEST, dst=HOST)
+PSI_HELLO = Channel("psi_hello", src=GUEST, dst=HOST, disclosure="the guest's settings and id count")
 
 # -- ECDH (protocols/psi/ecdh.py) --------------------------------------------------------------
-ECDH_HOST_POINTS = Channel("ecdh_host_points", src=HOST, dst=GUEST)  # b·H(u): uint8 (n_h, 32)
-ECDH_GUEST_POINTS = Channel("ecdh_guest_points", src=GUEST, dst=HOST)  # a·H(v): uint8 (n_g, 32)
-ECDH_DOUBLE_POINTS = Channel("ecdh_double_points", src=HOST, dst=GUEST)  # b·a·H(v)[:16]: uint8 (n_g, 16)
+#: b·H(u): uint8 (n_h, 32)
+ECDH_HOST_POINTS = Channel(
+    "ecdh_host_points", src=HOST, dst=GUEST, disclosure="blinded host ids b·H(u): the host's id count only"
+)
+#: a·H(v): uint8 (n_g, 32)
+ECDH_GUEST_POINTS = Channel(
+    "ecdh_guest_points", src=GUEST, dst=HOST, disclosure="blinded guest ids a·H(v): the guest's id count only"
+)
+#: b·a·H(v)[:16]: uint8 (n_g, 16)
+ECDH_DOUBLE_POINTS = Channel(
+    "ecdh_double_points",
+    src=HOST,
+    dst=GUEST,
+    disclosure="b·a·H(v): joined with the host's points, which guest ids the host holds (the intersection)",
+)
 
 # -- RSA blind signatures (protocols/psi/rsa.py) -----------------------------------------------
-RSA_HOST_PUBKEY = Channel("rsa_host_pubkey", src=HOST, dst=GUEST)  # {"n": bytes, "e": int}
-RSA_GUEST_PUBKEY = Channel("rsa_guest_pubkey", src=GUEST, dst=HOST)  # split only
-RSA_BLINDED = Channel("rsa_blinded", src=GUEST, dst=HOST)  # r^e·H(v) mod n_H: uint8 (n_g0, k)
-RSA_GUEST_SIGNED = Channel("rsa_guest_signed", src=GUEST, dst=HOST)  # split: H_f(sign_G(H(v))), (n_g1, f)
-RSA_HOST_BLINDED = Channel("rsa_host_blinded", src=HOST, dst=GUEST)  # split: r^e·H(u) mod n_G
-RSA_HOST_SIGNED = Channel("rsa_host_signed", src=HOST, dst=GUEST)  # H_f(sign_H(H(u))): uint8 (n_h0, f)
-RSA_GUEST_SIGNED_BLINDED = Channel("rsa_guest_signed_blinded", src=GUEST, dst=HOST)  # split: r·H(u)^d_G
-RSA_SIGNED_BLINDED = Channel("rsa_signed_blinded", src=HOST, dst=GUEST)  # r·H(v)^d_H: uint8 (n_g0, k)
+#: {"n": bytes, "e": int}
+RSA_HOST_PUBKEY = Channel("rsa_host_pubkey", src=HOST, dst=GUEST, disclosure="the host's RSA public key")
+#: split only
+RSA_GUEST_PUBKEY = Channel("rsa_guest_pubkey", src=GUEST, dst=HOST, disclosure="the guest's RSA public key")
+#: r^e·H(v) mod n_H: uint8 (n_g0, k)
+RSA_BLINDED = Channel(
+    "rsa_blinded",
+    src=GUEST,
+    dst=HOST,
+    disclosure="blinded guest ids r^e·H(v), uniform: the guest's id count only",
+)
+#: split: H_f(sign_G(H(v))), (n_g1, f)
+RSA_GUEST_SIGNED = Channel(
+    "rsa_guest_signed",
+    src=GUEST,
+    dst=HOST,
+    disclosure="the guest's signed id hashes (split): joined with its own, about half of the intersection",
+)
+#: split: r^e·H(u) mod n_G
+RSA_HOST_BLINDED = Channel(
+    "rsa_host_blinded",
+    src=HOST,
+    dst=GUEST,
+    disclosure="blinded host ids r^e·H(u), uniform: the host's id count only",
+)
+#: H_f(sign_H(H(u))): uint8 (n_h0, f)
+RSA_HOST_SIGNED = Channel(
+    "rsa_host_signed",
+    src=HOST,
+    dst=GUEST,
+    disclosure="the host's signed id hashes: joined with the guest's own, the intersection",
+)
+#: split: r·H(u)^d_G
+RSA_GUEST_SIGNED_BLINDED = Channel(
+    "rsa_guest_signed_blinded",
+    src=GUEST,
+    dst=HOST,
+    disclosure="signatures of the host's blinded ids (split): the host's own signed hashes",
+)
+#: r·H(v)^d_H: uint8 (n_g0, k)
+RSA_SIGNED_BLINDED = Channel(
+    "rsa_signed_blinded",
+    src=HOST,
+    dst=GUEST,
+    disclosure="signatures of the guest's blinded ids: the guest's own signed hashes",
+)
 #: split: the host's half-1 join, int64 (k, 2) rows (position in RSA_GUEST_SIGNED, host half-1 position)
-RSA_HOST_MATCHES = Channel("rsa_host_matches", src=HOST, dst=GUEST)
+RSA_HOST_MATCHES = Channel(
+    "rsa_host_matches",
+    src=HOST,
+    dst=GUEST,
+    disclosure="the host's half of the join (split): intersection positions",
+)
 
 # -- result ------------------------------------------------------------------------------------
 #: int64 positions, in the host's own id order, of the final intersection (sync_intersect_ids).
-PSI_INTERSECTION = Channel("psi_intersection", src=GUEST, dst=HOST)
+PSI_INTERSECTION = Channel(
+    "psi_intersection",
+    src=GUEST,
+    dst=HOST,
+    disclosure="intersection ids (positions in the host's own id list)",
+)
 #: int: the intersection size (cardinality_only with sync_cardinality).
-PSI_CARDINALITY = Channel("psi_cardinality", src=GUEST, dst=HOST)
+PSI_CARDINALITY = Channel("psi_cardinality", src=GUEST, dst=HOST, disclosure="the intersection size")

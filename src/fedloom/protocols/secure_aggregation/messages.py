@@ -21,9 +21,16 @@ from fedloom.core.wire import wire_type
 
 #: bytes (32): this client's X25519 public key, sent directly to every other client (not relayed by
 #: the arbiter, so the arbiter cannot substitute keys).
-SECAGG_PUBLIC_KEY = Channel("secagg_public_key", src=(GUEST, HOST), dst=(GUEST, HOST))
+SECAGG_PUBLIC_KEY = Channel(
+    "secagg_public_key", src=(GUEST, HOST), dst=(GUEST, HOST), disclosure="the peer's X25519 public key"
+)
 #: MaskedInput: encode(x_i) + Σ_{j>i} PRG(s_ij) − Σ_{j<i} PRG(s_ij) mod 2^64.
-SECAGG_MASKED = Channel("secagg_masked_input", src=(GUEST, HOST), dst=ARBITER)
+SECAGG_MASKED = Channel(
+    "secagg_masked_input",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="a masked vector, uniform in Z_2^64: with every client's, the sum only",
+)
 
 
 @wire_type("fedloom.secagg.MaskedInput")

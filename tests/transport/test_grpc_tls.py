@@ -98,9 +98,10 @@ def test_mutual_tls_accepts_the_right_parties_both_ways(
         GrpcTransport(GUEST, tls=pki[str(GUEST)]) as guest,
         GrpcTransport(ARBITER, tls=pki[str(ARBITER)]) as arbiter,
     ):
+        # every party's peer table names all the others, as in a launched job
         guest.set_peers({str(HOST): host.address, str(ARBITER): arbiter.address})
-        host.set_peers({str(GUEST): guest.address})
-        arbiter.set_peers({str(HOST): host.address})
+        host.set_peers({str(GUEST): guest.address, str(ARBITER): arbiter.address})
+        arbiter.set_peers({str(HOST): host.address, str(GUEST): guest.address})
 
         assert_accepted(guest, host)
         assert_accepted(host, guest)

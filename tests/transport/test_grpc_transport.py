@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import socket
@@ -23,7 +24,7 @@ from fedloom.core.errors import (
     ProtocolError,
 )
 from fedloom.core.roles import PartyId
-from fedloom.transport.envelope import Envelope
+from fedloom.transport.envelope import Envelope, new_message_id
 from fedloom.transport.grpc import GrpcTransport
 from fedloom.transport.grpc.client import body_frames, send_envelope
 from fedloom.transport.grpc.server import DELIVER
@@ -252,16 +253,30 @@ def test_wrong_recipient_is_refused(pair: tuple[GrpcTransport, GrpcTransport]) -
     assert_round_trip(guest, host)
 
 
-def test_duplicate_address_is_refused(pair: tuple[GrpcTransport, GrpcTransport]) -> None:
+def test_resend_is_idempotent_and_another_message_to_the_address_is_refused(
+    pair: tuple[GrpcTransport, GrpcTransport],
+) -> None:
+    # Prepare: 500 frames, so the resend is acknowledged while its body is still streaming
     guest, host = pair
-    env = envelope(GUEST, HOST, b"once")
+    env = envelope(GUEST, HOST, b"once" * 125_000)
     guest.send(env, timeout=5.0)
 
+    # Execute
+    guest.send(env, timeout=5.0)  # same message id: a resend whose first ack was lost
     with pytest.raises(MessageError, match="second message") as info:
-        guest.send(env, timeout=5.0)
+        guest.send(dataclasses.replace(env, message_id=new_message_id()), timeout=5.0)
 
+    # Assert: one message taken, ALREADY_EXISTS for the other, the budget is clear once read
     assert info.value.party == str(GUEST)
-    assert bytes(host.recv(env.address, GUEST, timeout=1.0).contiguous()) == b"once"
+    assert bytes(host.recv(env.address, GUEST, timeout=1.0).contiguous()) == b"once" * 125_000
+    with pytest.raises(PartyTimeoutError):
+        host.recv(env.address, GUEST, timeout=0.05)
+    guest.send(env, timeout=5.0)  # still idempotent after it was read
+    assert host.mailbox.pending_bytes(str(GUEST)) == 0
+    with grpc.insecure_channel(host.address) as channel, pytest.raises(grpc.RpcError) as raw:
+        other = dataclasses.replace(env, message_id=new_message_id(), body=[b"x"])
+        channel.stream_unary(DELIVER)(iter([other.header_bytes(), b"x"]), timeout=5.0)
+    assert raw.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert_round_trip(guest, host)
 
 
@@ -402,6 +417,24 @@ def test_peer_that_starts_late_is_reached_by_retrying() -> None:
             starter.join()
             for h in hosts:
                 h.close()
+
+
+def test_waiting_for_a_peer_stops_when_it_reports_a_failure() -> None:
+    # Prepare: the guest's table points at a port nobody listens on; the host reports a failure
+    with GrpcTransport(GUEST) as guest, GrpcTransport(HOST) as host:
+        guest.set_peers({str(HOST): f"127.0.0.1:{free_port()}"})
+        host.set_peers({str(GUEST): guest.address})
+        notice = threading.Timer(0.3, lambda: host.notify_failure([GUEST], "disk full"))
+        notice.start()
+
+        # Execute
+        start = time.monotonic()
+        with pytest.raises(PartyFailedError, match="disk full"):
+            guest.send(envelope(GUEST, HOST, b"x"), timeout=10.0)
+
+        # Assert: the wait ended with the notice, long before the timeout
+        notice.join()
+        assert time.monotonic() - start < 2.0
 
 
 def test_failure_notice_wakes_a_waiting_receiver(pair: tuple[GrpcTransport, GrpcTransport]) -> None:

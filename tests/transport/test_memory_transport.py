@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 from fedloom.core.errors import MessageError, PartyFailedError, PartyTimeoutError
 from fedloom.core.roles import PartyId
 from fedloom.transport import Envelope, MemoryHub, MemoryTransport
+from fedloom.transport.envelope import new_message_id
 
 GUEST = PartyId.parse("guest:9999")
 HOST = PartyId.parse("host:10000")
@@ -54,13 +56,29 @@ def test_round_trip_delivers_a_copy_and_counts_bytes(pair: tuple[MemoryTransport
     assert host.stats.channel("residual").received_bytes == 19
 
 
-def test_second_message_to_the_same_address_is_refused(pair: tuple[MemoryTransport, MemoryTransport]) -> None:
-    guest, _host = pair
+def test_resend_is_idempotent_and_another_message_to_the_address_is_refused(
+    pair: tuple[MemoryTransport, MemoryTransport],
+) -> None:
+    # Prepare
+    guest, host = pair
     env = envelope(GUEST, HOST, "residual", b"once")
     guest.send(env, timeout=1.0)
 
+    # Execute: a resend (same message id) is acknowledged; another message, or the same id with
+    # another size, is refused
+    guest.send(env, timeout=1.0)
+    with pytest.raises(MessageError, match="second message") as info:
+        guest.send(dataclasses.replace(env, message_id=new_message_id()), timeout=1.0)
     with pytest.raises(MessageError, match="second message"):
-        guest.send(env, timeout=1.0)
+        guest.send(dataclasses.replace(env, body=[b"once more"]), timeout=1.0)
+
+    # Assert: one message stored, nothing else waiting, no bytes left counted
+    assert info.value.field == "message_id" and info.value.party == str(GUEST)
+    assert bytes(host.recv(env.address, GUEST, timeout=1.0).contiguous()) == b"once"
+    with pytest.raises(PartyTimeoutError):
+        host.recv(env.address, GUEST, timeout=0.05)
+    guest.send(env, timeout=1.0)  # still idempotent after it was read
+    assert host.mailbox.pending_bytes(str(GUEST)) == 0
 
 
 def test_recv_timeout_names_the_address(pair: tuple[MemoryTransport, MemoryTransport]) -> None:

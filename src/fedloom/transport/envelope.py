@@ -7,11 +7,21 @@ list of buffers so a large array can be streamed without first copying it into o
 Header on the wire (msgpack map, at most :data:`MAX_HEADER_BYTES`)::
 
     {"a": address, "s": src, "d": dst, "t": payload_type, "v": schema_version,
-     "k": key_fingerprint, "n": body_size}
+     "k": key_fingerprint, "n": body_size, "m": message_id}
+
+``m`` (32 lower-case hex digits, 16 random bytes drawn when the envelope is created) makes
+delivery idempotent: a receiver acknowledges a second delivery of the same address with the
+same id and size as a success without storing it twice, so a sender may safely resend a message
+whose acknowledgement was lost. It is required; :data:`SCHEMA_VERSION` stays 1 (every peer of
+this schema sends it).
+
+The address ends in ``{src}->{dst}``; :func:`address_parties` reads that tail back so that a
+receiver can check it against the authenticated sender (see :class:`~fedloom.transport.mailbox.Mailbox`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,8 +38,23 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9_.:/<>\-]{1,1024}$")
 _PARTY = re.compile(r"^(guest|host|arbiter):[A-Za-z0-9_.-]{1,64}$")
 _TYPE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{0,64}$")
+_MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 Buffer = bytes | bytearray | memoryview
+
+
+def new_message_id() -> str:
+    """A fresh message id: 16 random bytes as 32 lower-case hex digits."""
+    return os.urandom(16).hex()
+
+
+def address_parties(address: str) -> tuple[str, str] | None:
+    """The ``(src, dst)`` named by the ``{src}->{dst}`` tail of ``address``; ``None`` without one."""
+    tail = address.rpartition("/")[2]
+    src, sep, dst = tail.partition("->")
+    if not sep or not src or not dst:
+        return None
+    return src, dst
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,9 @@ class Envelope:
         The encoded payload as a sequence of buffers (concatenated on the wire).
     schema_version
         :data:`SCHEMA_VERSION` of the sender.
+    message_id
+        32 hex digits naming this message; drawn at random when omitted. A resend of the same
+        envelope object carries the same id, which is what makes delivery idempotent.
     """
 
     address: str
@@ -59,6 +87,7 @@ class Envelope:
     key_fingerprint: str
     body: Sequence[Buffer] = field(repr=False)
     schema_version: int = SCHEMA_VERSION
+    message_id: str = field(default_factory=new_message_id)
 
     @property
     def size(self) -> int:
@@ -86,6 +115,7 @@ class Envelope:
             "v": self.schema_version,
             "k": self.key_fingerprint,
             "n": self.size,
+            "m": self.message_id,
         }
 
     def header_bytes(self) -> bytes:
@@ -123,6 +153,12 @@ def validate_header(header: object) -> dict[str, Any]:
     size = header.get("n")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise MessageError("envelope body size is missing or negative", field="size")
+    message_id = header.get("m")
+    if not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
+        raise MessageError(
+            f"envelope message_id is missing or not 32 hex digits: {str(message_id)[:80]!r}",
+            field="message_id",
+        )
     return header
 
 
@@ -149,6 +185,7 @@ def envelope_from_header(header: dict[str, Any], body: Sequence[Buffer]) -> Enve
         key_fingerprint=header["k"],
         body=body,
         schema_version=header["v"],
+        message_id=header["m"],
     )
     if env.size != header["n"]:
         raise MessageError(

@@ -1,17 +1,23 @@
 """In-memory transport: every party is a thread of one process (unit tests of protocols).
 
 Bodies are still encoded and decoded by the codec and copied on delivery, so a protocol tested
-here exercises exactly the bytes it would send over gRPC.
+here exercises exactly the bytes it would send over gRPC. The sender is authenticated by
+construction: a :class:`MemoryTransport` sends only as its own party, and delivers into the
+peer's mailbox with that party as the sender, so the mailbox's checks (see
+:mod:`fedloom.transport.mailbox`) hold here exactly as under mutual TLS.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from fedloom.core.errors import MessageError, PartyTimeoutError
 from fedloom.core.roles import PartyId
 from fedloom.transport.base import DEFAULT_MAX_MESSAGE_BYTES, Transport
 from fedloom.transport.envelope import Envelope
+
+log = logging.getLogger(__name__)
 
 
 class MemoryHub:
@@ -22,10 +28,19 @@ class MemoryHub:
         self._parties: dict[str, MemoryTransport] = {}
 
     def connect(
-        self, party: PartyId, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+        self,
+        party: PartyId,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_pending_bytes_per_peer: int | None = None,
     ) -> MemoryTransport:
-        """A transport for ``party`` attached to this hub."""
-        transport = MemoryTransport(self, party, max_message_bytes=max_message_bytes)
+        """A transport for ``party`` attached to this hub (see :class:`Transport` for the limits)."""
+        transport = MemoryTransport(
+            self,
+            party,
+            max_message_bytes=max_message_bytes,
+            max_pending_bytes_per_peer=max_pending_bytes_per_peer,
+        )
         with self._lock:
             self._parties[str(party)] = transport
         return transport
@@ -43,12 +58,24 @@ class MemoryTransport(Transport):
     """A party's endpoint on a :class:`MemoryHub`."""
 
     def __init__(
-        self, hub: MemoryHub, party: PartyId, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+        self,
+        hub: MemoryHub,
+        party: PartyId,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_pending_bytes_per_peer: int | None = None,
     ) -> None:
-        super().__init__(party, max_message_bytes=max_message_bytes)
+        super().__init__(
+            party, max_message_bytes=max_message_bytes, max_pending_bytes_per_peer=max_pending_bytes_per_peer
+        )
         self.hub = hub
 
     def _send(self, env: Envelope, timeout: float) -> None:
+        """Copy ``env`` into the peer's mailbox, this party being the authenticated sender."""
+        if env.src != str(self.party):
+            raise MessageError(
+                f"{self.party} cannot send a message from {env.src}", party=str(self.party), field="src"
+            )
         peer = self.hub.lookup(env.dst)
         if peer is None:
             raise PartyTimeoutError(
@@ -68,15 +95,29 @@ class MemoryTransport(Transport):
             key_fingerprint=env.key_fingerprint,
             body=[bytearray(env.contiguous())],
             schema_version=env.schema_version,
+            message_id=env.message_id,
         )
-        peer.mailbox.deliver(copy)
+        try:
+            peer.mailbox.deliver(copy, sender=str(self.party))
+        except MessageError as exc:  # surfaces like a gRPC refusal: at the sender, naming the receiver
+            raise MessageError(
+                f"{env.dst} refused message '{env.address}': {exc.message}",
+                party=str(self.party),
+                field=exc.field,
+            ) from None
 
     def notify_failure(self, peers: list[PartyId], reason: str) -> None:
+        """Tell ``peers`` that this party failed (best effort, never raises)."""
         for p in peers:
             peer = self.hub.lookup(str(p))
-            if peer is not None:
+            if peer is None:
+                continue
+            try:
                 peer.mailbox.fail(str(self.party), reason)
+            except MessageError as exc:  # not a peer of theirs: a notice must never mask the failure
+                log.warning("%s could not tell %s that it failed: %s", self.party, p, exc)
 
     def close(self) -> None:
-        super().close()
+        """Leave the hub (senders now see this party as not connected), then close the mailbox."""
         self.hub.detach(str(self.party))
+        super().close()

@@ -8,27 +8,49 @@ No protobuf code is generated: both methods carry raw bytes (identity serializer
     The reply is a tiny msgpack ack ``{"n": bytes_received}``. Checks, in order, each refusing
     the call with a precise status while the server keeps serving:
 
-    ===============================================  ======================
-    header malformed or of another schema version    ``INVALID_ARGUMENT``
-    ``dst`` is not this party                        ``INVALID_ARGUMENT``
-    announced body size above ``max_message_bytes``  ``RESOURCE_EXHAUSTED`` (body never read)
-    mutual TLS: certificate does not name ``src``    ``PERMISSION_DENIED``
-    more or fewer body bytes than announced          ``INVALID_ARGUMENT``
-    address already used                             ``ALREADY_EXISTS``
-    ===============================================  ======================
+    ==============================================================  ======================
+    header malformed, of another schema version, no message id      ``INVALID_ARGUMENT``
+    ``dst`` is not this party                                       ``INVALID_ARGUMENT``
+    announced body size above ``max_message_bytes``                 ``RESOURCE_EXHAUSTED``
+    mutual TLS: certificate does not name ``src``                   ``PERMISSION_DENIED``
+    address does not end in ``{src}->{dst}`` of the header          ``PERMISSION_DENIED``
+                                                                    (``src``), else
+                                                                    ``INVALID_ARGUMENT``
+    ``src`` not a peer of this job (once peers are set)             ``PERMISSION_DENIED``
+    address already used by another message id                     ``ALREADY_EXISTS``
+    same address, message id and size as a delivered message        acknowledged at once
+                                                                    (idempotent resend)
+    ``src``'s bytes in flight + unread would exceed its budget      ``RESOURCE_EXHAUSTED``
+    no frame for ``stream_idle_timeout_s``                          call cancelled
+                                                                    (``CANCELLED``)
+    more or fewer body bytes than announced                         ``INVALID_ARGUMENT``
+    ==============================================================  ======================
 
-    The body is reassembled into one ``bytearray`` allocated at the announced size, so a large
-    message costs one copy of itself plus one chunk in flight.
+    Every check up to the budget is made on the header alone, before any body byte is read;
+    the routing checks are :class:`~fedloom.transport.mailbox.Mailbox`'s (see there), with
+    the authenticated sender being the certificate's party under mutual TLS and the declared
+    ``src`` otherwise (**plaintext and server-only TLS authenticate no sender**).
+
+    Memory grows only as bytes arrive: the body is received into a ``bytearray`` that is
+    extended frame by frame (never allocated at the announced size), so a header announcing
+    300 MB followed by nothing costs nothing. The announced size is reserved against the
+    sender's budget (``max_pending_bytes_per_peer``) from the header on, and released when the
+    stream fails, is cut or is refused; a large message costs one copy of itself (plus the
+    growth slack of the ``bytearray``) and one frame in flight.
 
 ``Fail`` (unary)
     msgpack ``{"s": src, "r": reason}`` with a reason of at most :data:`MAX_REASON_BYTES`: the
     peer ``src`` failed, so pending and future receives from it raise ``PartyFailedError``.
-    Under mutual TLS, ``src`` is checked against the certificate like a message's.
+    Authenticated like a message: under mutual TLS ``src`` must be named by the certificate
+    (``PERMISSION_DENIED``), and once peers are set it must be one of them
+    (``PERMISSION_DENIED``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -49,6 +71,15 @@ FAIL = f"/{SERVICE}/Fail"
 MAX_REASON_BYTES = 4096
 #: Room for gRPC framing and the header on top of a body chunk.
 FRAME_SLACK = 64 * 1024
+#: Seconds a ``Deliver`` stream may go without a frame before the server cuts it.
+DEFAULT_STREAM_IDLE_TIMEOUT_S = 60.0
+
+#: gRPC status for a mailbox refusal, by the :class:`MessageError` field it names.
+_CODE_BY_FIELD = {
+    "src": grpc.StatusCode.PERMISSION_DENIED,
+    "message_id": grpc.StatusCode.ALREADY_EXISTS,
+    "size": grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
 
 
 class PeerRefused(Exception):
@@ -60,6 +91,74 @@ class PeerRefused(Exception):
         self.reason = reason
 
 
+def _refusal(exc: MessageError) -> PeerRefused:
+    return PeerRefused(_CODE_BY_FIELD.get(exc.field or "", grpc.StatusCode.INVALID_ARGUMENT), exc.message)
+
+
+class _Stream:
+    """One ``Deliver`` call being watched: when it last made progress, and whether it was cut."""
+
+    __slots__ = ("context", "expired", "last")
+
+    def __init__(self, context: grpc.ServicerContext) -> None:
+        self.context = context
+        self.last = time.monotonic()
+        self.expired = False
+
+
+class StreamWatchdog:
+    """Cuts ``Deliver`` streams that receive no frame for ``idle_timeout_s`` seconds.
+
+    A sync gRPC handler blocked on the next frame cannot time out by itself, so one thread
+    (running only while streams are open) cancels idle calls; the handler then sees its stream
+    end, finds it marked expired, and unwinds, releasing the partial body and its reservation.
+    """
+
+    def __init__(self, idle_timeout_s: float, owner: str) -> None:
+        self.idle_timeout_s = idle_timeout_s
+        self.owner = owner
+        self._tick = max(0.01, min(1.0, idle_timeout_s / 4))
+        self._lock = threading.Lock()
+        self._streams: set[_Stream] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, context: grpc.ServicerContext) -> _Stream:
+        """Start watching the call of ``context``."""
+        stream = _Stream(context)
+        with self._lock:
+            self._streams.add(stream)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"fedloom-grpc-watchdog-{self.owner}", daemon=True
+                )
+                self._thread.start()
+        return stream
+
+    def unwatch(self, stream: _Stream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._tick)
+            now = time.monotonic()
+            with self._lock:
+                if not self._streams:
+                    self._thread = None
+                    return
+                idle = [s for s in self._streams if not s.expired and now - s.last > self.idle_timeout_s]
+                for s in idle:
+                    s.expired = True
+            for s in idle:
+                log.warning(
+                    "%s: cut a message stream from %s: no data for %g s",
+                    self.owner,
+                    s.context.peer(),
+                    self.idle_timeout_s,
+                )
+                s.context.cancel()
+
+
 class TransportService:
     """Implementation of ``fedloom.Transport`` for one party.
 
@@ -68,20 +167,29 @@ class TransportService:
     party
         The party this server receives for.
     mailbox
-        Where accepted envelopes go.
+        Where accepted envelopes go; it makes the routing checks and holds the per-peer budget.
     max_message_bytes
         Largest body accepted.
     check_identity
         Compare every ``src`` with the client certificate's DNS SAN names (mutual TLS).
+    idle_timeout_s
+        Seconds a ``Deliver`` stream may go without a frame before it is cut.
     """
 
     def __init__(
-        self, party: PartyId, mailbox: Mailbox, *, max_message_bytes: int, check_identity: bool
+        self,
+        party: PartyId,
+        mailbox: Mailbox,
+        *,
+        max_message_bytes: int,
+        check_identity: bool,
+        idle_timeout_s: float = DEFAULT_STREAM_IDLE_TIMEOUT_S,
     ) -> None:
         self.party = party
         self.mailbox = mailbox
         self.max_message_bytes = max_message_bytes
         self.check_identity = check_identity
+        self.watchdog = StreamWatchdog(idle_timeout_s, str(party))
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to register on a ``grpc.Server``."""
@@ -98,36 +206,47 @@ class TransportService:
     def deliver(self, frames: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         """``Deliver``: receive one envelope; see the module docstring for the checks."""
         peer = context.peer()
+        stream = self.watchdog.watch(context)
         try:
-            nbytes = self._deliver(frames, context)
+            nbytes = self._deliver(self._timed(frames, stream), context)
         except PeerRefused as refused:
             self._refuse(context, refused.code, refused.reason)
         except grpc.RpcError:  # the client cancelled or timed out mid-stream; nothing to answer
             log.warning("%s: %s gave up on a message while sending it", self.party, peer)
             return b""
+        finally:
+            self.watchdog.unwatch(stream)
         return msgpack.packb({"n": nbytes})
 
     def fail(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        """``Fail``: record that the calling peer failed."""
+        """``Fail``: record that the calling peer failed (authenticated like a message)."""
         try:
             src, reason = self._parse_failure(request)
             self._check_identity(src, context)
+            try:
+                self.mailbox.fail(src, reason)
+            except MessageError as exc:
+                raise PeerRefused(grpc.StatusCode.PERMISSION_DENIED, exc.message) from None
         except PeerRefused as refused:
             self._refuse(context, refused.code, refused.reason)
         log.warning("%s: peer %s reported a failure: %s", self.party, src, reason)
-        self.mailbox.fail(src, reason)
         return b""
 
     # -- steps --------------------------------------------------------------------------------
 
+    def _timed(self, frames: Iterator[bytes], stream: _Stream) -> Iterator[bytes]:
+        """``frames``, noting progress for the watchdog; a stream it cut ends in a refusal."""
+        for frame in frames:
+            stream.last = time.monotonic()
+            yield frame
+        if stream.expired:
+            raise PeerRefused(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no data for {self.watchdog.idle_timeout_s:g} s: message stream cut",
+            )
+
     def _deliver(self, frames: Iterator[bytes], context: grpc.ServicerContext) -> int:
-        first = next(frames, None)
-        if first is None:
-            raise PeerRefused(grpc.StatusCode.INVALID_ARGUMENT, "empty Deliver stream: no envelope header")
-        try:
-            header = decode_header(first)
-        except MessageError as exc:
-            raise PeerRefused(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from None
+        header = self._read_header(frames)
         address, src, size = header["a"], header["s"], header["n"]
         if header["d"] != str(self.party):
             raise PeerRefused(
@@ -141,34 +260,54 @@ class TransportService:
                 f"of {self.max_message_bytes}",
             )
         self._check_identity(src, context)
+        sender = src  # the certificate's party under mutual TLS; merely declared otherwise
+        try:
+            if not self.mailbox.admit(address, src, header["d"], header["m"], size, sender=sender):
+                log.debug("%s: %s resent %s; acknowledged again", self.party, context.peer(), address)
+                return size
+            reservation = self.mailbox.reserve(sender, size)
+        except MessageError as exc:
+            raise _refusal(exc) from None
+        with reservation:
+            body = self._receive_body(frames, address, size)
+            try:
+                env = envelope_from_header(header, [body])
+            except MessageError as exc:
+                raise PeerRefused(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from None
+            try:
+                self.mailbox.deliver(env, sender=sender, reservation=reservation)
+            except MessageError as exc:
+                raise _refusal(exc) from None
+        log.debug("%s: accepted %s (%d bytes) from %s", self.party, address, size, context.peer())
+        return size
 
-        body = bytearray(size)
-        view = memoryview(body)
-        filled = 0
+    @staticmethod
+    def _read_header(frames: Iterator[bytes]) -> dict[str, Any]:
+        first = next(frames, None)
+        if first is None:
+            raise PeerRefused(grpc.StatusCode.INVALID_ARGUMENT, "empty Deliver stream: no envelope header")
+        try:
+            return decode_header(first)
+        except MessageError as exc:
+            raise PeerRefused(grpc.StatusCode.INVALID_ARGUMENT, exc.message) from None
+
+    @staticmethod
+    def _receive_body(frames: Iterator[bytes], address: str, size: int) -> bytearray:
+        """The body, grown frame by frame: memory follows the bytes that actually arrived."""
+        body = bytearray()
         for chunk in frames:
-            end = filled + len(chunk)
-            if end > size:
+            if len(body) + len(chunk) > size:
                 raise PeerRefused(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"message '{address}' carries more than the {size} bytes its header announced",
                 )
-            view[filled:end] = chunk
-            filled = end
-        view.release()
-        if filled != size:
+            body += chunk
+        if len(body) != size:
             raise PeerRefused(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"message '{address}' carries {filled} bytes but its header announced {size}",
+                f"message '{address}' carries {len(body)} bytes but its header announced {size}",
             )
-        try:
-            self.mailbox.deliver(envelope_from_header(header, [body]))
-        except MessageError as exc:
-            code = (
-                grpc.StatusCode.ALREADY_EXISTS if exc.field == "address" else grpc.StatusCode.INVALID_ARGUMENT
-            )
-            raise PeerRefused(code, exc.message) from None
-        log.debug("%s: accepted %s (%d bytes) from %s", self.party, address, size, context.peer())
-        return size
+        return body
 
     def _parse_failure(self, request: bytes) -> tuple[str, str]:
         if len(request) > MAX_REASON_BYTES + MAX_HEADER_BYTES:

@@ -22,7 +22,12 @@ Both directions of a connection are checked:
 
 With ``mutual=False`` only the first check holds: the server is authenticated and the traffic is
 encrypted, but any client holding the CA certificate can claim any ``src``. Use it only where the
-network itself authenticates the peers.
+network itself authenticates the peers. Plaintext authenticates neither end.
+
+Whatever the mode, the receiving mailbox then checks that the address's trailing ``src->dst``
+names that (authenticated or merely declared) sender and this party, and that the sender is a
+peer of the job (see :mod:`fedloom.transport.mailbox`); with mutual TLS this means a party can
+write only to addresses that name it as the sender.
 
 :func:`make_pki` builds a CA and the per-organisation certificates (EC P-256, ECDSA-SHA256) for
 tests and for local federations; real deployments bring their own CA and load PEM files with
@@ -142,7 +147,28 @@ def make_pki(parties: Sequence[PartyId | Sequence[PartyId]], *, days: int = 365)
         )
     now = _dt.datetime.now(_dt.UTC) - _dt.timedelta(minutes=5)  # tolerate small clock skew
     until = now + _dt.timedelta(days=days)
+    ca_key, ca_cert = _make_ca(now, until)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
 
+    out: dict[str, TlsConfig] = {}
+    for entry in parties:
+        org = [entry] if isinstance(entry, PartyId) else list(entry)
+        if not org or not all(isinstance(p, PartyId) for p in org):
+            raise ConfigError(
+                f"make_pki takes PartyIds or lists of PartyIds (one list per organisation). Got {entry!r}.",
+                field="parties",
+            )
+        names = list(dict.fromkeys(p.dns_name for p in org))
+        config = _issue(names, ca_key, ca_cert.subject, ca_pem, now, until)
+        for party in org:
+            if str(party) in out:
+                raise ConfigError(f"party {party} is listed twice in make_pki", field="parties")
+            out[str(party)] = config
+    return out
+
+
+def _make_ca(now: _dt.datetime, until: _dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed CA key and certificate valid from ``now`` to ``until``."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedloom federation CA")])
     ca_cert = (
@@ -171,48 +197,44 @@ def make_pki(parties: Sequence[PartyId | Sequence[PartyId]], *, days: int = 365)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    return ca_key, ca_cert
 
-    out: dict[str, TlsConfig] = {}
-    for entry in parties:
-        org = [entry] if isinstance(entry, PartyId) else list(entry)
-        if not org or not all(isinstance(p, PartyId) for p in org):
-            raise ConfigError(
-                f"make_pki takes PartyIds or lists of PartyIds (one list per organisation). Got {entry!r}.",
-                field="parties",
-            )
-        names = list(dict.fromkeys(p.dns_name for p in org))
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(until)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
-            .sign(ca_key, hashes.SHA256())
+
+def _issue(
+    names: list[str],
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_name: x509.Name,
+    ca_pem: bytes,
+    now: _dt.datetime,
+    until: _dt.datetime,
+) -> TlsConfig:
+    """A fresh key and a certificate naming ``names`` (DNS SANs), signed by the CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(until)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
         )
-        config = TlsConfig(
-            ca_cert=ca_pem,
-            cert=cert.public_bytes(serialization.Encoding.PEM),
-            key=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
-        for party in org:
-            if str(party) in out:
-                raise ConfigError(f"party {party} is listed twice in make_pki", field="parties")
-            out[str(party)] = config
-    return out
+        .sign(ca_key, hashes.SHA256())
+    )
+    return TlsConfig(
+        ca_cert=ca_pem,
+        cert=cert.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from fedloom.core.errors import ConfigError, ProtocolError
+from fedloom.core.errors import ConfigError, MessageError, ProtocolError
 from fedloom.core.roles import PartyId
 from fedloom.transport.base import DEFAULT_MAX_MESSAGE_BYTES, Transport
 from fedloom.transport.envelope import Envelope
 from fedloom.transport.grpc.client import open_channel, send_envelope, send_failure
-from fedloom.transport.grpc.server import TransportService, server_options
+from fedloom.transport.grpc.server import DEFAULT_STREAM_IDLE_TIMEOUT_S, TransportService, server_options
 from fedloom.transport.grpc.tls import TlsConfig
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,22 @@ class GrpcTransport(Transport):
         or extended, with :meth:`set_peers`.
     tls
         TLS material; ``None`` for plaintext (loopback only). With ``tls.mutual`` every sender's
-        claimed ``src`` is checked against its certificate (see :mod:`.tls`).
+        claimed ``src`` is checked against its certificate (see :mod:`.tls`). Plaintext and
+        server-only TLS authenticate no sender: any client that reaches the port may claim any
+        ``src``, and only the routing checks of the mailbox (a party may write only to addresses
+        naming it as the sender, only peers may write) still hold.
     max_message_bytes
         Largest message body this party accepts; larger ones are refused before their body is read.
     chunk_bytes
         Size of the frames a body is streamed in (1 B to 64 MiB; default 1 MiB). Peers accept
         frames of up to ``max(their chunk_bytes, 4 MiB)``.
+    max_pending_bytes_per_peer
+        Budget of bytes each peer may have in flight to this party plus delivered and unread;
+        a message that would exceed it is refused with ``RESOURCE_EXHAUSTED`` before its body is
+        read. Default: ``max_message_bytes``.
+    stream_idle_timeout_s
+        Seconds a peer's message stream may go without a frame before this server cuts it and
+        drops its partial body (default 60).
 
     Attributes
     ----------
@@ -74,82 +84,55 @@ class GrpcTransport(Transport):
         tls: TlsConfig | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         chunk_bytes: int = 1 << 20,
+        max_pending_bytes_per_peer: int | None = None,
+        stream_idle_timeout_s: float = DEFAULT_STREAM_IDLE_TIMEOUT_S,
     ) -> None:
-        super().__init__(party, max_message_bytes=max_message_bytes)
-        if (
-            not isinstance(chunk_bytes, int)
-            or isinstance(chunk_bytes, bool)
-            or not 1 <= chunk_bytes <= MAX_CHUNK_BYTES
-        ):
-            raise ConfigError(
-                f"The 'chunk_bytes' parameter of GrpcTransport must be an int in [1, {MAX_CHUNK_BYTES}]. "
-                f"Got {chunk_bytes!r}.",
-                party=str(party),
-                field="chunk_bytes",
-            )
-        if (
-            not isinstance(max_message_bytes, int)
-            or isinstance(max_message_bytes, bool)
-            or max_message_bytes < 0
-        ):
-            raise ConfigError(
-                "The 'max_message_bytes' parameter of GrpcTransport must be an int >= 0. "
-                f"Got {max_message_bytes!r}.",
-                party=str(party),
-                field="max_message_bytes",
-            )
-        if tls is not None and party.dns_name.lower() not in {n.lower() for n in tls.dns_names()}:
-            raise ConfigError(
-                f"the TLS certificate names {', '.join(tls.dns_names()) or 'no DNS name'}, not "
-                f"{party.dns_name}: peers would refuse {party}",
-                party=str(party),
-                field="cert",
-            )
+        super().__init__(
+            party, max_message_bytes=max_message_bytes, max_pending_bytes_per_peer=max_pending_bytes_per_peer
+        )
+        _check_params(party, chunk_bytes, stream_idle_timeout_s, tls)
         self.tls = tls
         self.chunk_bytes = chunk_bytes
+        self.stream_idle_timeout_s = float(stream_idle_timeout_s)
         self._lock = threading.Lock()
         self._peers: dict[str, str] = {}
         self._channels: dict[str, tuple[str, grpc.Channel]] = {}
         self._closed = False
 
         host, _ = _split_hostport(listen, "listen", str(party))
-        service = TransportService(
+        self._service = TransportService(
             party,
             self.mailbox,
             max_message_bytes=max_message_bytes,
             check_identity=tls is not None and tls.mutual,
+            idle_timeout_s=self.stream_idle_timeout_s,
         )
-        self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"fedloom-grpc-{party}"),
-            handlers=[service.handler()],
-            options=server_options(chunk_bytes),
-        )
-        try:
-            if tls is None:
-                bound = self._server.add_insecure_port(listen)
-            else:
-                credentials = grpc.ssl_server_credentials(
-                    [(tls.key, tls.cert)], root_certificates=tls.ca_cert, require_client_auth=tls.mutual
-                )
-                bound = self._server.add_secure_port(listen, credentials)
-        except RuntimeError as exc:
-            raise ConfigError(
-                f"cannot listen on {listen!r}: {exc}", party=str(party), field="listen"
-            ) from None
-        if bound == 0:
-            raise ConfigError(f"cannot listen on {listen!r}", party=str(party), field="listen")
-        self._server.start()
+        self._server, bound = _start_server(self._service, listen, tls, chunk_bytes, str(party))
         self.port: int = bound
         self.address: str = f"{'127.0.0.1' if host in _WILDCARD_HOSTS else host}:{bound}"
         log.info("%s listening on %s (%s)", party, listen.rpartition(":")[0] + f":{bound}", _mode(tls))
         if peers:
             self.set_peers(peers)
 
-    def set_peers(self, peers: Mapping[str, str]) -> None:
+    def set_peers(self, peers: Mapping[str, str] | Iterable[PartyId | str]) -> None:
         """Add or update peers' addresses: ``{"host:10000": "127.0.0.1:5001"}``.
 
-        Can be called at any time; a peer whose address changes gets a fresh channel.
+        Can be called at any time; a peer whose address changes gets a fresh channel. The
+        parties in the peer table are the peers of this job: from the first call on, messages
+        and failure notices from any other party are refused (``PERMISSION_DENIED``).
+
+        Raises
+        ------
+        ConfigError
+            ``peers`` is not a mapping to ``host:port`` addresses, or names a bad party.
         """
+        if not isinstance(peers, Mapping):
+            raise ConfigError(
+                "GrpcTransport.set_peers takes each peer's address: {'host:10000': '127.0.0.1:5001'}. "
+                f"Got {type(peers).__name__}.",
+                party=str(self.party),
+                field="peers",
+            )
         parsed: dict[str, str] = {}
         for name, target in peers.items():
             key = str(PartyId.parse(str(name)))
@@ -162,6 +145,8 @@ class GrpcTransport(Transport):
                 cached = self._channels.get(key)
                 if cached is not None and cached[0] != target:
                     stale.append(self._channels.pop(key)[1])
+            known = list(self._peers)
+        self.mailbox.set_peers(known)
         for channel in stale:
             channel.close()
 
@@ -191,7 +176,9 @@ class GrpcTransport(Transport):
 
     def _send(self, env: Envelope, timeout: float) -> None:
         if env.src != str(self.party):
-            raise ProtocolError(f"{self.party} cannot send a message from {env.src}", party=str(self.party))
+            raise MessageError(
+                f"{self.party} cannot send a message from {env.src}", party=str(self.party), field="src"
+            )
         target, channel = self._channel(env.dst)
         send_envelope(
             channel,
@@ -246,6 +233,63 @@ class GrpcTransport(Transport):
 
     def __repr__(self) -> str:
         return f"GrpcTransport({self.party}, address={self.address!r}, {_mode(self.tls)})"
+
+
+def _check_params(party: PartyId, chunk_bytes: int, idle_timeout_s: float, tls: TlsConfig | None) -> None:
+    if (
+        not isinstance(chunk_bytes, int)
+        or isinstance(chunk_bytes, bool)
+        or not 1 <= chunk_bytes <= MAX_CHUNK_BYTES
+    ):
+        raise ConfigError(
+            f"The 'chunk_bytes' parameter of GrpcTransport must be an int in [1, {MAX_CHUNK_BYTES}]. "
+            f"Got {chunk_bytes!r}.",
+            party=str(party),
+            field="chunk_bytes",
+        )
+    if (
+        not isinstance(idle_timeout_s, int | float)
+        or isinstance(idle_timeout_s, bool)
+        or not idle_timeout_s > 0
+    ):
+        raise ConfigError(
+            "The 'stream_idle_timeout_s' parameter of GrpcTransport must be a number > 0. "
+            f"Got {idle_timeout_s!r}.",
+            party=str(party),
+            field="stream_idle_timeout_s",
+        )
+    if tls is not None and party.dns_name.lower() not in {n.lower() for n in tls.dns_names()}:
+        raise ConfigError(
+            f"the TLS certificate names {', '.join(tls.dns_names()) or 'no DNS name'}, not "
+            f"{party.dns_name}: peers would refuse {party}",
+            party=str(party),
+            field="cert",
+        )
+
+
+def _start_server(
+    service: TransportService, listen: str, tls: TlsConfig | None, chunk_bytes: int, party: str
+) -> tuple[grpc.Server, int]:
+    """A started server for ``service`` bound to ``listen``, and the port it bound."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"fedloom-grpc-{party}"),
+        handlers=[service.handler()],
+        options=server_options(chunk_bytes),
+    )
+    try:
+        if tls is None:
+            bound = server.add_insecure_port(listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key, tls.cert)], root_certificates=tls.ca_cert, require_client_auth=tls.mutual
+            )
+            bound = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {listen!r}: {exc}", party=party, field="listen") from None
+    if bound == 0:
+        raise ConfigError(f"cannot listen on {listen!r}", party=party, field="listen")
+    server.start()
+    return server, bound
 
 
 def _mode(tls: TlsConfig | None) -> str:

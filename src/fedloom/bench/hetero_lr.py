@@ -33,12 +33,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fedloom.context import Context
 from fedloom.core import PartyId
+from fedloom.core.errors import ConfigError
+from fedloom.core.validation import config_error
+from fedloom.crypto.paillier.keys import MAX_KEY_SIZE, MIN_KEY_SIZE
 from fedloom.crypto.paillier.parallel import set_num_workers
 from fedloom.data.frame import Frame
 from fedloom.ml.hetero.lr import HeteroLRArbiter, HeteroLRGuest, HeteroLRHost, HeteroLRParams
@@ -51,13 +55,37 @@ DATASETS = ("synth50k", "breast")
 GUEST_COLUMNS = 10
 
 
+class _Args(BaseModel):
+    """Arguments of :func:`run`, checked before any party starts."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    dataset: Literal["synth50k", "breast"]
+    epochs: int = Field(ge=1, le=10_000)
+    key_size: int
+
+    @field_validator("key_size")
+    @classmethod
+    def _even_key_size(cls, value: int) -> int:
+        if not (MIN_KEY_SIZE <= value <= MAX_KEY_SIZE and value % 2 == 0):
+            raise ValueError(f"must be an even int in [{MIN_KEY_SIZE}, {MAX_KEY_SIZE}]")
+        return value
+
+    timeout: float = Field(gt=0.0)
+    workers: int = Field(ge=1, le=1024)
+    obfuscators: Literal["arbiter", "local"]
+
+
 def _shared_data_dir() -> Path:
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "shared" / "fate_examples" / "data"
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError("FATE's example data (shared/fate_examples/data) is not beside the repository")
+    raise ConfigError(
+        "the 'breast' dataset needs FATE's example data (shared/fate_examples/data) beside the "
+        "repository; use --dataset synth50k without it",
+        field="dataset",
+    )
 
 
 def load(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -77,7 +105,7 @@ def load(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         x = np.hstack([g.drop(columns=["id", "y"]).to_numpy(), h.to_numpy()])
         y = g["y"].to_numpy()
     else:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+        raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}. Got {dataset!r}.", field="dataset")
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=42)
     mu, sd = x_tr.mean(axis=0), x_tr.std(axis=0)
     sd[sd == 0] = 1.0
@@ -169,13 +197,29 @@ def run(
         plus ``"parties"`` (each party's fit seconds, process CPU seconds and bytes sent),
         ``"loss_history"`` and ``"load_average"`` (1-minute, after the run: timings on a busy
         machine are not comparable).
+
+    Raises
+    ------
+    ConfigError
+        An argument out of range (``dataset`` not synth50k/breast, ``epochs`` not in [1, 10000],
+        ``key_size`` not an even int in [1024, 8192], ``workers`` not in [1, 1024],
+        ``obfuscators`` not arbiter/local, ``timeout`` not positive).
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    try:
+        _Args.model_validate(
+            {
+                "dataset": dataset,
+                "epochs": epochs,
+                "key_size": key_size,
+                "timeout": timeout,
+                "workers": workers,
+                "obfuscators": obfuscators,
+            }
+        )
+    except ValidationError as exc:
+        raise config_error(exc, "the hetero LR benchmark") from None
+    if dataset == "breast":
+        _shared_data_dir()  # fail here, not in three party processes
     kwargs = {
         "dataset": dataset,
         "epochs": epochs,

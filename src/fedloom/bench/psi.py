@@ -22,16 +22,33 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fedloom.context import Context
 from fedloom.core import PartyId
+from fedloom.core.validation import config_error
 from fedloom.crypto.paillier.parallel import set_num_workers
+from fedloom.crypto.rsa_blind import MAX_KEY_BITS, MIN_KEY_BITS
 from fedloom.ml.hetero.intersection import IntersectionGuest, IntersectionHost, IntersectParams, RsaParams
 from fedloom.runner.launcher import PartySpec, launch
 
 GUEST_PARTY = PartyId.parse("guest:9999")
 HOST_PARTY = PartyId.parse("host:10000")
+MAX_N = 100_000_000
+
+
+class _Args(BaseModel):
+    """Arguments of :func:`run`, checked before any party starts."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    method: Literal["ecdh", "rsa"]
+    n: int = Field(ge=1, le=MAX_N)
+    overlap: float = Field(ge=0.0, le=1.0)
+    split: bool
+    key_size: int = Field(ge=MIN_KEY_BITS, le=MAX_KEY_BITS)
+    timeout: float = Field(gt=0.0)
 
 
 def make_ids(n: int, overlap: float, role: str) -> list[str]:
@@ -81,11 +98,26 @@ def run(
         ``"parties"`` (each party's own seconds, CPU seconds of its process and bytes sent) and
         ``"load_average"`` (1-minute, after the run: timings on a busy machine are not
         comparable). ``bytes`` is the sum of both parties' bytes sent.
+
+    Raises
+    ------
+    ConfigError
+        An argument out of range (``method`` not ecdh/rsa, ``n`` not in [1, 10**8], ``overlap``
+        not in [0, 1], ``key_size`` outside the RSA key sizes, ``timeout`` not positive).
     """
-    if method not in ("ecdh", "rsa"):
-        raise ValueError(f"method must be 'ecdh' or 'rsa', got {method!r}")
-    if n < 1 or not 0.0 <= overlap <= 1.0:
-        raise ValueError(f"need n >= 1 and 0 <= overlap <= 1, got n={n}, overlap={overlap}")
+    try:
+        _Args.model_validate(
+            {
+                "method": method,
+                "n": n,
+                "overlap": overlap,
+                "split": split,
+                "key_size": key_size,
+                "timeout": timeout,
+            }
+        )
+    except ValidationError as exc:
+        raise config_error(exc, "the PSI benchmark") from None
     kwargs = {"method": method, "n": n, "overlap": overlap, "split": split, "key_size": key_size}
     specs = [
         PartySpec(GUEST_PARTY, f"{__name__}:party", {"role": "guest", **kwargs}),

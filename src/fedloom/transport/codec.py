@@ -20,16 +20,27 @@ is streamed without being copied into one message first. On receipt arrays are v
 received buffer.
 
 Every ciphertext in one payload must be under one public key; its fingerprint goes into the
-envelope header and must be a key this party knows (its own, or one it received earlier),
+envelope header and must be a key this party knows (its own, or one it accepted earlier),
 otherwise decoding raises :class:`MessageError` — a ciphertext under an unknown key is useless
 at best and an attack at worst.
+
+Decoding is bounded, because a body is untrusted input: the buffer table is checked against the
+body's size before anything is read from it; every msgpack container is limited to the size of
+the bytes it comes from; lists, maps and records nest at most :data:`MAX_DEPTH` levels (records
+are unpacked recursively, so this also bounds the stack); a message holds at most
+:data:`MAX_ELEMENTS` elements in all; an array's shape and a ciphertext vector's count must fill
+their buffer exactly before the buffer is used, and a buffer backs at most one record. Whatever
+is wrong, decoding raises :class:`MessageError` and nothing else.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import struct
-from typing import Any
+from collections.abc import Collection
+from typing import Any, NoReturn
 
 import msgpack
 import numpy as np
@@ -54,8 +65,28 @@ _DTYPES = frozenset(
     np.dtype(t).str
     for t in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16")
 ) | frozenset(np.dtype(t).newbyteorder(">").str for t in ("i2", "i4", "i8", "u2", "u4", "u8", "f4", "f8"))
-_MAX_TREE_BYTES = 256 << 20
-_MAX_BUFFERS = 1 << 20
+#: Deepest nesting of lists, maps and records (arrays, ciphertexts, keys, dataclasses) accepted.
+MAX_DEPTH = 32
+#: Most elements (list items and map entries) in one message, those inside records included.
+MAX_ELEMENTS = 1 << 20
+#: Most dimensions of a received array.
+MAX_NDIM = 32
+#: Largest value tree (the msgpack part of a body; bulk data travels in buffers).
+MAX_TREE_BYTES = 256 << 20
+#: Most buffers one body may declare.
+MAX_BUFFERS = 1 << 20
+#: A record nested in another is unpacked from a copy of its bytes: all records of a message
+#: together may hold this many times the tree's bytes, or _MIN_RECORD_BYTES when that is more.
+_RECORD_BYTES_FACTOR = 4
+_MIN_RECORD_BYTES = 16 << 20
+#: The non-zero dimensions of a received array multiply to at most this.
+_MAX_ARRAY_ITEMS = 1 << 48
+#: Dataclass records are unpacked recursively (each level costs tens of KB of C stack in
+#: msgpack), so their nesting is refused *before* recursing. One is three levels (the record, its
+#: ``[name, fields]`` list, its fields map), so deeper nesting would exceed MAX_DEPTH anyway.
+_MAX_RECORD_NESTING = MAX_DEPTH // 3
+_RECORDS = frozenset({_EXT_ARRAY, _EXT_CIPHER, _EXT_PUBKEY, _EXT_DATACLASS})
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
 class Keyring:
@@ -172,56 +203,153 @@ def encode(value: object) -> Encoded:
 
 
 class _Decoder:
+    """The state of decoding one body: its buffers, its key and the budgets every record draws from.
+
+    The items of every container (list, map) are counted against :data:`MAX_ELEMENTS`, and its
+    nesting against :data:`MAX_DEPTH` (a record, i.e. an array, ciphertext vector, key or
+    dataclass, is a level too), as soon as the container is complete. A dataclass record is
+    refused before its own bytes are unpacked when ``MAX_DEPTH // 3`` of them are already open.
+    Containers holding containers are remembered by ``id`` (and kept alive, so no ``id`` is
+    reused) to compute their parents' depth without a second walk.
+    """
+
     def __init__(
-        self, body: memoryview, lengths: list[int], start: int, keys: Keyring, fingerprint: str
+        self, body: memoryview, offsets: np.ndarray, keys: Keyring, fingerprint: str, tree_len: int
     ) -> None:
+        self.body = body
+        self.offsets = offsets  # n_buffers + 1 absolute offsets of the buffers in ``body``
         self.keys = keys
         self.fingerprint = fingerprint
-        self.views: list[memoryview] = []
-        offset = start
-        for n in lengths:
-            self.views.append(body[offset : offset + n])
-            offset += n
+        self.used: set[int] = set()
+        self.elements_left = MAX_ELEMENTS
+        self.record_bytes_left = max(_RECORD_BYTES_FACTOR * tree_len, _MIN_RECORD_BYTES)
+        self.records_open = 0
+        self.depths: dict[int, int] = {}
+        self.alive: list[object] = []
 
-    def _buffer(self, index: object) -> memoryview:
-        if not isinstance(index, int) or not 0 <= index < len(self.views):
-            raise MessageError(
-                f"payload refers to buffer {index!r}, which is not in the message", field="payload"
+    # -- bounded msgpack ------------------------------------------------------------------------
+
+    def unpack(self, data: bytes, records: bool) -> Any:
+        """Unpack one msgpack blob under the limits; ``records``: whether it may hold records."""
+        n = len(data)
+        try:
+            return msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=False,
+                use_list=True,
+                list_hook=self._list,
+                object_hook=self._map,
+                ext_hook=self.ext_hook if records else _no_record,
+                max_str_len=n,
+                max_bin_len=n,
+                max_array_len=n,
+                max_map_len=n // 2,
+                max_ext_len=n,
             )
-        return self.views[index]
+        except MessageError:
+            raise
+        except Exception as exc:  # msgpack raises several unrelated types on garbage
+            raise MessageError(
+                f"payload is not valid msgpack ({type(exc).__name__})", field="payload"
+            ) from None
+
+    def _spend(self, n: int) -> None:
+        self.elements_left -= n
+        if self.elements_left < 0:
+            raise MessageError(
+                f"payload holds more than {MAX_ELEMENTS} elements (bulk data belongs in arrays)",
+                field="payload",
+            )
+
+    def _nest(self, obj: object, children: Collection[object]) -> None:
+        """Check the depth of ``obj`` (one level above its deepest child) and remember it."""
+        kinds = set(map(type, children))
+        if kinds <= _SCALARS:
+            return  # depth 1: not remembered, a parent counts it from its type
+        if msgpack.Timestamp in kinds:
+            raise MessageError("payload holds a msgpack timestamp, which is not a wire type", field="payload")
+        depth = 1 + max(map(self.depths.get, map(id, children), itertools.repeat(1)))
+        self._remember(obj, depth)
+
+    def _remember(self, obj: object, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise MessageError(f"payload nests deeper than {MAX_DEPTH} levels", field="payload")
+        self.depths[id(obj)] = depth
+        self.alive.append(obj)
+
+    def _list(self, items: list[Any]) -> list[Any]:
+        self._spend(len(items))
+        self._nest(items, items)
+        return items
+
+    def _map(self, entries: dict[Any, Any]) -> dict[Any, Any]:
+        self._spend(len(entries))
+        if not set(map(type, entries)) <= _SCALARS:
+            raise MessageError("payload map has a key that is not a str, bytes or number", field="payload")
+        self._nest(entries, entries.values())
+        return entries
+
+    # -- records --------------------------------------------------------------------------------
 
     def ext_hook(self, code: int, data: bytes) -> Any:
-        meta = _unpack_small(data, self.ext_hook if code == _EXT_DATACLASS else None)
+        """Rebuild one record (msgpack extension) after checking every budget."""
+        if code not in _RECORDS:
+            raise MessageError(f"unknown payload extension {code}", field="payload")
+        self.record_bytes_left -= len(data)
+        if self.record_bytes_left < 0:
+            raise MessageError("payload records nest more bytes than the message holds", field="payload")
+        if code == _EXT_DATACLASS and self.records_open >= _MAX_RECORD_NESTING:
+            raise MessageError(f"payload nests deeper than {MAX_DEPTH} levels", field="payload")
+        self.records_open += 1
+        try:
+            meta = self.unpack(data, records=code == _EXT_DATACLASS)
+        finally:
+            self.records_open -= 1
         if code == _EXT_ARRAY:
             return self._array(meta)
         if code == _EXT_CIPHER:
             return self._cipher(meta)
         if code == _EXT_PUBKEY:
             return self._pubkey(meta)
-        if code == _EXT_DATACLASS:
-            return self._dataclass(meta)
-        raise MessageError(f"unknown payload extension {code}", field="payload")
+        value = self._dataclass(meta)
+        self._remember(value, 1 + self.depths.get(id(meta), 1))
+        return value
+
+    def _buffer(self, index: object, nbytes: int | None = None) -> memoryview:
+        """Buffer ``index`` (each used once); ``nbytes``: the size its record announces."""
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.offsets) - 1:
+            raise MessageError(
+                f"payload refers to buffer {index!r}, which is not in the message", field="payload"
+            )
+        if index in self.used:
+            raise MessageError(f"payload refers to buffer {index} twice", field="payload")
+        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+        if nbytes is not None and nbytes != end - start:
+            raise MessageError(
+                f"a record announces {nbytes} bytes, its buffer {index} holds {end - start}", field="payload"
+            )
+        self.used.add(index)
+        return self.body[start:end]
 
     def _array(self, meta: object) -> np.ndarray:
         if not (isinstance(meta, list) and len(meta) == 3):
             raise MessageError("malformed array record", field="payload")
         dtype_str, shape, index = meta
         if (
-            dtype_str not in _DTYPES
+            not isinstance(dtype_str, str)
+            or dtype_str not in _DTYPES
             or not isinstance(shape, list)
-            or not all(isinstance(d, int) and d >= 0 for d in shape)
+            or len(shape) > MAX_NDIM
+            or not all(type(d) is int and 0 <= d <= _MAX_ARRAY_ITEMS for d in shape)
+            or math.prod(d for d in shape if d) > _MAX_ARRAY_ITEMS
         ):
             raise MessageError(
-                f"array of dtype {dtype_str!r} / shape {shape!r} is not accepted", field="payload"
-            )
-        dtype = np.dtype(dtype_str)
-        view = self._buffer(index)
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if expected != view.nbytes:
-            raise MessageError(
-                f"array of shape {tuple(shape)} needs {expected} bytes, the message has {view.nbytes}",
+                f"array of dtype {str(dtype_str)[:16]!r} / shape {str(shape)[:80]} is not accepted",
                 field="payload",
             )
+        dtype = np.dtype(dtype_str)
+        view = self._buffer(index, math.prod(shape) * dtype.itemsize)
         return np.frombuffer(view, dtype=dtype).reshape(shape)
 
     def _key(self, fingerprint: object) -> Any:
@@ -243,24 +371,21 @@ class _Decoder:
             raise MessageError("malformed ciphertext record", field="payload")
         kind, fingerprint, frac_bits, count, index = meta
         key = self._key(fingerprint)
-        if not isinstance(frac_bits, int) or not isinstance(count, int):
+        if type(frac_bits) is not int or type(count) is not int or count < 0:
             raise MessageError("malformed ciphertext record", field="payload")
+        cls: type[EncryptedVector] | type[PlainVector]
+        if kind == _KIND_PAILLIER and isinstance(key, PaillierPublicKey):
+            cls = EncryptedVector
+        elif kind == _KIND_PLAIN and isinstance(key, PlainPublicKey):
+            cls = PlainVector
+        else:
+            raise MessageError("ciphertext record does not match its key type", field="payload")
+        # The announced count must fill the buffer exactly before a single value is parsed.
+        view = self._buffer(index, count * key.ciphertext_bytes)
         try:
-            if kind == _KIND_PAILLIER and isinstance(key, PaillierPublicKey):
-                vec: EncryptedVector | PlainVector = EncryptedVector.from_bytes(
-                    key, self._buffer(index), frac_bits
-                )
-            elif kind == _KIND_PLAIN and isinstance(key, PlainPublicKey):
-                vec = PlainVector.from_bytes(key, self._buffer(index), frac_bits)
-            else:
-                raise MessageError("ciphertext record does not match its key type", field="payload")
+            return cls.from_bytes(key, view, frac_bits)
         except CryptoError as exc:
             raise MessageError(f"invalid ciphertext vector: {exc.message}", field="payload") from None
-        if len(vec) != count:
-            raise MessageError(
-                f"ciphertext vector announced {count} values, holds {len(vec)}", field="payload"
-            )
-        return vec
 
     def _pubkey(self, meta: object) -> PaillierPublicKey | PlainPublicKey:
         if not (isinstance(meta, list) and len(meta) == 2 and isinstance(meta[1], dict)):
@@ -271,7 +396,6 @@ class _Decoder:
             key = cls.from_dict(fields)
         except Exception as exc:  # a key from a peer is untrusted input
             raise MessageError(f"invalid public key: {exc}", field="payload") from None
-        self.keys.add(key)
         return key
 
     def _dataclass(self, meta: object) -> Any:
@@ -286,45 +410,72 @@ class _Decoder:
         cls = wire_class(name)
         if cls is None:
             raise MessageError(
-                f"unknown message type {name!r} (is the peer's fedloom version the same?)", field="payload"
+                f"unknown message type {name[:128]!r} (is the peer's fedloom version the same?)",
+                field="payload",
             )
         try:
             return cls(**fields)
-        except TypeError as exc:
-            raise MessageError(f"message {name} has wrong fields: {exc}", field="payload") from None
+        except Exception as exc:  # the class's own checks run on a peer's untrusted fields
+            raise MessageError(
+                f"message {name} has wrong fields: {str(exc)[:200]}", field="payload"
+            ) from None
 
 
-def _unpack_small(data: bytes, ext_hook: Any) -> Any:
-    try:
-        if ext_hook is None:
-            return msgpack.unpackb(data, raw=False, strict_map_key=False)
-        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=ext_hook)
-    except MessageError:
-        raise
-    except Exception as exc:
+def _no_record(code: int, data: bytes) -> NoReturn:
+    raise MessageError(f"a record holds a nested record (extension {code})", field="payload")
+
+
+def _buffer_table(view: memoryview) -> tuple[np.ndarray, int]:
+    """``(offsets, tree_len)`` of a body: every size checked against the body before use.
+
+    ``offsets`` holds the ``B + 1`` absolute offsets delimiting the buffers. The table is read
+    with numpy (no Python object per entry), only after its announced length fits in the body.
+    """
+    total = view.nbytes
+    if total < 8:
+        raise MessageError("message body is shorter than its buffer table", field="payload")
+    (n_buffers,) = struct.unpack_from("<I", view, 0)
+    start = 8 + 8 * n_buffers
+    if n_buffers > MAX_BUFFERS or start > total:
         raise MessageError(
-            f"payload record is not valid msgpack ({type(exc).__name__})", field="payload"
-        ) from None
+            f"message body of {total} bytes cannot hold the {n_buffers} buffers it declares",
+            field="payload",
+        )
+    lengths = np.frombuffer(view, dtype="<u8", count=n_buffers, offset=4)
+    (tree_len,) = struct.unpack_from("<I", view, start - 4)
+    if tree_len > MAX_TREE_BYTES or (n_buffers and int(lengths.max()) > total):
+        raise MessageError(f"message body of {total} bytes announces larger parts", field="payload")
+    # At most 2**20 lengths, each at most the body size: the sum cannot overflow 64 bits.
+    ends = np.cumsum(lengths, dtype=np.uint64)
+    announced = start + tree_len + (int(ends[-1]) if n_buffers else 0)
+    if announced != total:
+        raise MessageError(f"message body is {total} bytes, its table announces {announced}", field="payload")
+    offsets = np.empty(n_buffers + 1, dtype=np.uint64)
+    offsets[0] = 0
+    offsets[1:] = ends
+    offsets += np.uint64(start + tree_len)
+    return offsets, tree_len
 
 
 def decode(body: Buffer, keys: Keyring, key_fingerprint: str = "") -> Any:
     """Rebuild the value encoded by :func:`encode`; every malformation raises :class:`MessageError`.
 
-    Public keys found in the payload are added to ``keys``, so later ciphertexts under them decode.
+    Decoding is bounded before anything is allocated: the buffer table against the body size,
+    nesting against :data:`MAX_DEPTH`, elements against :data:`MAX_ELEMENTS`, each array shape and
+    ciphertext count against its buffer. Any failure, whatever its cause, is a
+    :class:`MessageError` with ``field="payload"`` (or ``"key_fingerprint"`` for a key problem).
+
+    Public keys found in the payload are returned, never added to ``keys``: a key from a peer is
+    accepted only by an explicit check (:meth:`fedloom.context.Context.recv_public_key`).
     """
-    view = memoryview(body).cast("B")
     try:
-        (n_buffers,) = struct.unpack_from("<I", view, 0)
-        if n_buffers > _MAX_BUFFERS:
-            raise MessageError(f"message declares {n_buffers} buffers", field="payload")
-        *lengths, tree_len = struct.unpack_from(f"<{n_buffers}QI", view, 4)
-    except struct.error:
-        raise MessageError("message body is shorter than its buffer table", field="payload") from None
-    start = 4 + 8 * n_buffers + 4
-    if tree_len > _MAX_TREE_BYTES or start + tree_len + sum(lengths) != view.nbytes:
-        raise MessageError(
-            f"message body is {view.nbytes} bytes, its table announces {start + tree_len + sum(lengths)}",
-            field="payload",
-        )
-    decoder = _Decoder(view, lengths, start + tree_len, keys, key_fingerprint)
-    return _unpack_small(bytes(view[start : start + tree_len]), decoder.ext_hook)
+        view = memoryview(body).cast("B")
+    except (TypeError, ValueError):
+        raise MessageError("message body is not one contiguous buffer", field="payload") from None
+    offsets, tree_len = _buffer_table(view)
+    start = int(offsets[0]) - tree_len
+    decoder = _Decoder(view, offsets, keys, key_fingerprint, tree_len)
+    value = decoder.unpack(bytes(view[start : start + tree_len]), records=True)
+    if isinstance(value, msgpack.Timestamp):
+        raise MessageError("payload is a msgpack timestamp, which is not a wire type", field="payload")
+    return value

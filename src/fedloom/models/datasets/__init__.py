@@ -4,7 +4,14 @@ numpy only; importing this package never loads torch.
 """
 
 from fedloom.models.datasets.austen import BOOKS, load_austen, read_lazyload_db, tokenize_words
-from fedloom.models.datasets.cache import REGISTRY, cache_dir, dataset_dir, fetch_hint, require
+from fedloom.models.datasets.cache import (
+    REGISTRY,
+    DatasetUnavailableError,
+    cache_dir,
+    dataset_dir,
+    fetch_hint,
+    require,
+)
 from fedloom.models.datasets.fetch import FetchReport, ensure, fetch, status
 from fedloom.models.datasets.idx import load_image_dataset, read_idx, write_idx
 from fedloom.models.datasets.imdb import load_imdb, read_imdb_folder, read_imdb_json
@@ -13,6 +20,7 @@ from fedloom.models.datasets.tabular import TabularData, read_otto_csv
 __all__ = [
     "BOOKS",
     "REGISTRY",
+    "DatasetUnavailableError",
     "FetchReport",
     "TabularData",
     "cache_dir",

@@ -20,12 +20,22 @@ __all__ = [
     "REGISTRY",
     "DatasetFile",
     "DatasetSpec",
+    "DatasetUnavailableError",
     "cache_dir",
     "dataset_dir",
     "fetch_hint",
     "require",
     "sha256_file",
 ]
+
+
+class DatasetUnavailableError(DataError):
+    """A dataset is not in the cache and could not be obtained here (no client, no network).
+
+    Nothing is wrong with any file: the data is simply absent. A file that is present but
+    truncated, different or failing its checksum raises a plain :class:`DataError` instead, so
+    callers (tests that skip without the data) can tell "absent" from "corrupt".
+    """
 
 
 @dataclass(frozen=True)
@@ -246,8 +256,10 @@ def require(name: str, *, verify: bool = False) -> Path:
 
     Raises
     ------
+    DatasetUnavailableError
+        A file of the dataset is missing from the cache.
     DataError
-        The dataset is unknown, missing from the cache, or a file has the wrong size/checksum.
+        The dataset is unknown, or a file has the wrong size/checksum.
     """
     if name not in REGISTRY:
         raise DataError(f"unknown dataset '{name}'; known: {', '.join(sorted(REGISTRY))}", field="dataset")
@@ -256,7 +268,9 @@ def require(name: str, *, verify: bool = False) -> Path:
     for f in spec.files:
         path = root / f.name
         if not path.is_file():
-            raise DataError(f"dataset '{name}' is not in the cache ({path} is missing): {fetch_hint(name)}")
+            raise DatasetUnavailableError(
+                f"dataset '{name}' is not in the cache ({path} is missing): {fetch_hint(name)}"
+            )
         size = path.stat().st_size
         if size != f.size:
             raise DataError(

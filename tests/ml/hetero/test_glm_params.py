@@ -87,3 +87,11 @@ def test_fate_spellings_and_callback_param() -> None:
     q = HeteroLRParams(learning_rate=0.4, decay=1.0, decay_sqrt=True)
     assert q.learning_rate_at(3) == pytest.approx(0.2)
     assert HeteroLRParams(validation_freqs=[2, 5]).validates_at(1)
+
+
+def test_allow_small_batches_is_off_by_default_and_strictly_boolean() -> None:
+    assert HeteroLRParams().allow_small_batches is False
+    assert HeteroLinRParams.from_dict({"allow_small_batches": True}).allow_small_batches is True
+    with pytest.raises(ConfigError) as err:
+        HeteroPoissonParams.from_dict({"allow_small_batches": "yes"})
+    assert err.value.field == "allow_small_batches"

@@ -63,13 +63,21 @@ Choices and their security
    as its plaintext (together they reveal it), so pools are never serialised or shared.
 
 What each party learns: the receiver of :math:`c` learns nothing about :math:`m` without the
-private key (DCR + short exponents); the key owner learns :math:`m` and could compute
-:math:`r = h^{a} \bmod n` (an :math:`n`-th root), which is why results derived from received
-ciphertexts are re-randomised with a fresh obfuscator before they leave a party
+private key (DCR + short exponents). Results derived from received ciphertexts are re-randomised
+with a fresh obfuscator before they go to another party without the key
 (:meth:`EncryptedVector.obfuscate`): the new randomness :math:`h^{a + A}` hides the history
-:math:`A` under the same short-exponent assumption. Re-randomisation acts inside
-:math:`\langle h \rangle`; ciphertexts produced by other software with :math:`r` outside
-:math:`J_n` keep their Jacobi symbol.
+:math:`A` from it under the same short-exponent assumption. **Not from the key owner**: it
+knows :math:`p, q`, so it can compute :math:`r` (an :math:`n`-th root) and every residue
+character of it, and :math:`h_s^{a}` only moves :math:`r` inside :math:`\langle h \rangle`,
+a subgroup of index at least 2 (all of it inside the Jacobi-symbol-1 subgroup :math:`J_n`).
+Characters trivial on :math:`h` — the Jacobi symbol, and combinations of the small-order
+characters mod :math:`p` and mod :math:`q` — pass through unchanged; when the history :math:`A`
+is the key owner's own randomness raised to plaintext multipliers, they reveal those multipliers
+modulo small primes. A ciphertext sent to the key owner for decryption is therefore
+re-randomised with a uniform :math:`r^n`, :math:`r \in \mathbb{Z}_n^*`
+(:meth:`EncryptedVector.rerandomize`, with the full argument), never with an obfuscator of
+this module. Ciphertexts produced by other software with :math:`r` outside :math:`J_n` keep
+their Jacobi symbol under :meth:`~EncryptedVector.obfuscate`.
 """
 
 from __future__ import annotations

@@ -292,6 +292,11 @@ class PlainVector(ResidueVector[PlainPublicKey]):
         """Nothing to re-randomise; returns ``self``."""
         return self
 
+    def rerandomize(self) -> PlainVector:
+        """Nothing to re-randomise (no randomness); returns ``self``. See
+        :meth:`EncryptedVector.rerandomize`."""
+        return self
+
     def to_bytes(self) -> bytes:
         """Fixed-width big-endian residues in one buffer."""
         width = self._pk.ciphertext_bytes

@@ -34,13 +34,16 @@ What each party learns
 A party holding only the public key learns nothing from ciphertexts (DCR). Results computed from
 received ciphertexts are deterministic functions of them (for instance :math:`c (1 + x n)` with a
 plaintext :math:`x`, or the trivial encryption ``1`` of an empty segment): call
-:meth:`EncryptedVector.obfuscate` before sending such a result, so that its randomness no longer
-ties it to the inputs (the key owner could otherwise recover the randomness and learn about
-:math:`x`).
+:meth:`EncryptedVector.obfuscate` before sending such a result to a party without the key, so
+that its randomness no longer ties it to the inputs. Anything sent **to the key owner** for
+decryption is re-randomised with :meth:`EncryptedVector.rerandomize` instead (a uniform
+:math:`r^n`): the key owner can read residue characters of the randomness that a fixed-base
+obfuscator leaves unchanged, and those are linear in plaintext multipliers such as :math:`x`.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -362,8 +365,10 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
     def obfuscate(self, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         r"""Re-randomise in place, :math:`c \leftarrow c \cdot h_s^{a}` with a fresh :math:`a` each.
 
-        The plaintexts are unchanged; the result no longer depends on the inputs' randomness.
-        Call it before sending anything computed from received ciphertexts. Returns ``self``.
+        The plaintexts are unchanged; the result no longer depends on the inputs' randomness
+        for anyone without the private key. Call it before sending anything computed from
+        received ciphertexts to such a party. Before sending to the **key owner**, call
+        :meth:`rerandomize` instead (it explains why this is not enough there). Returns ``self``.
         """
         count = len(self._c)
         if pool is not None:
@@ -379,6 +384,60 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
             parallel.PARALLEL_MIN_ITEMS,
         )
         return self
+
+    def rerandomize(self) -> EncryptedVector:
+        r"""A copy whose randomness is uniform and fresh: :math:`c_i \cdot r_i^n \bmod n^2`.
+
+        Each :math:`r_i` is drawn uniformly from :math:`\mathbb{Z}_n^*` with :mod:`secrets`
+        (the OS CSPRNG); the plaintexts and the scale are unchanged. Call it **last, on every
+        ciphertext that goes to the key owner for decryption**, after all homomorphic work.
+        Cost: one full exponentiation per element (``gmpy2.powmod_base_list``, GIL released,
+        split over the crypto workers for long vectors); the gradient of a GLM has one element
+        per weight, so this is one exponentiation per weight per batch, not per row.
+
+        Algebra and security
+        --------------------
+        Write :math:`c = (1 + mn)\,\rho \bmod n^2` with :math:`\rho` an :math:`n`-th residue.
+        Let :math:`N = \{x^n \bmod n^2\}` be the group of :math:`n`-th residues. The map
+        :math:`r \mapsto r^n \bmod n^2` is an isomorphism :math:`\mathbb{Z}_n^* \to N`:
+        it depends only on :math:`r \bmod n` (:math:`(r + tn)^n \equiv r^n \pmod{n^2}`), and it
+        is injective because :math:`\gcd(n, \varphi(n)) = 1`. So for :math:`r` uniform in
+        :math:`\mathbb{Z}_n^*`, :math:`r^n` is uniform in :math:`N`, and
+        :math:`\rho' = \rho\, r^n` is uniform in :math:`N` and independent of :math:`\rho`
+        (multiplying by a uniform element of a group gives a uniform element). Hence
+        :math:`c' = (1 + mn)\,\rho'` has exactly the distribution of a fresh textbook
+        encryption of :math:`m`: it is a function of :math:`m` and fresh coins only. This holds
+        information-theoretically, so also for the key owner, who knows :math:`p, q` and can
+        compute any function of :math:`c'` — :math:`m`, the :math:`n`-th root of
+        :math:`\rho'`, its residue characters — and learns nothing beyond :math:`m`.
+        In terms of characters: :math:`c' \equiv \rho\,r^n \pmod p`; :math:`u \mapsto u^n` is
+        a bijection of :math:`\mathbb{Z}_p^*` (:math:`\gcd(n, p-1) = 1`) and :math:`r \bmod p`,
+        :math:`r \bmod q` are independent and uniform (CRT), so :math:`\chi(c')` is uniform
+        over the image of :math:`\chi` for every character :math:`\chi` of
+        :math:`\mathbb{Z}_p^*` or :math:`\mathbb{Z}_q^*`, and independent of :math:`\chi(\rho)`.
+
+        Why :meth:`obfuscate` is not enough here: its factor :math:`h_s^{a} = (h^{a})^n` lies in
+        the subgroup :math:`\langle h_s \rangle` of :math:`N`, of index at least 2
+        (:math:`h = -x^2` lies in the Jacobi-symbol-1 subgroup). :math:`c\,h_s^{a}` is at best
+        uniform on the coset :math:`\rho \langle h_s \rangle`, and the coset is visible to
+        whoever knows :math:`p, q`: every character with :math:`\chi(h) = 1` — the Jacobi
+        symbol (computable even without :math:`p, q`), and for each small prime :math:`\ell`
+        dividing :math:`p-1` and :math:`q-1` a combination of the two :math:`\ell`-th power
+        characters, which always exists — is unchanged by :math:`h_s^{a}`. When :math:`\rho`
+        comes from the key owner (its encryptions of zero) raised to plaintext multipliers
+        :math:`k` (features), those characters are linear in :math:`k` modulo :math:`\ell`.
+        Zeros made by the key owner are no substitute either: the key owner knows their
+        randomness. Hence a uniform :math:`r`, drawn by the sender.
+        """
+        count = len(self._c)
+        n, n2, cs = self._pk.n, self._pk.nsquare, self._c
+        rs = [random_unit(n) for _ in range(count)]
+
+        def chunk(a: int, b: int) -> list[Any]:
+            factors = gmpy2.powmod_base_list(rs[a:b], n, n2)
+            return [c * f % n2 for c, f in zip(cs[a:b], factors, strict=True)]
+
+        return self._new(_chunked(chunk, count, PARALLEL_MIN_POWMOD))
 
     # -- serialisation ------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -411,6 +470,19 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
             if not 0 < c < n2:
                 raise CryptoError(f"ciphertext {i} is not in (0, n²): not a valid ciphertext for this key")
         return cls(public_key, cs, f)
+
+
+def random_unit(n: Any) -> Any:
+    r"""A uniform element of :math:`\mathbb{Z}_n^*` from the OS CSPRNG (rejection sampling).
+
+    A draw in :math:`[1, n)` is a unit except with probability :math:`(p + q - 1)/n`, about
+    :math:`2^{-k/2}`; such a draw (which would reveal a factor) is dropped and drawn again.
+    """
+    bound = int(n)
+    while True:
+        r = mpz(secrets.randbelow(bound - 1) + 1)
+        if gmpy2.gcd(r, n) == 1:
+            return r
 
 
 def _is_foreign_cipher(obj: Any) -> bool:

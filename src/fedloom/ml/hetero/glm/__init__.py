@@ -12,9 +12,13 @@ party hashes its id list and the parties compare hashes before anything else.
 Protocol (messages in :mod:`.messages`, in send order)
 -----------------------------------------------------
 Setup: the arbiter generates the key pair (Paillier, ``encrypt_param.key_length``, or the insecure
-``plain`` cipher) and sends the public key. The guest sends its id digest, the batch plan and the
-number of models (one, or one per class with one-vs-rest) to hosts and arbiter; hosts answer with
-their digests. Poisson: the guest sends ``[y]`` to the host once.
+``plain`` cipher) and sends the public key; the guest and hosts accept it only as a key of the
+configured scheme and size, pinned for the job step. Each host tells the arbiter its weight count
+(``HOST_WEIGHTS``). The guest sends its id digest, the batch plan, the number of models (one, or
+one per class with one-vs-rest) and its own weight count to hosts and arbiter; hosts answer the
+guest with their digests and feature counts. Every party then checks the batch plan against the
+weight counts it knows (:func:`.batch.check_batch_sizes`, below). Poisson: the guest sends
+``[y]`` to the host once.
 
 Per batch of :math:`n_b` rows, with :math:`u_h` what host :math:`h` contributes per row
 (LR: :math:`\tfrac14 w_h^Tx_h`; LinR: :math:`w_h^Tx_h`; Poisson: :math:`\exp(w_h^Tx_h)`):
@@ -32,46 +36,95 @@ Per batch of :math:`n_b` rows, with :math:`u_h` what host :math:`h` contributes 
 4. every party: :math:`[G] = [d]^T X` with the features encoded at :math:`2^{23}`
    (``floating_point_precision``; bucket multi-exponentiation), the guest's intercept as
    :math:`[\sum d]`; then :math:`[G + m]` with a mask :math:`m` uniform in :math:`\mathbb{Z}_n`
-   (:class:`.messages.Masker`) → arbiter;
-5. arbiter → that party: :math:`G + m \bmod n`; the party removes :math:`m`, divides by
-   :math:`n_b` and steps its own optimiser (penalty applied locally, :mod:`.optimizer`);
+   (:class:`.messages.Masker`), **re-randomised last with a fresh** :math:`r^n`, :math:`r`
+   uniform in :math:`\mathbb{Z}_n^*` (:meth:`~fedloom.crypto.paillier.EncryptedVector.rerandomize`)
+   → arbiter;
+5. arbiter: decrypts exactly one vector per party, of exactly that party's weight count, and
+   refuses anything else (:class:`~fedloom.core.errors.MessageError` naming the party) →
+   that party: :math:`G + m \bmod n`; the party removes :math:`m`, divides by :math:`n_b` and
+   steps its own optimiser (penalty applied locally, :mod:`.optimizer`);
 6. host → guest: its loss terms, encrypted (:mod:`.loss`); guest → arbiter:
-   :math:`[n_b \cdot \text{loss}_b]`, which the arbiter decrypts.
+   :math:`[n_b \cdot \text{loss}_b]`, re-randomised with a fresh :math:`r^n`; the arbiter
+   decrypts exactly one value.
 
 Per epoch the arbiter judges ``early_stop`` (diff / abs on the loss, weight_diff on the parties'
 :math:`\|\Delta w\|^2`) and tells everyone; on validation epochs the hosts send
 :math:`w_h^Tx_h` of the validation rows to the guest, who computes the metrics and decides early
 stopping. Prediction: each host sends :math:`w_h^Tx_h` per row to the guest.
 
-What each party learns (semi-honest, non-colluding)
-----------------------------------------------------
-- guest: its own weights; the hosts' feature counts; on validation epochs and at prediction the
-  hosts' partial scores :math:`w_h^Tx_h` of the validation / predicted rows (as in FATE). Nothing
-  from training ciphertexts: it never has the key.
-- host: its own weights; the row count, batch plan and number of classes; nothing about the
-  labels — :math:`[d]` is re-randomised by a zero it does not know.
-- arbiter: the loss of every batch, :math:`\|\Delta w\|^2` (weight_diff only), the validation
-  stop decisions, and each party's number of weights. **Unlike FATE it never sees a gradient**:
-  what it decrypts is :math:`G + m \bmod n` with :math:`m` uniform, itself uniform whatever
-  :math:`G`.
+What each party learns, per message (semi-honest, non-colluding)
+------------------------------------------------------------------
+Each channel of :mod:`.messages` declares the same in its ``disclosure``. This is the FATE 1.x
+protocol with a masked arbiter; what it discloses to the guest and the hosts, FATE discloses too.
 
-Why the arbiter may make the zeros: a ciphertext :math:`(1 + n x)\rho` hides :math:`x` from
-whoever does not know :math:`\rho`. The host's forward is randomised by a zero the guest never
-sees; ``[d]`` by a zero the host never sees. The arbiter knows both :math:`\rho` — but it owns
-the private key, so it could decrypt those ciphertexts anyway, and it never receives them. So
-the scheme adds no trust beyond the one every arbiter-based protocol already places in the key
-owner, in any coalition: a coalition with the arbiter can decrypt, one without it does not know
-the zeros. The zeros carry no data (each is :math:`h_s^{a}` with its own fresh :math:`a`), so
-the arbiter starts making them right after key generation, while the guest and hosts still
-prepare their data, and keeps making the next batch's in a background thread (at the lowest
-scheduling priority after the first batch, so that it only takes CPU time the others leave).
-Each one is handed out once, to one party. The zeros the guest makes itself are the ``local``
-kind: the arbiter and the host never see them. Values that do reach the arbiter (masked
-gradients, the loss) are re-randomised with the sending party's own fresh obfuscator first, so
-their randomness tells the arbiter nothing about the plaintext multipliers (features, :math:`g`)
-that produced them. This moves the :math:`(1 + k)\,n_b` encryptions per batch from the busy
-guest and hosts to the otherwise idle arbiter, which computes them with its CRT tables while the
-others multiply (the guest only tops up while it would otherwise wait).
+- **host**, from ``SETUP``: the row count, the batch plan, the number of models and the guest's
+  weight count. From ``ZEROS``, ``RESIDUAL``, ``ENC_LABEL``: ciphertexts only. From
+  ``UNMASKED_GRADIENT``: **its own gradient** :math:`X_h^Td` **of every batch, in clear** —
+  :math:`m_h` linear combinations of the batch's residuals :math:`d = \tfrac14 w^Tx - \tfrac12 y`
+  (LR), :math:`w^Tx - y` (LinR), :math:`\mu - y` (Poisson). With :math:`n_b \le m_h` rows the
+  system determines :math:`d`, and the host knows its own share of :math:`w^Tx`; at zero initial
+  weights :math:`d = -\tfrac12 y` exactly: it reads the labels. With :math:`m_h + 1` rows a
+  one-dimensional family remains, which binary labels still pin down. Such batch plans (any
+  batch, the last short one included: :math:`n_b \le m_h + 1`) are refused with a
+  :class:`~fedloom.core.errors.ConfigError` naming ``batch_size`` by the guest, the host itself
+  and the arbiter, unless ``allow_small_batches: true``. Larger batches do not make
+  :math:`X_h^Td` harmless: it is exact (fixed point), and e.g. at zero initial weights it is
+  :math:`-\tfrac12 X_h^Ty`, a low-density subset-sum instance in :math:`y` that lattice
+  reduction may solve when :math:`n_b` is not large compared with :math:`m_h` times the bits of
+  precision. Use large batches (or full batch) for data whose labels matter. From
+  ``CONVERGED`` / ``VALIDATION_STOP``: when training stops.
+- **guest**: the hosts' feature counts (``HOST_SETUP``); ciphertexts only from
+  ``HOST_FORWARD`` and ``HOST_LOSS``; **its own gradient of every batch, in clear**: the
+  intercept entry :math:`\sum d = \sum_h \sum_i u_{h,i} + \sum_i g_i` reveals the batch sum of
+  the hosts' contributions, :math:`\sum_i \tfrac14 w_h^Tx_{h,i}` (LR; LinR without the
+  :math:`\tfrac14`; Poisson a weighted sum of :math:`e^{w_h^Tx_h}`), and :math:`X_g^Td` the
+  same weighted by each of its features — with :math:`n_b \le m_g + 1` rows (its weights, the
+  intercept included) it would solve for the hosts' per-row scores (refused by the same rule,
+  :math:`n_b \le` weights :math:`+ 1`). On
+  validation epochs and at prediction, ``VALIDATE_FORWARD`` / ``PREDICT_FORWARD`` give it the
+  hosts' partial scores :math:`w_h^Tx_h` of every validation / predicted row **in clear** (as
+  in FATE). It never has the key.
+- **arbiter** (key owner): from ``SETUP`` and ``HOST_WEIGHTS`` the row count, batch plan,
+  number of models and every party's weight count; from ``LOSS`` the loss of every batch (and
+  so of every epoch); from ``WEIGHT_DIFF`` (``early_stop: weight_diff`` only) each party's
+  :math:`\|\Delta w\|^2` per epoch; the validation stop decisions. **Unlike FATE it never sees a
+  gradient**: what it decrypts from ``MASKED_GRADIENT`` is :math:`G + m \bmod n` with :math:`m`
+  uniform, itself uniform whatever :math:`G`; and each ciphertext it decrypts is, after the
+  sender's :math:`r^n`, distributed exactly like a fresh encryption of that uniform value, so
+  its randomness tells the key owner nothing either (below).
+
+What the arbiter's checks do not prevent: it cannot tell a masked gradient from another vector
+of ciphertexts of the same length, so a party that deviates from the protocol could submit, say,
+:math:`m_h` entries of :math:`[d]` in place of its gradient and learn those residuals (the
+batch-size rule keeps it from a whole batch's). Excluding that needs proofs of correct
+computation, outside this semi-honest protocol (FATE has the same limit).
+
+The arbiter's zeros, and why everything it decrypts is re-randomised first. A ciphertext
+:math:`(1 + n x)\rho` hides :math:`x` from whoever does not know :math:`p, q`. The host's forward
+is randomised by a zero the guest never sees; ``[d]`` by a zero the host never sees; so the zeros
+protect the forwards and residuals from the guest and hosts exactly as their own obfuscators
+would. The arbiter knows the randomness of its zeros — harmless for the ciphertexts it never
+receives, but the masked gradients and the loss are built from ``[d]``: the randomness of
+:math:`[G]_j` is :math:`\prod_i \rho(d_i)^{k_{ij}}` with :math:`k_{ij}` the encoded features
+(or, in the loss, the guest's :math:`g_i`). With :math:`p, q` the key owner evaluates residue
+characters (the Jacobi symbol, cubic characters mod :math:`p` and mod :math:`q`, …) of that
+randomness, which are *linear in* :math:`k_{ij}` modulo the character's order; a fixed-base
+obfuscator :math:`h_s^a` added by the sender only moves them along the one direction of
+:math:`h`, which the key owner can project away. It would read the features modulo small primes,
+binary features exactly (``tests/security/test_key_owner.py`` does this to a control path).
+Hence step 4 and 6 end with a fresh :math:`r^n`, :math:`r` uniform in :math:`\mathbb{Z}_n^*`,
+drawn by the sender after all homomorphic work: the result is distributed exactly as a fresh
+encryption of its plaintext (the argument is in
+:meth:`~fedloom.crypto.paillier.EncryptedVector.rerandomize`). Cost: one exponentiation per
+gradient element and one for the loss, per batch — not per row. The zeros carry no data (each
+is :math:`h_s^{a}` with its own fresh :math:`a`), so the arbiter starts making them right after
+key generation, while the guest and hosts still prepare their data, and keeps making the next
+batch's in a background thread (at the lowest scheduling priority after the first batch, so that
+it only takes CPU time the others leave). Each one is handed out once, to one party. The zeros
+the guest makes itself are the ``local`` kind: the arbiter and the host never see them. This
+moves the :math:`(1 + k)\,n_b` encryptions per batch from the busy guest and hosts to the
+otherwise idle arbiter, which computes them with its CRT tables while the others multiply (the
+guest only tops up while it would otherwise wait).
 
 Precision: forwards and :math:`[d]` carry 32 fractional bits, features in :math:`[d]^Tx` 23
 (FATE's ``floating_point_precision``); masked values are exact integers mod :math:`n`. With the

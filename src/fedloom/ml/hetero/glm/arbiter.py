@@ -11,16 +11,18 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.core.errors import MessageError
+from fedloom.core.errors import MessageError, ProtocolError
 from fedloom.crypto.cipher import generate_keypair
 from fedloom.ml.hetero.glm import messages as msg
-from fedloom.ml.hetero.glm.batch import BatchPlan
-from fedloom.ml.hetero.glm.guest import MAX_MODELS, as_params
+from fedloom.ml.hetero.glm import records
+from fedloom.ml.hetero.glm.batch import BatchPlan, check_batch_sizes
+from fedloom.ml.hetero.glm.guest import as_params
 from fedloom.ml.hetero.glm.loss import Convergence, Family
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.params import GLMParams
@@ -132,7 +134,7 @@ class _ZeroMaker:
             if self._error is not None:
                 raise self._error
             if self._stopped:
-                raise RuntimeError("the zero maker was closed")
+                raise ProtocolError("the arbiter's zero maker was closed while a party waited for zeros")
             values = [self._queue.popleft() for _ in range(count)]
             self._taken += count
             cls = self._cls
@@ -147,6 +149,20 @@ class _ZeroMaker:
             self._queue.clear()
             self._cond.notify_all()
         self._thread.join()
+
+
+@dataclass
+class _Run:
+    """What the arbiter's loop needs once setup is done."""
+
+    p: GLMParams
+    sk: Any
+    plan: BatchPlan
+    n_rows: int
+    weights: dict[str, int]  # each party's gradient length: the one vector it may have decrypted
+    zeros: _ZeroMaker | None
+    validates: bool
+    helps: bool
 
 
 class GLMArbiter:
@@ -169,6 +185,10 @@ class GLMArbiter:
         """Decrypt a masked gradient to its residues mod n (uniform: they reveal nothing)."""
         return [int(v) for v in sk.decrypt_packed_raw(masked)]
 
+    def open_loss(self, sk: Any, loss: Any) -> float:
+        """Decrypt the guest's batch loss ``n_b·loss_b`` (the arbiter learns it, by design)."""
+        return float(sk.decrypt(loss)[0])
+
     def fit(self, ctx: Context) -> GLMModel:
         """Generate the key, decrypt masked gradients and losses, decide convergence.
 
@@ -176,6 +196,15 @@ class GLMArbiter:
         -------
         GLMModel
             No weights: the loss history, epochs run and convergence of each model.
+
+        Raises
+        ------
+        ConfigError
+            The guest's batch plan has a batch too small for a party's weight count (names
+            ``batch_size``), unless ``allow_small_batches``.
+        MessageError
+            A malformed message, or a party asking to decrypt anything but exactly its own
+            gradient length (names the party).
         """
         p = as_params(self.params, self.params_class)
         ep = p.encrypt_param
@@ -190,27 +219,28 @@ class GLMArbiter:
                 zeros.close()
 
     def _fit(self, ctx: Context, p: GLMParams, sk: Any, zeros: _ZeroMaker | None) -> GLMModel:
-        setup = ctx.recv(msg.SETUP)
+        guest = ctx.guest
+        raw = ctx.recv(msg.SETUP)
         t_setup = time.perf_counter()
-        if not isinstance(setup, dict):
-            raise MessageError("malformed setup from the guest")
-        n = setup.get("n_rows")
-        if not isinstance(n, int) or n < 1:
-            raise MessageError(f"the guest announced {n!r} rows")
-        plan = BatchPlan.from_wire(setup.get("order"), setup.get("offsets"), n)
-        n_models = setup.get("n_models")
-        if not isinstance(n_models, int) or not 1 <= n_models <= MAX_MODELS:
-            raise MessageError(f"the guest asks for {n_models!r} models")
-        validates = setup.get("validate") is not None
+        setup = records.Setup.from_wire(raw, str(guest))
+        # Exactly what each party may have decrypted per batch: one vector of its weight count.
+        weights = {str(guest): setup.n_weights}
+        for host, count in ctx.recv_all(msg.HOST_WEIGHTS).items():
+            weights[str(host)] = records.expect_count(
+                count, str(host), "host_weights", 1, records.MAX_WEIGHTS
+            )
+        check_batch_sizes(setup.plan, weights, p.allow_small_batches, str(ctx.party), self.family.algorithm)
+        plan = setup.plan
         if zeros is not None:  # the row count is known: make what the first batch needs, no more
             zeros.plan((1 + len(ctx.hosts)) * plan.sizes[0])
         model = self.model_class(role="arbiter")
         # The guest makes its own zeros while it waits for ours: when we are short, it gets fewer.
         helps = p.encrypt_param.method == "paillier"
         t_first: float | None = t_setup  # the guest starts making its own as the key arrives
-        for k in range(n_models):
+        run = _Run(p, sk, plan, setup.n_rows, weights, zeros, setup.validate is not None, helps)
+        for k in range(setup.n_models):
             history, n_iter, converged = self._fit_one(
-                ctx.sub("class", k), p, sk, plan, n, zeros, validates, k == n_models - 1, helps, t_first
+                ctx.sub("class", k), run, k == setup.n_models - 1, t_first
             )
             t_first = None
             model.loss_history.append(history)
@@ -219,22 +249,11 @@ class GLMArbiter:
         return model
 
     def _fit_one(
-        self,
-        ctx: Context,
-        p: GLMParams,
-        sk: Any,
-        plan: BatchPlan,
-        n: int,
-        zeros: _ZeroMaker | None,
-        validates: bool,
-        last_model: bool,
-        helps: bool,
-        t_first: float | None,
+        self, ctx: Context, run: _Run, last_model: bool, t_first: float | None
     ) -> tuple[list[float], int, bool]:
+        p = run.p
         conv = Convergence(p.early_stop, p.tol)
-        parties = [*ctx.hosts, ctx.guest]
-        modulus = int(sk.public_key.n)
-        sizes = plan.sizes
+        sizes = run.plan.sizes
         history: list[float] = []
         converged = False
         n_iter = 0
@@ -244,34 +263,22 @@ class GLMArbiter:
             for b, n_b in enumerate(sizes):
                 bctx = ectx.sub("batch", b)
                 t_batch = time.perf_counter()  # about when the guest starts waiting for its zeros
-                if zeros is not None:
+                if run.zeros is not None:
                     last = last_model and e == p.max_iter - 1 and b == len(sizes) - 1
-                    # this batch's and the next one's, made while the parties compute
-                    zeros.plan(len(parties) * (n_b + (0 if last else sizes[(b + 1) % len(sizes)])))
-                    for party in parties:  # hosts first: their forwards come before [d]
-                        count = n_b
-                        if party == ctx.guest and helps:
-                            count = zeros.share(n_b, t_batch if t_first is None else t_first)
-                        bctx.send(msg.ZEROS, zeros.take(count), to=party)
-                    zeros.yield_cpu()
+                    nxt = 0 if last else sizes[(b + 1) % len(sizes)]
+                    self._send_zeros(bctx, run, n_b, nxt, t_batch if t_first is None else t_first)
                     t_first = None
-                for party, masked in bctx.recv_all(msg.MASKED_GRADIENT).items():
-                    if not hasattr(masked, "public_key") or masked.public_key != sk.public_key:
-                        raise MessageError(f"masked gradient of {party} is not under the job's key")
-                    if not 0 < len(masked) <= msg.MAX_GRADIENT_LEN:
-                        raise MessageError(f"masked gradient of {party} has {len(masked)} values")
-                    opened = self.open_masked(sk, masked)
-                    bctx.send(msg.UNMASKED_GRADIENT, msg.residues_to_bytes(opened, modulus), to=party)
-                s = bctx.recv(msg.LOSS)
-                if not hasattr(s, "public_key") or s.public_key != sk.public_key or len(s) != 1:
-                    raise MessageError("the guest's loss is not one ciphertext under the job's key")
-                total += float(sk.decrypt(s)[0])
-            loss = total / n
+                self._open_gradients(bctx, run)
+                total += self._open_batch_loss(bctx, run)
+            loss = total / run.n_rows
             history.append(loss)
             n_iter = e + 1
             wd = None
             if p.early_stop == "weight_diff":
-                wd = float(sum(float(v) for v in ectx.recv_all(msg.WEIGHT_DIFF).values()))
+                wd = sum(
+                    records.expect_square_norm(v, str(party), "weight_diff")
+                    for party, v in ectx.recv_all(msg.WEIGHT_DIFF).items()
+                )
             converged = conv.check(loss, wd)
             log.info(
                 "%s model epoch %d: loss %.6g%s",
@@ -282,11 +289,48 @@ class GLMArbiter:
             )
             ectx.send(msg.CONVERGED, converged)
             stop = False
-            if validates and p.validates_at(e):
-                stop = bool(ectx.recv(msg.VALIDATION_STOP))
+            if run.validates and p.validates_at(e):
+                stop = records.expect_flag(ectx.recv(msg.VALIDATION_STOP), str(ctx.guest), "validation_stop")
             if converged or stop:
                 break
         return history, n_iter, converged
+
+    def _send_zeros(self, bctx: Context, run: _Run, n_b: int, n_next: int, since: float) -> None:
+        """This batch's encryptions of zero, hosts first; the next batch's are made meanwhile."""
+        zeros = run.zeros
+        assert zeros is not None
+        parties = [*bctx.hosts, bctx.guest]
+        zeros.plan(len(parties) * (n_b + n_next))
+        for party in parties:  # hosts first: their forwards come before [d]
+            count = n_b
+            if party == bctx.guest and run.helps:
+                count = zeros.share(n_b, since)
+            bctx.send(msg.ZEROS, zeros.take(count), to=party)
+        zeros.yield_cpu()
+
+    def _open_gradients(self, bctx: Context, run: _Run) -> None:
+        """Decrypt exactly one masked vector per party, of exactly that party's weight count."""
+        pk = run.sk.public_key
+        modulus = int(pk.n)
+        for party, masked in bctx.recv_all(msg.MASKED_GRADIENT).items():
+            name = str(party)
+            expected = run.weights[name]
+            # the length is checked first: never decrypt what the protocol does not expect
+            if hasattr(masked, "public_key") and hasattr(masked, "__len__") and len(masked) != expected:
+                raise MessageError(
+                    f"masked_gradient from {name}: {len(masked)} values, but {name} has {expected} "
+                    "weights; the arbiter decrypts exactly one gradient of that length per batch",
+                    party=name,
+                    field="masked_gradient",
+                )
+            masked = msg.expect_cipher(masked, pk, expected, "masked_gradient", name)
+            opened = self.open_masked(run.sk, masked)
+            bctx.send(msg.UNMASKED_GRADIENT, msg.residues_to_bytes(opened, modulus), to=party)
+
+    def _open_batch_loss(self, bctx: Context, run: _Run) -> float:
+        """Decrypt the guest's one loss value of the batch."""
+        s = msg.expect_cipher(bctx.recv(msg.LOSS), run.sk.public_key, 1, "loss", str(bctx.guest))
+        return self.open_loss(run.sk, s)
 
     def predict(self, ctx: Context, model: GLMModel) -> None:
         """The arbiter takes no part in prediction."""

@@ -10,12 +10,15 @@ table is refused before any gradient is computed.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from fedloom.core.errors import DataError
+from fedloom.core.errors import ConfigError, DataError, MessageError
 from fedloom.data.frame import Frame
+
+log = logging.getLogger(__name__)
 
 #: Columns listed in an error message at most.
 SHOWN = 5
@@ -40,25 +43,38 @@ class BatchPlan:
         return cls(order, offsets)
 
     @classmethod
-    def from_wire(cls, order: object, offsets: object, n_rows: int) -> BatchPlan:
-        """Rebuild a plan received from the guest, checking it covers ``n_rows`` rows exactly once."""
-        o = np.asarray(order)
-        off = np.asarray(offsets)
+    def from_wire(cls, order: object, offsets: object, n_rows: int, sender: str | None = None) -> BatchPlan:
+        """Rebuild a plan received from the guest, checking it covers ``n_rows`` rows exactly once.
+
+        Raises
+        ------
+        MessageError
+            ``order`` / ``offsets`` are not 1-D int arrays, or do not cut ``n_rows`` rows into
+            non-empty batches with every row exactly once (names the sender).
+        """
         ok = (
-            o.ndim == 1
-            and off.ndim == 1
-            and o.dtype.kind in "iu"
-            and off.dtype.kind in "iu"
-            and len(o) == n_rows
-            and len(off) >= 2
-            and off[0] == 0
-            and off[-1] == n_rows
-            and bool(np.all(np.diff(off) > 0))
-            and np.array_equal(np.sort(o), np.arange(n_rows))
+            isinstance(order, np.ndarray)
+            and isinstance(offsets, np.ndarray)
+            and order.ndim == 1
+            and offsets.ndim == 1
+            and order.dtype.kind in "iu"
+            and offsets.dtype.kind in "iu"
+            and len(order) == n_rows
+            and len(offsets) >= 2
+            and offsets[0] == 0
+            and offsets[-1] == n_rows
+            and bool(np.all(np.diff(offsets.astype(np.int64)) > 0))
+            and np.array_equal(np.sort(order), np.arange(n_rows))
         )
         if not ok:
-            raise DataError(f"the guest's batch plan does not cover the {n_rows} aligned rows exactly once")
-        return cls(o.astype(np.int64), off.astype(np.int64))
+            raise MessageError(
+                f"the batch plan{' from ' + sender if sender else ''} does not cut the {n_rows} aligned "
+                "rows into non-empty batches with every row exactly once",
+                party=sender,
+                field="batch_plan",
+            )
+        assert isinstance(order, np.ndarray) and isinstance(offsets, np.ndarray)
+        return cls(order.astype(np.int64), offsets.astype(np.int64))
 
     @property
     def n_batches(self) -> int:
@@ -73,6 +89,62 @@ class BatchPlan:
     def rows(self, b: int) -> np.ndarray:
         """Row positions of batch ``b``."""
         return self.order[self.offsets[b] : self.offsets[b + 1]]
+
+
+def check_batch_sizes(
+    plan: BatchPlan, weights: dict[str, int], allowed: bool, party: str, algorithm: str
+) -> None:
+    r"""Refuse a batch plan in which a party could solve its own gradient for the residual.
+
+    A party with :math:`k` weights learns :math:`k` linear combinations :math:`X^Td` of the
+    :math:`n_b` residuals of a batch. With :math:`n_b \le k` the system has a unique solution
+    and the party learns :math:`d` row by row — a host then gets the labels (LR: :math:`d =
+    \tfrac14 w^Tx - \tfrac12 y`, and at zero initial weights :math:`d = -\tfrac12 y` exactly),
+    the guest the hosts' scores. One more row leaves a one-dimensional family, which binary
+    labels still pin down; so every batch, the last short one included, must have more than
+    :math:`k + 1` rows for every party. (More rows do not make :math:`X^Td` harmless: it is
+    disclosed by design, as in FATE; see :mod:`fedloom.ml.hetero.glm`.)
+
+    Parameters
+    ----------
+    plan
+        The batch plan.
+    weights
+        Each party's number of weights (gradient entries), by party name.
+    allowed
+        ``allow_small_batches``: accept such batches anyway (logged as a warning).
+    party
+        The party running the check (named in the error).
+    algorithm
+        Named in the error (``HeteroLR``).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``batch_size``.
+    """
+    sizes = plan.sizes
+    smallest = min(sizes)
+    who, k = max(weights.items(), key=lambda kv: kv[1])
+    if smallest > k + 1:
+        return
+    where = sizes.index(smallest)
+    what = "the last batch" if where == len(sizes) - 1 and len(sizes) > 1 else f"batch {where}"
+    detail = (
+        f"{what} of the plan has {smallest} rows and {who} has {k} weights: from its gradient of a "
+        f"batch of at most {k + 1} rows it can solve for the residual d, hence the labels (or the "
+        f"hosts' scores)"
+    )
+    if allowed:
+        log.warning("%s: %s (allowed by allow_small_batches)", algorithm, detail)
+        return
+    raise ConfigError(
+        f"The 'batch_size' parameter of {algorithm} must give batches of more than {k + 1} rows: "
+        f"{detail}. Choose a batch size of at least {k + 2} rows whose last batch is also that "
+        "large (or -1 for one batch), or set allow_small_batches: true to accept the disclosure.",
+        party=party,
+        field="batch_size",
+    )
 
 
 def ids_digest(ids: np.ndarray) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,14 +17,34 @@ from fedloom.core.errors import ConfigError, DataError, MessageError
 from fedloom.crypto.paillier import ObfuscatorPool
 from fedloom.data.frame import Frame
 from fedloom.ml.hetero.glm import messages as msg
-from fedloom.ml.hetero.glm.batch import BatchPlan, check_aligned, check_columns, check_features, ids_digest
-from fedloom.ml.hetero.glm.guest import MAX_MODELS, as_params
+from fedloom.ml.hetero.glm import records
+from fedloom.ml.hetero.glm.batch import (
+    check_aligned,
+    check_batch_sizes,
+    check_columns,
+    check_features,
+    ids_digest,
+)
+from fedloom.ml.hetero.glm.guest import as_params
 from fedloom.ml.hetero.glm.loss import Family
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
 from fedloom.ml.hetero.glm.params import GLMParams
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    """What the host's training loop needs once setup is done."""
+
+    p: GLMParams
+    setup: records.Setup
+    x: np.ndarray
+    xv: np.ndarray | None
+    pk: Any
+    pool: ObfuscatorPool | None
+    enc_label: Any
 
 
 class GLMHost:
@@ -56,9 +77,12 @@ class GLMHost:
         Raises
         ------
         ConfigError
-            A bad parameter (names the field).
+            A bad parameter (names the field), or a batch plan with a batch of at most
+            (features + 1) rows (names ``batch_size``; see :func:`.batch.check_batch_sizes`).
         DataError
             NaN features, no feature column, or rows not aligned with the guest's.
+        MessageError
+            A malformed message from a peer (names the peer).
         """
         p = as_params(self.params, self.params_class)
         fam = self.family
@@ -75,127 +99,130 @@ class GLMHost:
         if validate is not None:
             self._check(validate, party, "validation")
             validate = check_columns(train.feature_names, validate, party, fam.algorithm)
-        pk = ctx.recv(msg.PUBLIC_KEY)
-        setup = ctx.recv(msg.SETUP)
-        digest = ids_digest(train.ids)
-        vdigest = ids_digest(validate.ids) if validate is not None else None
-        ctx.send(msg.HOST_SETUP, {"ids": digest, "validate": vdigest, "n_features": train.n_features})
-        if not isinstance(setup, dict):
-            raise MessageError("malformed setup from the guest")
-        check_aligned(digest, str(setup.get("ids")), party, str(ctx.guest), "training")
-        if setup.get("validate") is not None:
-            if validate is None:
-                raise DataError("the guest validates during training but this host has no validation data")
-            check_aligned(str(vdigest), str(setup["validate"]), party, str(ctx.guest), "validation")
-        n = train.n_rows
-        plan = BatchPlan.from_wire(setup.get("order"), setup.get("offsets"), n)
-        n_models = setup.get("n_models")
-        if not isinstance(n_models, int) or not 1 <= n_models <= MAX_MODELS:
-            raise MessageError(f"the guest asks for {n_models!r} models")
-        enc_label = None
-        if not fam.quadratic:
-            enc_label = msg.expect_cipher(ctx.recv(msg.ENC_LABEL), pk, n, "encrypted label")
+        run = self._setup(ctx, p, train, validate)
         model = self.model_class(role="host", feature_names=list(train.feature_names))
-        pool = None
-        if p.encrypt_param.obfuscators == "local" and p.encrypt_param.method == "paillier":
-            pool = ObfuscatorPool(pk, capacity=max(plan.sizes), batch=256)
-        x = train.features
         try:
-            for k in range(n_models):
+            for k in range(run.setup.n_models):
                 seconds: list[float] = []
-                w, n_iter, converged = self._fit_one(
-                    ctx.sub("class", k),
-                    p,
-                    x,
-                    validate.features if validate is not None and setup.get("validate") else None,
-                    plan,
-                    pk,
-                    pool,
-                    enc_label,
-                    k,
-                    seconds,
-                )
+                w, n_iter, converged = self._fit_one(ctx.sub("class", k), run, k, seconds)
                 model.epoch_seconds.append(seconds)
                 model.coef.append([float(v) for v in w])
                 model.intercept.append(0.0)
                 model.n_iter.append(n_iter)
                 model.converged.append(converged)
         finally:
-            if pool is not None:
-                pool.close()
+            if run.pool is not None:
+                run.pool.close()
         return model
 
-    def _fit_one(
-        self,
-        ctx: Context,
-        p: GLMParams,
-        x: np.ndarray,
-        xv: np.ndarray | None,
-        plan: BatchPlan,
-        pk: Any,
-        pool: ObfuscatorPool | None,
-        enc_label: Any,
-        k: int,
-        seconds: list[float],
-    ) -> tuple[np.ndarray, int, bool]:
-        fam = self.family
-        m = x.shape[1]
-        w = init_weights(p, m, seed_offset=k)
-        opt = Optimizer(p, m, False)
-        masker = msg.Masker(pk, None if self.mask_seed is None else f"{self.mask_seed}/{ctx.party}/{k}")
-        from_arbiter = p.encrypt_param.obfuscators == "arbiter"
-        single = len(ctx.hosts) == 1
+    def _setup(self, ctx: Context, p: GLMParams, train: Frame, validate: Frame | None) -> _Run:
+        """Key, HOST_WEIGHTS, SETUP / HOST_SETUP (alignment, batch sizes), [y] for Poisson."""
+        party, guest = str(ctx.party), str(ctx.guest)
+        ep = p.encrypt_param
+        pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
+        ctx.send(msg.HOST_WEIGHTS, train.n_features)  # what the arbiter may decrypt for us
+        raw = ctx.recv(msg.SETUP)
+        digest = ids_digest(train.ids)
+        vdigest = ids_digest(validate.ids) if validate is not None else None
+        ctx.send(msg.HOST_SETUP, records.HostSetup(digest, vdigest, train.n_features).to_wire())
+        setup = records.Setup.from_wire(raw, guest)
+        check_aligned(digest, setup.ids, party, guest, "training")
+        if setup.n_rows != train.n_rows:
+            raise MessageError(
+                f"setup from {guest}: {setup.n_rows} rows where this host has {train.n_rows} aligned rows",
+                party=guest,
+                field="n_rows",
+            )
+        if setup.validate is not None:
+            if validate is None:
+                raise DataError(
+                    "the guest validates during training but this host has no validation data", party=party
+                )
+            check_aligned(str(vdigest), setup.validate, party, guest, "validation")
+        check_batch_sizes(
+            setup.plan, {party: train.n_features}, p.allow_small_batches, party, self.family.algorithm
+        )
+        enc_label = None
+        if not self.family.quadratic:
+            enc_label = msg.expect_cipher(ctx.recv(msg.ENC_LABEL), pk, train.n_rows, "enc_label", guest)
+        pool = None
+        if ep.obfuscators == "local" and ep.method == "paillier":
+            pool = ObfuscatorPool(pk, capacity=max(setup.plan.sizes), batch=256)
+        xv = validate.features if validate is not None and setup.validate is not None else None
+        return _Run(p, setup, train.features, xv, pk, pool, enc_label)
+
+    def _fit_one(self, ctx: Context, run: _Run, k: int, seconds: list[float]) -> tuple[np.ndarray, int, bool]:
+        p = run.p
+        w = init_weights(p, run.x.shape[1], seed_offset=k)
+        opt = Optimizer(p, len(w), False)
+        masker = msg.Masker(run.pk, None if self.mask_seed is None else f"{self.mask_seed}/{ctx.party}/{k}")
+        guest, arbiter = str(ctx.guest), str(ctx.arbiter)
         converged = False
         n_iter = 0
         for e in range(p.max_iter):
             ectx = ctx.sub("epoch", e)
             t0 = time.perf_counter()
             w_start = w.copy()
-            for b in range(plan.n_batches):
-                bctx = ectx.sub("batch", b)
-                rows = plan.rows(b)
-                xb = x[rows]
-                n_b = len(rows)
-                wx = xb @ w
-                f = fam.host_forward(wx)
-                if from_arbiter:
-                    zeros = msg.expect_cipher(bctx.recv(msg.ZEROS), pk, n_b, "zeros")
-                    fw = msg.with_scale(zeros, msg.FORWARD_FRAC_BITS) + f
-                else:
-                    fw = pk.encrypt(f, msg.FORWARD_FRAC_BITS, pool=pool)
-                bctx.send(msg.HOST_FORWARD, fw)
-                penalty = n_b * opt.penalty(w)
-                early_loss = fam.quadratic and single
-                if early_loss:  # known before [d]: the guest can finish its loss sooner
-                    bctx.send(msg.HOST_LOSS, pk.encrypt(np.array([float(np.dot(f, f)), penalty])))
-                d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual")
-                cols = np.hstack([xb, f[:, None]]) if fam.quadratic and not single else xb
-                dots = d.dot(cols, precision_bits=p.precision_bits)
-                masked, masks = masker.mask(dots[:m])
-                bctx.send(msg.MASKED_GRADIENT, masked)
-                if not early_loss:
-                    if fam.quadratic:
-                        term = dots[m : m + 1]
-                    else:
-                        term = enc_label[rows].dot(wx, precision_bits=p.precision_bits)
-                    pen = pk.encrypt(np.array([penalty]))
-                    bctx.send(msg.HOST_LOSS, type(term).concat([term, pen]).obfuscate())
-                raw = bctx.recv(msg.UNMASKED_GRADIENT)
-                residues = msg.residues_from_bytes(raw, masker.n, len(masks))
-                grad = np.asarray(masker.unmask(residues, masks, masked.frac_bits)) / n_b
-                w = opt.step(w, grad, e)
+            for b in range(run.setup.plan.n_batches):
+                w = self._batch(ectx.sub("batch", b), run, b, w, opt, masker, e)
             n_iter = e + 1
             if p.early_stop == "weight_diff":
                 ectx.send(msg.WEIGHT_DIFF, float(np.sum((w - w_start) ** 2)))
-            converged = bool(ectx.recv(msg.CONVERGED))
+            converged = records.expect_flag(ectx.recv(msg.CONVERGED), arbiter, "converged")
             stop = False
-            if xv is not None and p.validates_at(e):
-                ectx.send(msg.VALIDATE_FORWARD, xv @ w)
-                stop = bool(ectx.recv(msg.VALIDATION_STOP))
+            if run.xv is not None and p.validates_at(e):
+                ectx.send(msg.VALIDATE_FORWARD, run.xv @ w)
+                stop = records.expect_flag(ectx.recv(msg.VALIDATION_STOP), guest, "validation_stop")
             seconds.append(time.perf_counter() - t0)
             if converged or stop:
                 break
         return w, n_iter, converged
+
+    def _batch(
+        self, bctx: Context, run: _Run, b: int, w: np.ndarray, opt: Optimizer, masker: msg.Masker, e: int
+    ) -> np.ndarray:
+        """One mini-batch: forward to the guest, masked gradient to the arbiter, loss terms."""
+        fam, p, pk = self.family, run.p, run.pk
+        guest, arbiter = str(bctx.guest), str(bctx.arbiter)
+        single = len(bctx.hosts) == 1
+        rows = run.setup.plan.rows(b)
+        xb = run.x[rows]
+        n_b, m = len(rows), run.x.shape[1]
+        wx = xb @ w
+        f = fam.host_forward(wx)
+        if p.encrypt_param.obfuscators == "arbiter":
+            zeros = msg.expect_cipher(bctx.recv(msg.ZEROS), pk, n_b, "zeros", arbiter)
+            fw = msg.with_scale(zeros, msg.FORWARD_FRAC_BITS) + f
+        else:
+            fw = pk.encrypt(f, msg.FORWARD_FRAC_BITS, pool=run.pool)
+        bctx.send(msg.HOST_FORWARD, fw)
+        penalty = n_b * opt.penalty(w)
+        early_loss = fam.quadratic and single
+        if early_loss:  # known before [d]: the guest can finish its loss sooner
+            bctx.send(msg.HOST_LOSS, pk.encrypt(np.array([float(np.dot(f, f)), penalty])))
+        d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual", guest)
+        cols = np.hstack([xb, f[:, None]]) if fam.quadratic and not single else xb
+        dots = d.dot(cols, precision_bits=p.precision_bits)
+        masked, masks = self._masked_gradient(masker, d, dots[:m])
+        bctx.send(msg.MASKED_GRADIENT, masked)
+        if not early_loss:
+            if fam.quadratic:
+                term = dots[m : m + 1]
+            else:
+                term = run.enc_label[rows].dot(wx, precision_bits=p.precision_bits)
+            pen = pk.encrypt(np.array([penalty]))
+            bctx.send(msg.HOST_LOSS, type(term).concat([term, pen]).obfuscate())
+        raw = bctx.recv(msg.UNMASKED_GRADIENT)
+        residues = msg.residues_from_bytes(raw, masker.n, len(masks), arbiter)
+        grad = np.asarray(masker.unmask(residues, masks, masked.frac_bits)) / n_b
+        return opt.step(w, grad, e)
+
+    def _masked_gradient(self, masker: msg.Masker, d: Any, grad: Any) -> tuple[Any, list[int]]:
+        """``[X_hᵀd + m]``, re-randomised (:meth:`.messages.Masker.mask`), and the masks.
+
+        ``d`` is unused here; it is passed so that tests can play a host that deviates.
+        """
+        return masker.mask(grad)
 
     def predict(self, ctx: Context, model: GLMModel, data: Frame) -> None:
         """Send this host's ``w_hᵀx_h`` for every row and model to the guest.
@@ -203,17 +230,19 @@ class GLMHost:
         Raises
         ------
         DataError
-            Columns differ from the model's (names the missing / extra ones) or NaN features.
+            Columns differ from the model's (names the missing / extra ones), NaN features, or
+            rows not aligned with the guest's.
+        MessageError
+            A malformed prediction setup from the guest.
         """
         party = str(ctx.party)
         if isinstance(model, dict):
             model = self.model_class.from_dict(model)
         self._check(data, party, "prediction")
         frame = check_columns(model.feature_names, data, party, self.family.algorithm)
-        setup = ctx.recv(msg.PREDICT_SETUP)
+        raw = ctx.recv(msg.PREDICT_SETUP)
         digest = ids_digest(frame.ids)
         coef = np.asarray(model.coef, dtype=np.float64).reshape(model.n_models, -1)
-        ctx.send(msg.PREDICT_FORWARD, {"ids": digest, "wx": frame.features @ coef.T})
-        if not isinstance(setup, dict):
-            raise MessageError("malformed prediction setup from the guest")
-        check_aligned(digest, str(setup.get("ids")), party, str(ctx.guest), "prediction")
+        ctx.send(msg.PREDICT_FORWARD, records.PredictForward(digest, frame.features @ coef.T).to_wire())
+        setup = records.PredictSetup.from_wire(raw, str(ctx.guest))
+        check_aligned(digest, setup.ids, party, str(ctx.guest), "prediction")

@@ -3,7 +3,9 @@
 Setup (once per fit)::
 
     PUBLIC_KEY        arbiter → guest, hosts   the job's public key (Paillier or plain)
-    SETUP             guest → hosts, arbiter   id digest, rows, batch plan, models (classes), validation
+    HOST_WEIGHTS      host → arbiter           the host's weight count (what it may have decrypted)
+    SETUP             guest → hosts, arbiter   id digest, rows, batch plan, models (classes),
+                                               the guest's weight count, validation digest
     HOST_SETUP        host → guest             the host's id digest(s) and feature count
     ENC_LABEL         guest → hosts            Poisson only: [y], encrypted once
 
@@ -14,9 +16,9 @@ Per model (class) ``k``, epoch ``e``, batch ``b`` (namespace ``class-k/epoch-e/b
     HOST_FORWARD      host → guest             [¼·w_hᵀx_h] (LR), [w_hᵀx_h] (LinR), [exp(w_hᵀx_h)] (Poisson)
     RESIDUAL          guest → hosts            [d], one per row
     HOST_LOSS         host → guest             [host's loss terms, n_b·penalty_h]
-    MASKED_GRADIENT   guest, hosts → arbiter   [n_b·g + m] with m uniform in Z_n
+    MASKED_GRADIENT   guest, hosts → arbiter   [n_b·g + m] with m uniform in Z_n, re-randomised (rⁿ)
     UNMASKED_GRADIENT arbiter → guest, hosts   n_b·g + m mod n, as fixed-width bytes
-    LOSS              guest → arbiter          [n_b·loss_b]
+    LOSS              guest → arbiter          [n_b·loss_b], re-randomised (rⁿ)
 
 Per epoch (namespace ``class-k/epoch-e``)::
 
@@ -29,6 +31,10 @@ Predict::
 
     PREDICT_SETUP     guest → hosts            id digest of the rows to predict
     PREDICT_FORWARD   host → guest             w_hᵀx_h per row and model, in the clear (as in FATE)
+
+Each channel's ``disclosure`` states what its receiver learns in clear; the module docstring of
+:mod:`fedloom.ml.hetero.glm` explains each. Values received from peers are validated into typed
+records by :mod:`.records` (a :class:`~fedloom.core.errors.MessageError` naming the sender).
 """
 
 from __future__ import annotations
@@ -42,23 +48,86 @@ from fedloom.core import ARBITER, GUEST, HOST
 from fedloom.core.errors import MessageError
 from fedloom.crypto.paillier.encoding import centre
 
-PUBLIC_KEY = Channel("public_key", src=ARBITER, dst=(GUEST, HOST))
-SETUP = Channel("setup", src=GUEST, dst=(HOST, ARBITER))
-HOST_SETUP = Channel("host_setup", src=HOST, dst=GUEST)
-ENC_LABEL = Channel("enc_label", src=GUEST, dst=HOST)
-ZEROS = Channel("zeros", src=ARBITER, dst=(GUEST, HOST))
-HOST_FORWARD = Channel("host_forward", src=HOST, dst=GUEST)
-RESIDUAL = Channel("residual", src=GUEST, dst=HOST)
-HOST_LOSS = Channel("host_loss", src=HOST, dst=GUEST)
-MASKED_GRADIENT = Channel("masked_gradient", src=(GUEST, HOST), dst=ARBITER)
-UNMASKED_GRADIENT = Channel("unmasked_gradient", src=ARBITER, dst=(GUEST, HOST))
-LOSS = Channel("loss", src=GUEST, dst=ARBITER)
-WEIGHT_DIFF = Channel("weight_diff", src=(GUEST, HOST), dst=ARBITER)
-CONVERGED = Channel("converged", src=ARBITER, dst=(GUEST, HOST))
-VALIDATE_FORWARD = Channel("validate_forward", src=HOST, dst=GUEST)
-VALIDATION_STOP = Channel("validation_stop", src=GUEST, dst=(HOST, ARBITER))
-PREDICT_SETUP = Channel("predict_setup", src=GUEST, dst=HOST)
-PREDICT_FORWARD = Channel("predict_forward", src=HOST, dst=GUEST)
+PUBLIC_KEY = Channel(
+    "public_key", src=ARBITER, dst=(GUEST, HOST), disclosure="the job's public key (n); nothing else"
+)
+SETUP = Channel(
+    "setup",
+    src=GUEST,
+    dst=(HOST, ARBITER),
+    disclosure="row count, batch plan (row positions of each batch), number of models, the guest's "
+    "weight count, SHA-256 digests of the training / validation id lists",
+)
+HOST_SETUP = Channel(
+    "host_setup",
+    src=HOST,
+    dst=GUEST,
+    disclosure="the host's id-list digests and its feature count",
+)
+HOST_WEIGHTS = Channel(
+    "host_weights", src=HOST, dst=ARBITER, disclosure="the host's number of weights (its feature count)"
+)
+ENC_LABEL = Channel("enc_label", src=GUEST, dst=HOST, disclosure="ciphertext only ([y], Poisson)")
+ZEROS = Channel(
+    "zeros", src=ARBITER, dst=(GUEST, HOST), disclosure="ciphertext only (fresh encryptions of 0)"
+)
+HOST_FORWARD = Channel(
+    "host_forward", src=HOST, dst=GUEST, disclosure="ciphertext only ([u_h] per row of the batch)"
+)
+RESIDUAL = Channel("residual", src=GUEST, dst=HOST, disclosure="ciphertext only ([d] per row of the batch)")
+HOST_LOSS = Channel("host_loss", src=HOST, dst=GUEST, disclosure="ciphertext only (the host's loss terms)")
+MASKED_GRADIENT = Channel(
+    "masked_gradient",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="Xᵀd + uniform mask, re-randomised with a uniform rⁿ: nothing (uniform residues mod n)",
+)
+UNMASKED_GRADIENT = Channel(
+    "unmasked_gradient",
+    src=ARBITER,
+    dst=(GUEST, HOST),
+    disclosure="own gradient Xᵀd of the batch, once the mask is removed (host: X_hᵀd, with batch "
+    "rows ≤ its features + 1 it could solve for d, hence y: refused unless allow_small_batches; "
+    "guest: its intercept entry Σd reveals Σ_h w_hᵀx_h over the batch (LR, LinR), and X_gᵀd "
+    "the hosts' scores weighted by its features)",
+)
+LOSS = Channel(
+    "loss",
+    src=GUEST,
+    dst=ARBITER,
+    disclosure="the batch loss n_b·loss_b (penalties included), re-randomised: the arbiter learns "
+    "the loss of every batch",
+)
+WEIGHT_DIFF = Channel(
+    "weight_diff",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="the sender's ‖Δw‖² of the epoch, in clear (early_stop: weight_diff only)",
+)
+CONVERGED = Channel(
+    "converged", src=ARBITER, dst=(GUEST, HOST), disclosure="whether training stops (one boolean)"
+)
+VALIDATE_FORWARD = Channel(
+    "validate_forward",
+    src=HOST,
+    dst=GUEST,
+    disclosure="w_hᵀx_h of every validation row, in clear (as in FATE)",
+)
+VALIDATION_STOP = Channel(
+    "validation_stop",
+    src=GUEST,
+    dst=(HOST, ARBITER),
+    disclosure="whether the validation metric stopped training (one boolean)",
+)
+PREDICT_SETUP = Channel(
+    "predict_setup", src=GUEST, dst=HOST, disclosure="row count and id-list digest of the rows to predict"
+)
+PREDICT_FORWARD = Channel(
+    "predict_forward",
+    src=HOST,
+    dst=GUEST,
+    disclosure="w_hᵀx_h of every predicted row and model, in clear (as in FATE)",
+)
 
 #: Fixed-point scale of the hosts' forwards and of ``[d]`` (LR, LinR): 32 fractional bits.
 FORWARD_FRAC_BITS = 32
@@ -67,15 +136,22 @@ MAX_GRADIENT_LEN = 1 << 20
 
 
 class Masker:
-    r"""One-time pads for the gradients a party sends to the arbiter.
+    r"""One-time pads for the gradients a party sends to the arbiter, re-randomised last.
 
     A party holding :math:`[G]` (fixed point, scale :math:`2^f`) adds an encryption of a mask
     :math:`m` drawn uniformly from :math:`\mathbb{Z}_n`; the arbiter decrypts
     :math:`r = G + m\,2^f \bmod n`, which is uniform in :math:`\mathbb{Z}_n` whatever :math:`G`
     (:math:`2^f` is a unit mod :math:`n`): the arbiter learns nothing about the gradient, not even
     its size. The party recovers :math:`G = r - m\,2^f \bmod n` exactly (then centres it and
-    checks that it did not overflow). The mask's encryption carries a fresh obfuscator of the
-    party's own, which also re-randomises :math:`[G]` before it leaves.
+    checks that it did not overflow).
+
+    The plaintext is not the only thing the key owner reads: it can also compute residue
+    characters of each ciphertext's randomness, and the randomness of :math:`[G]` is the
+    randomness of :math:`[d]` (which contains the arbiter's own encryptions of zero) raised to the
+    encoded features. So :meth:`mask` ends with
+    :meth:`~fedloom.crypto.paillier.EncryptedVector.rerandomize` (a fresh :math:`r^n`, :math:`r`
+    uniform in :math:`\mathbb{Z}_n^*`), after which each ciphertext is distributed exactly as a
+    fresh encryption of its (uniform) plaintext. One exponentiation per gradient element.
 
     Parameters
     ----------
@@ -97,33 +173,53 @@ class Masker:
         return [self._rng.randrange(self.n) for _ in range(count)]
 
     def mask(self, enc: Any) -> tuple[Any, list[int]]:
-        """``[G + m·2^f]`` and the effective masks ``m·2^f mod n``."""
+        """``[G + m·2^f]``, re-randomised, and the effective masks ``m·2^f mod n``."""
         masks = self._draw(len(enc))
-        masked = enc + self.pk.encrypt_ints(masks)
+        masked = (enc + self.pk.encrypt_ints(masks)).rerandomize()
         scale = 1 << masked.frac_bits
         return masked, [m * scale % self.n for m in masks]
 
     def unmask(self, residues: list[int], masks: list[int], frac_bits: int) -> list[float]:
         """The gradient values ``G / 2^f`` from the arbiter's residues (overflow checked)."""
         if len(residues) != len(masks):
-            raise MessageError(f"the arbiter returned {len(residues)} values for {len(masks)} masked ones")
+            raise MessageError(
+                f"the arbiter returned {len(residues)} values for {len(masks)} masked ones",
+                field="unmasked_gradient",
+            )
         signed = centre([(r - m) % self.n for r, m in zip(residues, masks, strict=True)], self.n)
         scale = 1 << frac_bits
         return [v / scale for v in signed]
 
 
-def expect_cipher(value: Any, public_key: Any, length: int, what: str) -> Any:
-    """Check a received ciphertext vector: right type, key and length (MessageError otherwise)."""
+def _whose(field: str, sender: str | None) -> str:
+    return f"{field} from {sender}" if sender else field
+
+
+def expect_cipher(value: Any, public_key: Any, length: int, field: str, sender: str | None = None) -> Any:
+    """Check a received ciphertext vector: right type, key and length.
+
+    Raises
+    ------
+    MessageError
+        Naming the sender (``party``) and the message (``field``).
+    """
+    where = _whose(field, sender)
     if not (hasattr(value, "public_key") and hasattr(value, "frac_bits") and hasattr(value, "dot")):
-        raise MessageError(f"{what}: expected a ciphertext vector. Got {type(value).__name__}.")
+        raise MessageError(
+            f"{where}: expected a ciphertext vector. Got {type(value).__name__}.", party=sender, field=field
+        )
     if value.public_key != public_key:
-        raise MessageError(f"{what}: ciphertexts under another key than the job's")
+        raise MessageError(
+            f"{where}: ciphertexts under another key than the job's", party=sender, field=field
+        )
     if len(value) != length:
-        raise MessageError(f"{what}: {len(value)} ciphertexts where {length} were expected")
+        raise MessageError(
+            f"{where}: {len(value)} ciphertexts where {length} were expected", party=sender, field=field
+        )
     return value
 
 
-def complete_zeros(value: Any, public_key: Any, length: int, own: Any) -> Any:
+def complete_zeros(value: Any, public_key: Any, length: int, own: Any, sender: str | None = None) -> Any:
     """The arbiter's encryptions of zero, topped up to ``length`` from the party's own pool.
 
     Without a pool (``own`` is None) exactly ``length`` values must arrive; with one, the arbiter
@@ -131,9 +227,9 @@ def complete_zeros(value: Any, public_key: Any, length: int, own: Any) -> Any:
     itself an encryption of zero.
     """
     if own is None:
-        return expect_cipher(value, public_key, length, "zeros")
-    got = len(value) if hasattr(value, "__len__") else -1
-    zeros = expect_cipher(value, public_key, min(max(got, 0), length), "zeros")
+        return expect_cipher(value, public_key, length, "zeros", sender)
+    got = len(value) if hasattr(value, "__len__") and hasattr(value, "public_key") else -1
+    zeros = expect_cipher(value, public_key, min(max(got, 0), length), "zeros", sender)
     if got == length:
         return zeros
     return type(zeros)(public_key, zeros.ciphertexts + own.take(length - got), 0)
@@ -150,15 +246,22 @@ def residues_to_bytes(values: list[int], n: int) -> bytes:
     return b"".join(int(v).to_bytes(width, "big") for v in values)
 
 
-def residues_from_bytes(buf: Any, n: int, count: int) -> list[int]:
+def residues_from_bytes(buf: Any, n: int, count: int, sender: str | None = None) -> list[int]:
     """Parse :func:`residues_to_bytes` output received from the arbiter, checking size and range."""
+    field = "unmasked_gradient"
     if not isinstance(buf, bytes | bytearray | memoryview):
-        raise MessageError(f"unmasked gradients must arrive as bytes. Got {type(buf).__name__}.")
+        raise MessageError(
+            f"unmasked gradients must arrive as bytes. Got {type(buf).__name__}.", party=sender, field=field
+        )
     width = (n.bit_length() + 7) // 8
     view = bytes(buf)
     if len(view) != width * count:
-        raise MessageError(f"unmasked gradients: {len(view)} bytes for {count} values of {width} bytes")
+        raise MessageError(
+            f"unmasked gradients: {len(view)} bytes for {count} values of {width} bytes",
+            party=sender,
+            field=field,
+        )
     out = [int.from_bytes(view[i : i + width], "big") for i in range(0, len(view), width)]
     if any(v >= n for v in out):
-        raise MessageError("unmasked gradients: a value is not below n")
+        raise MessageError("unmasked gradients: a value is not below n", party=sender, field=field)
     return out

@@ -11,7 +11,9 @@ fedloom extras: ``encrypt_param.method: plain`` (no encryption, debugging only) 
 ``encrypt_param.obfuscators`` (``arbiter``: the key owner makes the encryptions of zero that
 randomise the guest's and hosts' ciphertexts, see :mod:`fedloom.ml.hetero.glm`; ``local``: each
 party draws its own from a background :class:`~fedloom.crypto.paillier.ObfuscatorPool`), and
-``multi_class: binary`` (refuse labels with more than two classes instead of one-vs-rest).
+``multi_class: binary`` (refuse labels with more than two classes instead of one-vs-rest), and
+``allow_small_batches`` (accept batches small enough for a party to solve its gradient for the
+residual; refused by default).
 
 Differences from FATE's defaults, on purpose: ``encrypt_param.key_length`` is 2048 (FATE: 1024).
 """
@@ -94,7 +96,9 @@ class EncryptParam(_Params):
     obfuscators
         ``arbiter`` (default): the arbiter, who owns the key, sends fresh encryptions of zero that
         randomise the other parties' ciphertexts; ``local``: each party draws its own obfuscators
-        in a background thread. Same security (see :mod:`fedloom.ml.hetero.glm`).
+        in a background thread. Same security: either way every ciphertext the arbiter decrypts
+        is first re-randomised by its sender with a uniform :math:`r^n` (see
+        :mod:`fedloom.ml.hetero.glm`).
     """
 
     method: str = "paillier"
@@ -220,6 +224,11 @@ class GLMParams(_Params):
         ``rmse``, ``mae`` for regression); early stopping watches the first one only, or all.
     floating_point_precision
         Bits of the low-precision encoding of features in ``[d]·x`` (FATE: 23).
+    allow_small_batches
+        fedloom; default false. A party with :math:`k` weights that gets the gradient
+        :math:`X^Td` of a batch of at most :math:`k + 1` rows can solve it for the residual
+        :math:`d` (a host: hence the labels). Such batch plans (any batch, the last short one
+        included) are refused with a ConfigError naming ``batch_size`` unless this is true.
     """
 
     algorithm: ClassVar[str] = "HeteroGLM"
@@ -251,6 +260,7 @@ class GLMParams(_Params):
     metrics: list[str] | None = None
     use_first_metric_only: StrictBool = False
     floating_point_precision: StrictInt | None = Field(default=23, ge=1, le=52)
+    allow_small_batches: StrictBool = False
 
     @field_validator("penalty", mode="before")
     @classmethod

@@ -1,7 +1,11 @@
 r"""Hetero linear regression (guest with the target, hosts, arbiter).
 
 Residual :math:`d = w^Tx - y`, split as :math:`[w_h^Tx_h] + (w_g^Tx_g - y)`; loss
-:math:`\tfrac12 d^2`; gradients :math:`\sum [d]\,x`, masked before the arbiter decrypts them.
+:math:`\tfrac12 d^2`; gradients :math:`\sum [d]\,x`, masked and re-randomised before the arbiter
+decrypts them. In clear (as in FATE) the host sees its gradient :math:`X_h^Td` per batch (a batch
+of at most host features + 1 rows would give it :math:`d` and so the targets: refused unless
+``allow_small_batches``), the guest :math:`\sum d`, i.e. the batch sum of the hosts'
+:math:`w_h^Tx_h`, and the hosts' :math:`w_h^Tx_h` of validation and predicted rows.
 Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
 """
 

@@ -3,7 +3,12 @@ r"""Hetero logistic regression (guest with the label, hosts, arbiter), Taylor-ap
 Loss :math:`\ell \approx \log 2 - \tfrac12 y\,w^Tx + \tfrac18 (w^Tx)^2` with :math:`y \in \{-1, 1\}`,
 residual :math:`d = \tfrac14 w^Tx - \tfrac12 y`, split as
 :math:`[\tfrac14 w_h^Tx_h] + (\tfrac14 w_g^Tx_g - \tfrac12 y)`; gradients :math:`\sum [d]\,x`,
-masked before the arbiter decrypts them. Binary labels (two classes, the larger one positive);
+masked and re-randomised before the arbiter decrypts them. What the parties learn in clear (as in
+FATE): each its own gradient per batch — the host :math:`X_h^Td`, from which a batch of at most
+(host features + 1) rows would give it :math:`d` and so the labels (such batch plans are refused
+unless ``allow_small_batches``); the guest :math:`\sum d`, which reveals the batch sum of the
+hosts' :math:`\tfrac14 w_h^Tx_h` — and the guest the hosts' :math:`w_h^Tx_h` of validation and
+predicted rows. Binary labels (two classes, the larger one positive);
 more classes train one binary model per class (one-vs-rest) unless ``multi_class: binary``.
 Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
 

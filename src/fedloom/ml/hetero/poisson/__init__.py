@@ -3,7 +3,11 @@ r"""Hetero Poisson regression (guest with the counts, one host, arbiter), FATE's
 :math:`\mu = \text{exposure} \cdot \exp(w^Tx)`; the host sends :math:`[\exp(w_h^Tx_h)]`, the guest
 forms :math:`[d] = [\exp(w_h^Tx_h)] \cdot \exp(w_g^Tx_g)\,\text{exposure} - y`; loss
 :math:`\mu - y\,(w^Tx + \log \text{exposure})` (the negative log-likelihood without
-:math:`\log y!`); gradients :math:`\sum [d]\,x`, masked before the arbiter decrypts them. The
+:math:`\log y!`); gradients :math:`\sum [d]\,x`, masked and re-randomised before the arbiter
+decrypts them. The host holds ``[y]`` (ciphertext only) and sees its gradient :math:`X_h^Td` per
+batch in clear, :math:`d = \mu - y` (a batch of at most host features + 1 rows would give it
+:math:`d`: refused unless ``allow_small_batches``); the guest sees :math:`\sum d` and the host's
+:math:`w_h^Tx_h` of validation and predicted rows (as in FATE). The
 optional ``exposure_colname`` names a guest column (> 0) used as a log offset. One host only
 (the product of two hosts' encrypted factors is not computable under Paillier).
 Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.

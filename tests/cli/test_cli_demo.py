@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,14 @@ def test_demo_runs(tmp_path: Path) -> None:
     host = pd.read_parquet(job_dir / "outputs" / "intersect_0" / "host-10000" / "data.parquet")
     assert host.shape == (569, 21)
     assert (job_dir / "logs" / "host-10000.log").exists()
+    assert "transport: mutual TLS" in res.stdout
+    for party in ("guest:9999", "host:10000"):  # one line per party from its privacy ledger
+        line = next(x for x in res.stdout.splitlines() if x.startswith(f"  {party} received "))
+        assert "in clear on " in line
+    ledger = json.loads((job_dir / "privacy" / "host-10000.json").read_text())
+    assert {r["channel"] for r in ledger["received"]} and all(
+        r["from"] == "guest:9999" for r in ledger["received"]
+    )
 
 
 def test_missing_examples_are_a_clear_error(tmp_path: Path) -> None:

@@ -37,3 +37,9 @@ def test_demo_trains_and_evaluates_hetero_lr(tmp_path: Path) -> None:
         assert str(model) in out and model.is_file()
     assert f"logs:          {job_dir / 'logs'}" in out
     assert f"--model-job {job_dir.name}" in out
+    assert "transport: mutual TLS" in out
+    for party in ("guest:9999", "host:10000", "arbiter:10000"):
+        assert re.search(
+            rf"^  {party} received \d+ messages on \d+ channels .*in clear on \d+: ", out, re.M
+        ), party
+        assert (job_dir / "privacy" / f"{party.replace(':', '-')}.json").is_file()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
 import time
@@ -106,7 +108,33 @@ def test_run_a_job_end_to_end(tmp_path: Path, data_dir: Path, job: tuple[dict, d
     assert f"outputs: {job_dir / 'outputs'}" in res.stdout
     out = pd.read_parquet(job_dir / "outputs" / "data_transform_0" / "host-10000" / "data.parquet")
     assert out.shape == (569, 21)
-    assert json.loads((job_dir / "job.json").read_text())["ok"] is True
+    summary = json.loads((job_dir / "job.json").read_text())
+    assert summary["ok"] is True and summary["tls"] is True
+    assert (
+        f"transport: mutual TLS, certificates from a CA made for this job ({job_dir / 'tls'})" in res.stdout
+    )
+    assert "PLAINTEXT" not in res.stdout + res.stderr
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in (job_dir / "tls").iterdir())
+    assert f"privacy: what each party received and learned in clear, per channel: {job_dir / 'privacy'}" in (
+        res.stdout
+    )
+    for party in ("guest:9999", "host:10000"):  # nothing crosses parties in Reader → DataTransform
+        assert f"  {party} received nothing" in res.stdout
+        ledger = json.loads((job_dir / "privacy" / f"{party.replace(':', '-')}.json").read_text())
+        assert ledger["party"] == party and ledger["received"] == []
+
+
+def test_insecure_transport_is_opt_in_and_says_so_loudly(
+    tmp_path: Path, data_dir: Path, job: tuple[dict, dict]
+) -> None:
+    res = run(tmp_path, *job, data_dir, "--insecure-transport")
+
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "WARNING: parties talk PLAINTEXT: any local process can inject messages" in res.stdout
+    assert "mutual TLS" not in res.stdout
+    (job_dir,) = (tmp_path / "jobs").iterdir()
+    assert not (job_dir / "tls").exists()
+    assert json.loads((job_dir / "job.json").read_text())["tls"] is False
 
 
 def test_a_dsl_error_exits_2_naming_component_and_field(
@@ -149,3 +177,39 @@ def test_a_failed_party_is_named_with_its_traceback(
     assert "no label column 'y'" in res.stdout
     assert "Traceback" in res.stdout or "File " in res.stdout
     assert "logs/host-10000.log" in res.stdout
+
+
+@pytest.mark.slow
+def test_a_host_killed_mid_job_is_named_first_and_the_others_stopped_after_it(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    job = EXAMPLES / "jobs" / "hetero_lr"
+    jobs = tmp_path / "jobs"
+    args = ["run", "-c", str(job / "conf.json"), "-d", str(job / "dsl.json"), "--data-dir", str(data_dir),
+            "--job-dir", str(jobs), "--timeout", "60"]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "250"}
+    proc = subprocess.Popen(
+        [FEDLOOM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 120
+    killed = False
+    while not killed and time.monotonic() < deadline and proc.poll() is None:
+        for path in jobs.glob("*/status/host-10000.json"):
+            status = json.loads(path.read_text())  # written atomically
+            if status.get("current") == "hetero_lr_0":  # mid-protocol: the guest and arbiter wait on it
+                os.kill(status["pid"], signal.SIGKILL)
+                killed = True
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=120)
+
+    assert killed, out + err
+    assert proc.returncode == 6, out + err  # PartyFailedError
+    headline = "failed at party host:10000, component hetero_lr_0: process killed by signal 9 (SIGKILL)"
+    assert headline in out, out
+    assert "  guest:9999: stopped after host:10000 failed" in out
+    assert "  arbiter:10000: stopped after host:10000 failed" in out
+    assert "log of host:10000:" in out
+    (job_dir,) = jobs.iterdir()
+    host = json.loads((job_dir / "status" / "host-10000.json").read_text())
+    assert host["state"] == "failed" and host["components"]["hetero_lr_0"]["state"] == "failed"
+    assert json.loads((job_dir / "job.json").read_text())["ok"] is False

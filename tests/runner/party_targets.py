@@ -39,7 +39,7 @@ def bulk_guest(ctx: Context, mbytes: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx.send(BULK, arr)
     bulk_seconds = time.perf_counter() - t0
-    pk = ctx.recv(PUBKEY)
+    pk = ctx.recv_public_key(PUBKEY, scheme="paillier", min_bits=2048)
     # 100k real ciphertexts: encrypting each afresh would dominate the test's time, so one
     # fresh encryption of 0 is shifted by each value with a plaintext add (one modmul each).
     zero = pk.encrypt(np.zeros(1))
@@ -50,7 +50,7 @@ def bulk_guest(ctx: Context, mbytes: int) -> dict[str, Any]:
 
 def bulk_host(ctx: Context) -> dict[str, Any]:
     arr = ctx.recv(BULK)
-    ctx.recv(PUBKEY)
+    ctx.recv_public_key(PUBKEY, scheme="paillier", min_bits=2048)
     enc = ctx.recv(CIPHERS)
     ctx.send(SAMPLE, enc[::SAMPLE_EVERY])
     return {
@@ -99,3 +99,15 @@ def echo_guest(ctx: Context) -> int:
 
 def echo_host(ctx: Context) -> None:
     ctx.send(PONG, int(ctx.recv(PING)) * 2)
+
+
+# -- a peer killed mid-protocol --------------------------------------------------------------
+def guest_waits_for_pong(ctx: Context) -> int:
+    ctx.send(PING, 1)
+    return int(ctx.recv(PONG))
+
+
+def host_killed_after_ping(ctx: Context) -> None:
+    ctx.recv(PING)
+    time.sleep(0.2)  # the guest is waiting for the pong now
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fedloom.components import registry
 from fedloom.core import ConfigError, DataError
 from fedloom.data import TableStore
-from fedloom.runner.local import run_job
+from fedloom.dsl import load_job, load_json
+from fedloom.runner.local import resolve_model_job, run_job
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -112,6 +114,7 @@ def test_a_failing_party_is_reported_and_the_other_stops(data_dir: Path, tmp_pat
     assert "no label column 'y'" in f.message
     assert "frame_from_table" in f.traceback_tail
     assert res.parties["host:10000"]["components"]["data_transform_0"]["state"] == "failed"
+    assert (res.privacy_dir / "host-10000.json").is_file()  # a failed party still writes its ledger
 
 
 def test_need_run_false_passes_the_input_through(data_dir: Path, tmp_path: Path) -> None:
@@ -130,3 +133,20 @@ def test_need_run_false_passes_the_input_through(data_dir: Path, tmp_path: Path)
     host = res.parties["host:10000"]["components"]
     assert host["data_transform_0"]["state"] == "skipped"
     assert host["data_transform_1"]["rows"] == 569
+
+
+def test_a_job_folder_that_never_finished_is_not_used_for_predict(tmp_path: Path) -> None:
+    predict = EXAMPLES / "jobs" / "hetero_lr"
+    job = load_job(
+        load_json(predict / "predict_conf.json", "conf"),
+        load_json(predict / "predict_dsl.json", "dsl"),
+        registry(),
+    )
+    folder = tmp_path / "j1"
+    (folder / "outputs").mkdir(parents=True)
+    (folder / "status").mkdir()
+    (folder / "status" / "guest-9999.json").write_text(json.dumps({"state": "done"}))
+    (folder / "status" / "host-10000.json").write_text(json.dumps({"state": "running"}))  # killed with it
+
+    with pytest.raises(ConfigError, match=r"did not finish .*host-10000 never reported done"):
+        resolve_model_job(job, "j1", tmp_path)

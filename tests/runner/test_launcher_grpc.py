@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fedloom.core import PartyFailedError, PartyId
-from fedloom.runner.launcher import PartySpec, launch
+from fedloom.runner.launcher import LaunchResult, PartyOutcome, PartySpec, launch
 
 HERE = str(Path(__file__).parent)
 G, H, A = PartyId.parse("guest:9999"), PartyId.parse("host:10000"), PartyId.parse("arbiter:10000")
@@ -65,6 +65,8 @@ def test_a_killed_peer_makes_the_others_time_out_without_hanging(tmp_path: Path)
     assert out[G].error_type == "PartyTimeoutError", out[G].message
     assert out[A].error_type == "PartyTimeoutError", out[A].message
     assert "pong/host:10000->arbiter:10000" in out[A].message
+    assert res.first_failure() is out[H]  # the timeouts are reactions: the dead host is the cause
+    assert res.aftermath()[A].startswith("stopped after host:10000 failed (PartyTimeoutError")
     assert out[G].seconds < timeout + 4 and out[A].seconds < timeout + 4
     assert elapsed < timeout + 15
 
@@ -81,3 +83,61 @@ def test_a_failed_party_is_named_and_the_rest_stop(tmp_path: Path) -> None:
         res.raise_for_failure()
     assert err.value.party == "guest:9999"
     assert "DataError" in str(err.value) and "no column 'id'" in str(err.value)
+
+
+def test_a_host_killed_mid_protocol_is_named_first_and_the_others_stopped_after_it(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    res = launch(
+        specs(guest="guest_waits_for_pong", host="host_killed_after_ping", arbiter="waits_for_dead_host"),
+        python_path=[HERE],
+        job_dir=tmp_path,
+        timeout=30,
+        grace=1.0,
+    )
+    out = res.outcomes
+    assert time.monotonic() - t0 < 15  # not the 30 s receive timeout: the launcher stopped the rest
+    assert out[H].status == "killed" and out[H].exit_code == -9
+    assert out[H].message == "process killed by signal 9 (SIGKILL) before reporting a result"
+    assert out[G].status == "stopped" and out[A].status == "stopped"
+    assert res.first_failure() is out[H]
+    with pytest.raises(PartyFailedError) as err:
+        res.raise_for_failure()
+    assert err.value.party == "host:10000"
+    headline = str(err.value).splitlines()[0]
+    assert headline.startswith("[host:10000] process killed by signal 9 (SIGKILL)"), headline
+    assert "guest:9999: stopped after host:10000 failed" in headline
+    assert "arbiter:10000: stopped after host:10000 failed" in headline
+
+
+def _outcome(party: PartyId, status: str, error_type: str, ended: float) -> PartyOutcome:
+    return PartyOutcome(party, status, error_type=error_type, message="m", ended=ended)
+
+
+def test_the_root_cause_is_a_failure_of_its_own_even_when_reactions_were_seen_first() -> None:
+    res = LaunchResult(
+        {
+            A: _outcome(A, "error", "PartyFailedError", 1.0),
+            G: _outcome(G, "error", "PartyTimeoutError", 2.0),
+            H: _outcome(H, "killed", "", 3.0),
+        }
+    )
+
+    assert res.first_failure() is res.outcomes[H]
+    assert res.aftermath() == {
+        A: "stopped after host:10000 failed (PartyFailedError: m)",
+        G: "stopped after host:10000 failed (PartyTimeoutError: m)",
+    }
+
+
+def test_among_failures_of_their_own_the_first_seen_is_the_root_cause() -> None:
+    res = LaunchResult(
+        {
+            G: _outcome(G, "error", "DataError", 2.0),
+            H: _outcome(H, "error", "MessageError", 1.0),
+            A: _outcome(A, "stopped", "", 0.5),
+        }
+    )
+
+    assert res.first_failure() is res.outcomes[H]
+    assert res.aftermath()[G] == "also failed: DataError: m"
+    assert res.aftermath()[A] == "stopped after host:10000 failed (m)"

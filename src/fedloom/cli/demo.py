@@ -6,11 +6,12 @@ What it does, step by step (each printed):
    ``examples/upload/`` (replacing the demo tables if they exist);
 2. runs ``examples/jobs/hetero_lr/{conf,dsl}.json`` (FATE's ``hetero_lr_normal``) with
    ``fedloom run``: guest 9999, host 10000 and arbiter 10000, each its own OS process over
-   loopback gRPC; Reader → DataTransform → Intersection (RSA PSI) → HeteroLR (Paillier, 1024-bit
-   key) → Evaluation;
+   loopback gRPC with mutual TLS (a CA made for the job); Reader → DataTransform → Intersection
+   (RSA PSI) → HeteroLR (Paillier, 1024-bit key) → Evaluation;
 3. prints the evaluation (AUC, KS, accuracy, precision, recall, F1, confusion matrix) and where
    each party's model, the predictions, the ROC / PR / KS plots and the logs were written, and the
-   command that predicts with this model (``examples/jobs/hetero_lr/predict_*.json``).
+   command that predicts with this model (``examples/jobs/hetero_lr/predict_*.json``); the run's
+   summary has one line per party from its privacy ledger (what it learned in clear).
 
 ``--only intersect`` runs the smaller first demo instead: Reader → DataTransform → ECDH PSI on
 guest and host (``examples/jobs/intersect``), and shows the aligned rows.
@@ -96,6 +97,11 @@ def demo_command(
     only: Demo = typer.Option(
         Demo.lr, "--only", help="lr: the whole hetero LR job (default); intersect: the PSI step alone."
     ),
+    insecure_transport: bool = typer.Option(
+        False,
+        "--insecure-transport",
+        help="Debugging only: plaintext gRPC between the parties instead of mutual TLS.",
+    ),
 ) -> None:
     """Upload the bundled breast data, then train and evaluate hetero LR: guest, host and arbiter
     as three processes (--only intersect: just the private set intersection)."""
@@ -122,6 +128,7 @@ def demo_command(
         job_dir=job_dir,
         timeout=timeout,
         console=console,
+        tls=not insecure_transport,
     )
     if result.failure is not None:
         raise typer.Exit(result.failure.exit_code)

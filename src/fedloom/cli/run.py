@@ -2,10 +2,14 @@
 
 While the parties run, one progress line per component shows how many parties finished it and
 what the running ones are doing (the parties' status files, polled). Afterwards: a summary table
-(per component and party: state, time, rows, metrics), the traffic per party, and where outputs
-and logs are. A failed job exits non-zero (the failed party's error class, ``core.errors``),
-naming the party and component that failed, why, and the tail of that party's traceback; the
-other parties are stopped.
+(per component and party: state, time, rows, metrics), the traffic per party, one line per party
+from its privacy ledger (how much it received, what it learned in clear), and where outputs,
+ledgers and logs are. A failed job exits non-zero (the failed party's error class,
+``core.errors``), naming the party and component that failed first, why, and the tail of that
+party's traceback; the other parties are stopped, and listed as stopped after it.
+
+The parties talk mutual TLS with a CA made for the job (one line says so);
+``--insecure-transport`` turns that off for debugging, and a warning says what that exposes.
 
 A predict job (``pipeline.<component>.model`` inputs) runs against the models of an earlier job:
 ``--model-job JOB_ID`` (or ``job_parameters.common.model_version`` in the conf). After a job that
@@ -31,6 +35,12 @@ if TYPE_CHECKING:  # the runner (pandas, pyarrow, grpc) loads only when a job ru
 __all__ = ["execute", "print_summary", "run_command"]
 
 _DONE_STATES = ("done", "skipped")
+
+
+def _plaintext_warning() -> str:
+    from fedloom.runner.launcher import PLAINTEXT_WARNING
+
+    return PLAINTEXT_WARNING
 
 
 def _human_bytes(n: int) -> str:
@@ -60,8 +70,9 @@ def _short_metrics(metrics: dict[str, Any] | None, width: int = 70) -> str:
 class _ProgressView:
     """One rich progress task per component, fed with the parties' status files."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, tls: bool = True) -> None:
         self.console = console
+        self.tls = tls
         self.progress = Progress(
             TextColumn("  {task.fields[name]:<20}"),
             TextColumn("[dim]{task.fields[module]:<14}"),
@@ -79,6 +90,16 @@ class _ProgressView:
         parties = ", ".join(str(p) for p in job.parties())
         self.console.print(f"[bold]job {job_id}[/]: {len(job.parties())} parties ({parties})")
         self.console.print(f"  folder: {job_dir}", highlight=False)
+        if self.tls:
+            self.console.print(
+                f"  transport: mutual TLS, certificates from a CA made for this job ({job_dir / 'tls'})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            self.console.print(
+                f"  [bold red]WARNING: {escape(_plaintext_warning())}[/]", highlight=False, soft_wrap=True
+            )
         for name in job.order:
             on = [str(p) for p in job.parties() if job.runs_on(name, p.role)]
             self.runs_on[name] = on
@@ -178,6 +199,7 @@ def print_summary(result: JobResult, console: Console) -> None:
             _human_bytes(t["received_bytes"]),
         )
     console.print(traffic)
+    _print_privacy(result, console)
     trained = [
         name
         for name in result.order
@@ -199,6 +221,18 @@ def print_summary(result: JobResult, console: Console) -> None:
     console.print(f"summary: {result.job_dir / 'job.json'}  ({result.seconds:.1f} s)", highlight=False)
 
 
+def _print_privacy(result: JobResult, console: Console) -> None:
+    """One line per party from its privacy ledger, and where the ledgers are."""
+    console.print(
+        f"privacy: what each party received and learned in clear, per channel: {result.privacy_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for party, info in result.parties.items():
+        line = info.get("privacy") or f"{party}: no summary (it did not finish; see its ledger file)"
+        console.print(f"  {escape(str(line))}", highlight=False, soft_wrap=True)
+
+
 def print_failure(result: JobResult, console: Console) -> None:
     """Which party and component failed, why, the traceback tail, and what became of the others."""
     f = result.failure
@@ -209,9 +243,9 @@ def print_failure(result: JobResult, console: Console) -> None:
         console.print(f"[dim]{escape(f.traceback_tail)}[/]", highlight=False)
     for party, info in result.parties.items():
         if party != f.party and info.get("status") != "done":
-            console.print(
-                f"  {party}: {escape(str(info.get('error') or info.get('status')))}", highlight=False
-            )
+            what = str(info.get("error") or info.get("status"))
+            what = what if len(what) <= 240 else what[:239] + "…"  # the whole text is in job.json
+            console.print(f"  {party}: {escape(what)}", highlight=False)
     log = result.logs_dir / f"{f.party.replace(':', '-')}.log"
     console.print(f"  log of {f.party}: {log}", highlight=False)
 
@@ -226,15 +260,19 @@ def execute(
     console: Console,
     show_progress: bool = True,
     model_job: str | None = None,
+    tls: bool = True,
 ) -> JobResult:
     """Run a job with progress and a summary on ``console``; returns the result (failed or not).
 
     ``model_job`` names the earlier job whose models a predict job loads (see
-    :func:`fedloom.runner.local.run_job`).
+    :func:`fedloom.runner.local.run_job`); ``tls=False`` runs the parties over plaintext gRPC
+    (debugging only), with a warning.
     """
     from fedloom.runner.local import run_job
 
-    view = _ProgressView(console) if show_progress else None
+    view = _ProgressView(console, tls=tls) if show_progress else None
+    if not tls and not show_progress:
+        Console(stderr=True).print(f"[bold red]WARNING: {escape(_plaintext_warning())}[/]", highlight=False)
     try:
         result = run_job(
             conf,
@@ -245,6 +283,7 @@ def execute(
             progress=view.update if view else None,
             on_start=view.start if view else None,
             model_job=model_job,
+            tls=tls,
         )
     finally:
         if view is not None:
@@ -276,6 +315,12 @@ def run_command(
         "(default: job_parameters.common.model_version).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
+    insecure_transport: bool = typer.Option(
+        False,
+        "--insecure-transport",
+        help="Debugging only: the parties talk plaintext gRPC instead of mutual TLS, so any local "
+        "process can inject messages or forge a failure notice.",
+    ),
 ) -> None:
     """Run a job on this machine: every party of the conf as its own process over loopback gRPC."""
     console = Console()
@@ -288,6 +333,7 @@ def run_command(
         console=console,
         show_progress=not as_json,
         model_job=model_job,
+        tls=not insecure_transport,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=1, default=str))

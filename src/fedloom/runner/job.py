@@ -17,6 +17,15 @@ run order:
 - and keeps ``{job_dir}/status/{role}-{party_id}.json`` current (replaced atomically), which is
   what ``fedloom run`` polls to show progress.
 
+A component's files are each written through a temporary file and a rename, ``metrics.json``
+last; the component counts as complete only once the status file says ``done`` (written after
+its files), and the job only once ``job.json`` says ``ok``.
+
+At the end, failed or not, the party writes its privacy ledger — per channel received: sender,
+declared disclosure, messages, elements, bytes (:class:`fedloom.context.privacy.PrivacyLedger`) —
+to ``{job_dir}/privacy/{role}-{party_id}.json``, and drops whatever of the job's messages it
+never read from its transport.
+
 A predict job names models of an earlier job as ``pipeline.<component>.<model>`` inputs (FATE's
 deployed models); with ``model_job_dir`` set, each party loads its own part of that model from
 ``{model_job_dir}/outputs/<component>/{role}-{party_id}/model.json`` (:func:`model_artifact_path`).
@@ -52,6 +61,7 @@ __all__ = [
     "load_model_artifact",
     "model_artifact_path",
     "party_dir_name",
+    "privacy_path",
     "run_party",
     "save_outputs",
     "status_path",
@@ -69,6 +79,11 @@ def party_dir_name(party: PartyId) -> str:
 def status_path(job_dir: Path, party: PartyId) -> Path:
     """Where ``party`` writes its status."""
     return job_dir / "status" / f"{party_dir_name(party)}.json"
+
+
+def privacy_path(job_dir: Path, party: PartyId) -> Path:
+    """Where ``party`` writes its privacy ledger: ``{job_dir}/privacy/{role}-{id}.json``."""
+    return job_dir / "privacy" / f"{party_dir_name(party)}.json"
 
 
 def model_artifact_path(job_dir: Path, component: str, party: PartyId) -> Path:
@@ -121,7 +136,7 @@ class StatusFile:
 
     The file holds::
 
-        {"party": "guest:9999", "state": "running|done|failed", "started": <unix time>,
+        {"party": "guest:9999", "pid": 4242, "state": "running|done|failed", "started": <unix time>,
          "seconds": ..., "current": "intersect_0",
          "components": {"reader_0": {"state": "waiting|running|done|skipped|failed",
                                      "seconds", "rows", "progress", "note", "metrics",
@@ -134,6 +149,7 @@ class StatusFile:
         self._lock = threading.Lock()
         self.data: dict[str, Any] = {
             "party": str(party),
+            "pid": os.getpid(),
             "state": "running",
             "started": time.time(),
             "seconds": 0.0,
@@ -294,7 +310,9 @@ def run_party(
     -------
     dict
         ``{"party", "components": {name: {"state", "seconds", "rows", "metrics", "sent_bytes",
-        "received_bytes", "outputs"}}, "traffic": {channel: counts}}`` (JSON).
+        "received_bytes", "outputs"}}, "traffic": {channel: counts}, "privacy": <one line>}``
+        (JSON); ``privacy`` is :meth:`PrivacyLedger.summary`, the ledger itself goes to
+        ``{job_dir}/privacy/{role}-{id}.json``.
 
     Raises
     ------
@@ -335,8 +353,26 @@ def run_party(
         if err is exc:
             raise
         raise err from exc
+    finally:
+        _end_of_job(ctx, jdir)
     status.finish("done")
-    return {"party": str(party), "components": summary, "traffic": ctx.stats.as_dict()}
+    return {
+        "party": str(party),
+        "components": summary,
+        "traffic": ctx.stats.as_dict(),
+        "privacy": ctx.privacy.summary(),
+    }
+
+
+def _end_of_job(ctx: Context, job_dir: Path | None) -> None:
+    """Write this party's privacy ledger and drop the job's unread messages (failed or not)."""
+    if job_dir is not None:
+        path = privacy_path(job_dir, ctx.party)
+        try:
+            ctx.privacy.write(path)
+        except OSError as exc:  # never hide the job's own outcome behind a full disk
+            log.warning("%s: cannot write the privacy ledger %s: %s", ctx.party, path, exc)
+    ctx.transport.drop_unread(f"{ctx.job_id}/")  # "j1/", not "j10/...": a prefix of addresses
 
 
 def _run_component(

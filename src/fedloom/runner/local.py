@@ -11,7 +11,16 @@ collects a :class:`JobResult`. The job's folder::
       job.json                   the result (:meth:`JobResult.to_dict`)
       status/{role}-{id}.json    each party's progress (see :class:`fedloom.runner.job.StatusFile`)
       outputs/{component}/{role}-{id}/   data.parquet, model.json, metrics.json
+      privacy/{role}-{id}.json   each party's privacy ledger: what it received, per channel, and
+                                 what that tells it in clear (the channels' declared disclosure)
       logs/{role}-{id}.log       each party's log (and .stderr)
+      tls/                       the job's CA certificate and each party's certificate and key
+                                 (mode 0600; see :mod:`fedloom.runner.launcher`)
+
+The parties talk mutual TLS with certificates of a CA made for this job alone (``tls=False``:
+plaintext, for debugging only). A job is complete only when ``job.json`` says ``"ok": true``; an
+interrupted run still writes a ``job.json`` saying it failed, so its partial outputs are never
+taken for a finished job's.
 
 **Predict jobs** (FATE's ``hetero_lr_normal_predict`` shape): a DSL whose components load
 ``pipeline.<component>.model`` runs against the models of an earlier job of this machine. FATE names
@@ -39,7 +48,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,11 +100,12 @@ class JobFailure:
     exit_code: int
 
     def headline(self) -> str:
-        """``party guest:9999, component reader_0: DataError: no table ...``."""
+        """``party guest:9999, component reader_0: DataError: no table ...`` (a killed party:
+        ``party host:10000, component hetero_lr_0: process killed by signal 9 (SIGKILL) ...``)."""
         where = f"party {self.party}" + (f", component {self.component}" if self.component else "")
-        return (
-            f"{where}: {self.error_type}: {self.message}" if self.error_type else f"{where}: {self.message}"
-        )
+        if self.error_type and self.error_type != "killed":
+            return f"{where}: {self.error_type}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 @dataclass
@@ -117,7 +127,9 @@ class JobResult:
     parties
         Per party (``"guest:9999"``): ``status``, ``seconds``, ``components`` (per component:
         ``state``, ``seconds``, ``rows``, ``metrics``, ``sent_bytes``, ``received_bytes``,
-        ``outputs``) and ``traffic`` (bytes and messages per channel).
+        ``outputs``), ``traffic`` (bytes and messages per channel), ``privacy`` (the one-line
+        summary of its privacy ledger, empty when it failed) and ``error`` (for a failed party
+        other than the root cause: ``stopped after host:10000 failed (...)``).
     failure
         The root cause when not ``ok``.
     model_id, model_version
@@ -125,6 +137,9 @@ class JobResult:
         the job id (what a predict job passes as ``--model-job`` or ``model_version``).
     model_job
         The earlier job whose models this (predict) job loaded.
+    tls
+        Whether the parties talked mutual TLS (``False``: plaintext, ``fedloom run
+        --insecure-transport``).
     """
 
     job_id: str
@@ -138,6 +153,7 @@ class JobResult:
     model_id: str = ""
     model_version: str = ""
     model_job: str | None = None
+    tls: bool = True
 
     @property
     def outputs_dir(self) -> Path:
@@ -148,6 +164,11 @@ class JobResult:
     def logs_dir(self) -> Path:
         """``{job_dir}/logs``."""
         return self.job_dir / "logs"
+
+    @property
+    def privacy_dir(self) -> Path:
+        """``{job_dir}/privacy``: one ledger per party, ``{role}-{id}.json``."""
+        return self.job_dir / "privacy"
 
     def output_path(self, component: str, party: str | PartyId, name: str = "data") -> Path:
         """``{job_dir}/outputs/{component}/{role}-{id}/{name}.parquet`` (``name`` may be
@@ -187,6 +208,7 @@ class JobResult:
             "model_id": self.model_id,
             "model_version": self.model_version,
             "model_job": self.model_job,
+            "tls": self.tls,
         }
 
 
@@ -276,6 +298,12 @@ def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -
             f"job {folder.name} failed; its models are incomplete. Predict with a job that succeeded.",
             field=field,
         )
+    if not summary and _unfinished(folder):
+        raise ConfigError(
+            f"job {folder.name} did not finish (no job.json, and {_unfinished(folder)} never reported "
+            "done); its models may be incomplete. Predict with a job that succeeded.",
+            field=field,
+        )
     wanted_id = str(common.get("model_id") or "")
     trained_id = str(summary.get("model_id") or "")
     if wanted_id and trained_id and wanted_id != trained_id:
@@ -285,6 +313,19 @@ def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -
             field="job_parameters.common.model_id",
         )
     return folder
+
+
+def _unfinished(folder: Path) -> str:
+    """The parties of the job in ``folder`` whose status file does not say ``done`` (joined)."""
+    names = []
+    for path in sorted((folder / "status").glob("*.json")):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8")).get("state")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            state = None
+        if state != "done":
+            names.append(path.stem)
+    return ", ".join(names)
 
 
 def preflight_models(job: Job, model_dir: Path) -> None:
@@ -366,6 +407,7 @@ def run_job(
     log_level: str | None = "INFO",
     on_start: Callable[[str, Path, Job], None] | None = None,
     model_job: str | Path | None = None,
+    tls: bool = True,
 ) -> JobResult:
     """Validate, then run every party of a job as its own process and wait for all.
 
@@ -394,6 +436,9 @@ def run_job(
     model_job
         The earlier job (id in the jobs folder, or its folder) whose models ``pipeline.*`` inputs
         load; default ``job_parameters.common.model_version`` (see the module docs).
+    tls
+        Mutual TLS between the parties, with a CA made for this job (default). ``False`` for
+        plaintext, for debugging only: any local process can then inject messages.
 
     Returns
     -------
@@ -409,17 +454,11 @@ def run_job(
     DataError
         A table a party's ``Reader`` names does not exist (nothing was started).
     """
-    from fedloom.data import default_data_dir
-
     conf_d = load_json(conf, "conf") if not isinstance(conf, Mapping) else dict(conf)
     dsl_d = load_json(dsl, "dsl") if not isinstance(dsl, Mapping) else dict(dsl)
     job = load_job(conf_d, dsl_d, registry())
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
-    model_dir = resolve_model_job(job, model_job, root)
-    data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
-    preflight(job, data_path)
-    if model_dir is not None:
-        preflight_models(job, model_dir)
+    data_path, model_dir = _validate(job, root, data_dir, model_job)
     if timeout is None:
         timeout = float(job.conf.job_parameters.common.get("timeout") or 600)
     job_id = job_id or new_job_id()
@@ -430,64 +469,114 @@ def run_job(
     parties = job.parties()
     if on_start is not None:
         on_start(job_id, jdir, job)
-    specs = [
-        PartySpec(
-            p,
-            "fedloom.runner.job:run_party",
-            {
-                "conf": conf_d,
-                "dsl": dsl_d,
-                "data_dir": str(data_path),
-                "job_dir": str(jdir),
-                "model_job_dir": None if model_dir is None else str(model_dir),
-            },
-        )
-        for p in parties
-    ]
-    stop = threading.Event()
-    watcher: threading.Thread | None = None
-    if progress is not None:
-        callback = progress
-
-        def watch() -> None:
-            while not stop.wait(poll):
-                callback(read_status(jdir, parties))
-
-        watcher = threading.Thread(target=watch, name="job-progress", daemon=True)
-        watcher.start()
+    kwargs = {
+        "conf": conf_d,
+        "dsl": dsl_d,
+        "data_dir": str(data_path),
+        "job_dir": str(jdir),
+        "model_job_dir": None if model_dir is None else str(model_dir),
+    }
+    specs = [PartySpec(p, "fedloom.runner.job:run_party", kwargs) for p in parties]
+    result = JobResult(job_id, jdir, ok=False, seconds=0.0, order=list(job.order),
+                       modules={name: job.spec(name).name for name in job.order}, model_id=model_id_of(job),
+                       model_version=job_id, model_job=None if model_dir is None else model_dir.name,
+                       tls=tls)  # fmt: skip
     t0 = time.monotonic()
     try:
-        launched = launch(specs, job_id=job_id, timeout=timeout, job_dir=jdir, log_level=log_level)
-    finally:
-        stop.set()
-        if watcher is not None:
-            watcher.join()
-    seconds = time.monotonic() - t0
-    status = read_status(jdir, parties)
+        with _watching(jdir, parties, progress, poll):
+            launched = launch(
+                specs, job_id=job_id, timeout=timeout, job_dir=jdir, log_level=log_level, tls=tls
+            )
+    except BaseException as exc:  # interrupted (Ctrl-C) or the launcher failed: never leave it looking done
+        result.seconds = time.monotonic() - t0
+        result.failure = JobFailure("launcher", None, type(exc).__name__, str(exc) or "interrupted", "", 1)
+        write_json_atomic(jdir / "job.json", result.to_dict())
+        raise
+    result.seconds = time.monotonic() - t0
+    status = _close_status(jdir, launched, read_status(jdir, parties))
     if progress is not None:
         progress(status)
-    result = JobResult(
-        job_id=job_id,
-        job_dir=jdir,
-        ok=launched.ok,
-        seconds=seconds,
-        order=list(job.order),
-        modules={name: job.spec(name).name for name in job.order},
-        model_id=model_id_of(job),
-        model_version=job_id,
-        model_job=None if model_dir is None else model_dir.name,
-    )
+    _collect(result, launched, status)
+    write_json_atomic(jdir / "job.json", result.to_dict())
+    return result
+
+
+def _validate(
+    job: Job, root: Path, data_dir: str | Path | None, model_job: str | Path | None
+) -> tuple[Path, Path | None]:
+    """Every check that needs no process: tables, and the models a predict job loads. Returns the
+    table store and the folder of the job whose models are loaded (``None`` when none are)."""
+    from fedloom.data import default_data_dir
+
+    model_dir = resolve_model_job(job, model_job, root)
+    data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+    preflight(job, data_path)
+    if model_dir is not None:
+        preflight_models(job, model_dir)
+    return data_path, model_dir
+
+
+@contextlib.contextmanager
+def _watching(
+    job_dir: Path,
+    parties: list[PartyId],
+    progress: Callable[[dict[str, dict[str, Any]]], None] | None,
+    poll: float,
+) -> Iterator[None]:
+    """While the body runs, call ``progress`` with every party's status every ``poll`` seconds."""
+    if progress is None:
+        yield
+        return
+    callback = progress
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(poll):
+            callback(read_status(job_dir, parties))
+
+    watcher = threading.Thread(target=watch, name="job-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def _close_status(
+    job_dir: Path, launched: LaunchResult, status: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Mark failed the status of every party that ended without saying so (killed, or stopped by the
+    launcher), and its running component, so no status is left saying ``running``."""
+    for party, outcome in launched.outcomes.items():
+        st = status.get(str(party))
+        if outcome.ok or st is None or st.get("state") != "running":
+            continue
+        current = st.get("current")
+        if current and current in st.get("components", {}):
+            st["components"][current].update(state="failed", error=outcome.detail)
+        st["state"] = "failed"
+        st["error"] = {"type": outcome.error_type or outcome.status, "message": outcome.message,
+                       "component": current, "field": None}  # fmt: skip
+        write_json_atomic(status_path(job_dir, party), st)
+    return status
+
+
+def _collect(result: JobResult, launched: LaunchResult, status: Mapping[str, dict[str, Any]]) -> None:
+    """Fill ``result`` from the launcher's outcomes and the parties' last status."""
+    result.ok = launched.ok
+    aftermath = launched.aftermath()
     for party, outcome in launched.outcomes.items():
         key = str(party)
         body = outcome.result if isinstance(outcome.result, dict) else {}
         st = status.get(key, {})
+        error = None if outcome.ok else aftermath.get(party, outcome.detail)
         result.parties[key] = {
             "status": outcome.status,
             "seconds": round(outcome.seconds, 3),
             "components": body.get("components") or st.get("components", {}),
             "traffic": body.get("traffic", {}),
-            "error": None if outcome.ok else f"{outcome.error_type}: {outcome.message}".lstrip(": "),
+            "privacy": body.get("privacy", ""),
+            "error": error,
         }
     result.failure = _failure(launched, status)
-    write_json_atomic(jdir / "job.json", result.to_dict())
-    return result

@@ -10,6 +10,9 @@ party's own code prints cannot corrupt the protocol::
     launcher → child   {"addresses": {"guest:9999": "127.0.0.1:50123", ...}}
     child → launcher   {"event": "done", "result": <JSON>}
                      | {"event": "error", "type", "message", "exit_code", "traceback"}
+
+``tls`` is ``{"ca", "cert", "key"}`` (this party's PEM files, see
+:meth:`fedloom.transport.grpc.TlsConfig.from_files`), or ``null`` for plaintext.
 """
 
 from __future__ import annotations

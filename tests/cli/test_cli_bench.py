@@ -56,3 +56,24 @@ def test_the_console_script_exits_with_the_config_error_code() -> None:
     )
     assert proc.returncode == CONFIG_EXIT
     assert "Traceback" not in proc.stderr and "field 'n'" in proc.stderr
+
+
+def test_benchmarks_share_the_key_size_rule_party_rows_and_printer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fedloom.bench import hetero_lr, paillier
+    from fedloom.bench.common import party_rows, print_report
+
+    # Execute / Assert: both Paillier benchmarks word the key-size rule the same way
+    for run, owner in ((paillier.run, "Paillier"), (hetero_lr.run, "hetero LR")):
+        with pytest.raises(ConfigError) as info:
+            run(key_size=1025)
+        assert info.value.field == "key_size"
+        assert f"parameter of the {owner} benchmark must be an even int in [1024, 8192]. Got 1025." in str(
+            info.value
+        )
+    rows = party_rows(
+        {"guest:9999": {"seconds": 1.23456, "bytes_sent": 7, "other": 1}}, ("seconds", "bytes_sent")
+    )
+    assert rows == {"guest:9999": {"seconds": 1.235, "bytes_sent": 7}}
+    assert print_report({"a": 1}, as_json=True) == 0 and capsys.readouterr().out == '{"a": 1}\n'

@@ -1,5 +1,6 @@
-"""The GLM binding (components/glm.py) with a stand-in algorithm: train → predictions →
-Evaluation, per-party model artifacts, predict jobs against them, schema checks, warm start.
+"""The model-component base (components/model.py, which binds the GLMs) with a stand-in algorithm:
+train → predictions → Evaluation, per-party model artifacts, predict jobs against them, schema
+checks, warm start.
 
 The stand-in has the real algorithms' API (``Params.from_dict``, ``Guest/Host/Arbiter.fit`` and
 ``predict``, ``Model.to_dict/from_dict/summary``) and a trivial protocol (the host sends its
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from fedloom.components.glm import GlmAlgorithm, GlmArbiter, GlmGuest, GlmHost, GlmParams, register_glm
+from fedloom.components.model import Algorithm, register_model_component
 from fedloom.context import Channel, Context
 from fedloom.core import ARBITER, GUEST, HOST, ConfigError, PartyId
 from fedloom.data import Frame, TableStore
@@ -108,24 +109,8 @@ class StandInArbiter:
         StandInArbiter.calls.append(".".join(ctx.namespace))
 
 
-def _algorithm() -> GlmAlgorithm:
-    return GlmAlgorithm(StandInParams, StandInGuest, StandInHost, StandInArbiter, StandInModel)
-
-
-class StandInComponentParams(GlmParams):
-    algorithm = staticmethod(_algorithm)
-
-
-class G(GlmGuest):
-    module = MODULE
-
-
-class H(GlmHost):
-    module = MODULE
-
-
-class A(GlmArbiter):
-    module = MODULE
+def _algorithm() -> Algorithm[StandInParams, StandInModel]:
+    return Algorithm(StandInParams, StandInGuest, StandInHost, StandInArbiter, StandInModel)
 
 
 # -- jobs ----------------------------------------------------------------------------------------
@@ -209,7 +194,7 @@ def run_job(conf_: dict, dsl: dict, data_dir: Path, job_dir: Path, model_dir: Pa
 
 @pytest.fixture(scope="module", autouse=True)
 def stand_in() -> Any:
-    spec = register_glm(MODULE, StandInComponentParams, G, H, A, "stand-in GLM for tests")
+    spec = register_model_component(MODULE, _algorithm, "stand-in GLM for tests").spec
     yield spec
     REGISTRY.unregister(MODULE)
 

@@ -16,10 +16,12 @@ pytest.importorskip("torch")
 import fedloom.components.homo_lr as homo_lr
 import fedloom.components.homo_nn as homo_nn
 from fedloom.components import Env, Inputs, registry
+from fedloom.components.base import join_model_files, split_model_files
 from fedloom.context import Context
 from fedloom.core import ConfigError, PartyId
 from fedloom.data import TableStore, frame_from_table, read_csv_table
 from fedloom.dsl import load_job
+from fedloom.ml.homo.nn_conf import HomoNNConf
 from fedloom.runner.launcher import PartySpec, launch
 from fedloom.testing import run_parties
 
@@ -62,14 +64,14 @@ def run_component(module: Any, params: dict[str, Any], data: dict[str, Any], tmp
 
 
 def test_fate_homo_nn_confs_parse() -> None:
-    binary = homo_nn.parse_homo_nn(fate_params(NN_DIR / "homo_nn_train_binary_conf.json", "nn_0"))
+    binary = HomoNNConf.from_dict(fate_params(NN_DIR / "homo_nn_train_binary_conf.json", "nn_0")).spec()
     assert [ly["layer"] for ly in binary.layers] == ["Linear", "Sigmoid"]
     p = binary.params
     assert (p.loss, p.optimizer, p.lr, p.max_iter, p.local_epochs, p.batch_size, p.seed) == (
         "BCELoss", "adam", 0.01, 20, 1, 128, 100
     )  # fmt: skip
     assert p.optimizer_params == {"betas": (0.9, 0.999), "eps": 1e-08, "amsgrad": False}
-    multi = homo_nn.parse_homo_nn(fate_params(NN_DIR / "homo_nn_train_multi_conf.json", "nn_0"))
+    multi = HomoNNConf.from_dict(fate_params(NN_DIR / "homo_nn_train_multi_conf.json", "nn_0")).spec()
     # Softmax + CrossEntropyLoss is trained as LogSoftmax + NLL (the cross-entropy of the same probabilities)
     assert multi.layers[-1] == {"layer": "LogSoftmax", "dim": 1} and multi.params.loss == "NLLLoss"
     assert multi.params.max_iter == 50
@@ -96,21 +98,21 @@ def test_keras_and_zoo_confs_parse_and_bad_ones_name_the_field() -> None:
         "max_iter": 4,
         "batch_size": 32,
     }
-    spec = homo_nn.parse_homo_nn(keras)
+    spec = HomoNNConf.from_dict(keras).spec()
     assert [ly["layer"] for ly in spec.layers] == ["Linear", "ReLU", "Dropout", "Linear", "Sigmoid"]
     assert spec.layers[3]["in_features"] == 8 and spec.params.loss == "BCELoss" and spec.params.max_iter == 4
-    zoo = homo_nn.parse_homo_nn(
+    zoo = HomoNNConf.from_dict(
         {"model": {"name": "tabular_mlp", "n_classes": 4, "params": {"hidden": [16]}}}
-    )
+    ).spec()
     assert zoo.zoo is not None and zoo.params.loss == "NLLLoss"
     bad = fate_params(NN_DIR / "homo_nn_train_binary_conf.json", "nn_0")
     bad["nn_define"]["1-1"]["layer"] = "Conv9d"
     with pytest.raises(ConfigError, match=r"'nn_define.1-1.layer' parameter of HomoNN must be one of"):
         homo_nn.HomoNNComponentParams(**bad)
     with pytest.raises(ConfigError, match=r"'trainer.trainer_name'"):
-        homo_nn.parse_homo_nn({**keras, "trainer": {"trainer_name": "fedprox_trainer"}})
+        HomoNNConf.from_dict({**keras, "trainer": {"trainer_name": "fedprox_trainer"}})
     with pytest.raises(ConfigError, match=r"'no_such_thing' parameter of HomoNN is not a known parameter"):
-        homo_nn.parse_homo_nn({**keras, "no_such_thing": 1})
+        HomoNNConf.from_dict({**keras, "no_such_thing": 1})
 
 
 def test_homo_nn_component_trains_on_breast_and_predicts_from_its_model(tmp_path: Path) -> None:
@@ -123,15 +125,24 @@ def test_homo_nn_component_trains_on_breast_and_predicts_from_its_model(tmp_path
     assert set(df["type"]) == {"train"} and len(df) == g.n_rows
     assert (df["predict_result"] == df["label"]).mean() > 0.9
     assert guest.metrics["rounds"] == 8 and out["arbiter"].metrics["clients"] == ["guest:9999", "host:10000"]
-    # predict mode: rebuild the network from the stored artifact
+    # predict mode: rebuild the network from the stored artifact, as the runner stores it: the
+    # weights in weights.safetensors next to model.json (no JSON lists of floats)
+    written, files = split_model_files(guest.model)
+    (tmp_path / "model.json").write_text(json.dumps(written))
+    for file_name, content in files.items():
+        (tmp_path / file_name).write_bytes(content)
+    assert list(files) == ["weights.safetensors"] and "state" not in written["model"]
+    stored = join_model_files(json.loads((tmp_path / "model.json").read_text()), tmp_path)
     spec = registry().get("HomoNN")
     env = Env(component="nn_0", party=PartyId.parse("guest:9999"), party_index=0, data_dir=tmp_path)
     test = frame("breast_homo_test.csv")
-    stored = json.loads(json.dumps(guest.model))
-    pred = spec.entry[PartyId.parse("guest:9999").role](spec.params_model(**params), env).run(
-        None,  # type: ignore[arg-type]  # predicting needs no peer
-        Inputs(data={"test_data": [test]}, models=[stored]),
-    )
+    pred = run_parties(
+        {
+            "guest": lambda ctx: spec.entry[ctx.party.role](spec.params_model(**params), env).run(
+                ctx.sub("nn_0"), Inputs(data={"test_data": [test]}, models=[stored])
+            )
+        }
+    )["guest"]
     assert (pred.data[0].df["predict_result"] == pred.data[0].df["label"]).mean() > 0.9
 
 

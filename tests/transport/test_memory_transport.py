@@ -129,3 +129,40 @@ def test_oversized_message_is_refused(pair: tuple[MemoryTransport, MemoryTranspo
 
     with pytest.raises(PartyTimeoutError):
         host.recv(f"j1/lr_0/epoch-0/big/{GUEST}->{HOST}", GUEST, timeout=0.05)
+
+
+def test_a_waiting_recv_is_listed_until_met_and_can_be_interrupted(
+    pair: tuple[MemoryTransport, MemoryTransport],
+) -> None:
+    # Prepare: the host waits on one address in a thread
+    guest, host = pair
+    address = f"j1/lr_0/epoch-0/residual/{GUEST}->{HOST}"
+    caught: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            host.recv(address, GUEST, timeout=10.0)
+        except BaseException as exc:
+            caught.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 2
+    while not host.mailbox.waits().unmet and time.monotonic() < deadline:
+        time.sleep(0.01)
+    view = host.mailbox.waits()
+    # Assert: listed with its address and sender; a message elsewhere changes the version only
+    assert [(t.address, t.src) for t in view.unmet.values()] == [(address, str(GUEST))]
+    guest.send(envelope(GUEST, HOST, "other", b"x"), timeout=1.0)
+    later = host.mailbox.waits()
+    assert later.version > view.version and later.unmet.keys() == view.unmet.keys()
+    # Execute: interrupt it
+    (thread,) = view.unmet
+    assert host.mailbox.interrupt(thread, PartyTimeoutError(address, 0.0, detail="interrupted"))
+    waiter.join(timeout=5.0)
+    # Assert: it raised that error, is no longer listed, and the log has it as unmatched
+    assert not waiter.is_alive() and isinstance(caught[0], PartyTimeoutError)
+    assert "interrupted" in str(caught[0])
+    assert not host.mailbox.waits().unmet and not host.mailbox.interrupt(thread, RuntimeError())
+    assert f"recv '{address}' by {HOST}: no matching send" in host.hub.log.report()
+    assert host.hub.log.unread() == [f"j1/lr_0/epoch-0/other/{GUEST}->{HOST}"]

@@ -94,12 +94,12 @@ from typing import Any
 import grpc
 import msgpack
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from fedloom.context import Channel, Context
 from fedloom.core.errors import FedloomError, MessageError, ProtocolError
 from fedloom.core.roles import GUEST, HOST, PartyId
-from fedloom.core.validation import config_error
+from fedloom.core.validation import validate
 from fedloom.core.wire import wire_type
 from fedloom.crypto.paillier import (
     EncryptedVector,
@@ -815,10 +815,7 @@ def run(n: int = 10_000, seed: int = 0) -> dict[str, Any]:
     ConfigError
         ``n`` or ``seed`` out of range.
     """
-    try:
-        _Args.model_validate({"n": n, "seed": seed})
-    except ValidationError as exc:
-        raise config_error(exc, "the fuzz benchmark") from None
+    validate(_Args, {"n": n, "seed": seed}, owner="the fuzz benchmark")
     pki = make_pki([GUEST_PARTY, HOST_PARTY])
     pem = {s: dataclasses.asdict(pki[s]) for s in (str(GUEST_PARTY), str(HOST_PARTY))}
     for entry in pem.values():

@@ -27,7 +27,6 @@ compute their gradients).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,13 +35,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from fedloom.bench.common import PaillierKeySize, party_rows, print_report
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.errors import ConfigError
-from fedloom.core.validation import config_error
-from fedloom.crypto.paillier.keys import MAX_KEY_SIZE, MIN_KEY_SIZE
+from fedloom.core.validation import validate
 from fedloom.crypto.paillier.parallel import set_num_workers
 from fedloom.data.frame import Frame
 from fedloom.ml.hetero.lr import HeteroLRArbiter, HeteroLRGuest, HeteroLRHost, HeteroLRParams
@@ -61,15 +60,7 @@ class _Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     dataset: Literal["synth50k", "breast"]
     epochs: int = Field(ge=1, le=10_000)
-    key_size: int
-
-    @field_validator("key_size")
-    @classmethod
-    def _even_key_size(cls, value: int) -> int:
-        if not (MIN_KEY_SIZE <= value <= MAX_KEY_SIZE and value % 2 == 0):
-            raise ValueError(f"must be an even int in [{MIN_KEY_SIZE}, {MAX_KEY_SIZE}]")
-        return value
-
+    key_size: PaillierKeySize
     timeout: float = Field(gt=0.0)
     workers: int = Field(ge=1, le=1024)
     obfuscators: Literal["arbiter", "local"]
@@ -205,21 +196,6 @@ def run(
         ``key_size`` not an even int in [1024, 8192], ``workers`` not in [1, 1024],
         ``obfuscators`` not arbiter/local, ``timeout`` not positive).
     """
-    try:
-        _Args.model_validate(
-            {
-                "dataset": dataset,
-                "epochs": epochs,
-                "key_size": key_size,
-                "timeout": timeout,
-                "workers": workers,
-                "obfuscators": obfuscators,
-            }
-        )
-    except ValidationError as exc:
-        raise config_error(exc, "the hetero LR benchmark") from None
-    if dataset == "breast":
-        _shared_data_dir()  # fail here, not in three party processes
     kwargs = {
         "dataset": dataset,
         "epochs": epochs,
@@ -227,6 +203,9 @@ def run(
         "workers": workers,
         "obfuscators": obfuscators,
     }
+    validate(_Args, {**kwargs, "timeout": timeout}, owner="the hetero LR benchmark")
+    if dataset == "breast":
+        _shared_data_dir()  # fail here, not in three party processes
     specs = [
         PartySpec(GUEST_PARTY, f"{__name__}:party", {"role": "guest", **kwargs}),
         PartySpec(HOST_PARTY, f"{__name__}:party", {"role": "host", **kwargs}),
@@ -245,14 +224,7 @@ def run(
         "test_auc": round(guest["test_auc"], 4),
         "bytes": sum(o["bytes_sent"] for o in out.values()),
         "loss_history": [round(v, 6) for v in out[ARBITER_PARTY]["loss_history"]],
-        "parties": {
-            str(p): {
-                "fit_seconds": round(o["fit_seconds"], 3),
-                "cpu_seconds": round(o["cpu_seconds"], 3),
-                "bytes_sent": o["bytes_sent"],
-            }
-            for p, o in out.items()
-        },
+        "parties": party_rows(out, ("fit_seconds", "cpu_seconds", "bytes_sent")),
         "load_average": round(os.getloadavg()[0], 2),
     }
 
@@ -270,12 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     report = run(args.dataset, args.epochs, args.key_size, workers=args.workers, obfuscators=args.obfuscators)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:>14}: {value}")
-    return 0
+    return print_report(report, args.json)
 
 
 if __name__ == "__main__":

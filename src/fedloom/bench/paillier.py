@@ -28,12 +28,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from fedloom.bench.common import PaillierKeySize
 from fedloom.core.errors import ConfigError
-from fedloom.core.validation import config_error
+from fedloom.core.validation import validate
 from fedloom.crypto.paillier import generate_keypair, get_num_workers, set_num_workers
-from fedloom.crypto.paillier.keys import MAX_KEY_SIZE, MIN_KEY_SIZE
 
 OPS = ("encrypt", "decrypt", "add", "mul_scalar")
 PHE_MAX_ITEMS = 200
@@ -46,15 +46,7 @@ class _Args(BaseModel):
     """Arguments of :func:`run`, checked before any key is made."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    key_size: int
-
-    @field_validator("key_size")
-    @classmethod
-    def _even_key_size(cls, value: int) -> int:
-        if not (MIN_KEY_SIZE <= value <= MAX_KEY_SIZE and value % 2 == 0):
-            raise ValueError(f"must be an even int in [{MIN_KEY_SIZE}, {MAX_KEY_SIZE}]")
-        return value
-
+    key_size: PaillierKeySize
     n: int = Field(ge=1, le=MAX_N)
 
 
@@ -128,10 +120,7 @@ def run(key_size: int = 2048, n: int = 2000) -> dict[str, Any]:
     ConfigError
         ``key_size`` not an even int in [1024, 8192], or ``n`` not in [1, 10,000,000].
     """
-    try:
-        _Args.model_validate({"key_size": key_size, "n": n})
-    except ValidationError as exc:
-        raise config_error(exc, "the Paillier benchmark") from None
+    validate(_Args, {"key_size": key_size, "n": n}, owner="the Paillier benchmark")
     previous = get_num_workers()
     set_num_workers(1)
     try:

@@ -17,18 +17,18 @@ without ``split`` leaves the guest's core mostly idle while the host signs, whic
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from fedloom.bench.common import party_rows, print_report
 from fedloom.context import Context
 from fedloom.core import PartyId
-from fedloom.core.validation import config_error
+from fedloom.core.validation import validate
 from fedloom.crypto.paillier.parallel import set_num_workers
 from fedloom.crypto.rsa_blind import MAX_KEY_BITS, MIN_KEY_BITS
 from fedloom.ml.hetero.intersection import IntersectionGuest, IntersectionHost, IntersectParams, RsaParams
@@ -105,20 +105,8 @@ def run(
         An argument out of range (``method`` not ecdh/rsa, ``n`` not in [1, 10**8], ``overlap``
         not in [0, 1], ``key_size`` outside the RSA key sizes, ``timeout`` not positive).
     """
-    try:
-        _Args.model_validate(
-            {
-                "method": method,
-                "n": n,
-                "overlap": overlap,
-                "split": split,
-                "key_size": key_size,
-                "timeout": timeout,
-            }
-        )
-    except ValidationError as exc:
-        raise config_error(exc, "the PSI benchmark") from None
     kwargs = {"method": method, "n": n, "overlap": overlap, "split": split, "key_size": key_size}
+    validate(_Args, {**kwargs, "timeout": timeout}, owner="the PSI benchmark")
     specs = [
         PartySpec(GUEST_PARTY, f"{__name__}:party", {"role": "guest", **kwargs}),
         PartySpec(HOST_PARTY, f"{__name__}:party", {"role": "host", **kwargs}),
@@ -140,14 +128,7 @@ def run(
     if method == "rsa":
         report.update(split=split, key_size=key_size)
     report["wall_seconds"] = round(wall, 3)
-    report["parties"] = {
-        str(p): {
-            "seconds": round(o["seconds"], 3),
-            "cpu_seconds": round(o["cpu_seconds"], 3),
-            "bytes_sent": o["bytes_sent"],
-        }
-        for p, o in out.items()
-    }
+    report["parties"] = party_rows(out, ("seconds", "cpu_seconds", "bytes_sent"))
     report["load_average"] = round(os.getloadavg()[0], 2)
     return report
 
@@ -163,12 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     report = run(args.method, args.n, args.overlap, args.split, args.key_size)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:>14}: {value}")
-    return 0
+    return print_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ A component class is built once per party and run once::
 
 :class:`Inputs` carries what the DSL wires in (data by slot, upstream models); :class:`Outputs`
 is what the runner stores: data tables (:class:`Table` or :class:`~fedloom.data.Frame`), a model
-(a JSON-able dict, never ciphertexts) and metrics (a JSON-able dict).
+(a JSON-able dict, never ciphertexts, whose binary parts such as network weights are ``bytes``
+values stored as files next to ``model.json``: :func:`split_model_files`) and metrics (a JSON-able
+dict). Model components (train / validate / predict with an algorithm) are built on
+:mod:`fedloom.components.model`.
 
 Data travels between components of one party in memory, as one of two types:
 
@@ -20,43 +23,40 @@ Data travels between components of one party in memory, as one of two types:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.errors import DataError
 from fedloom.core.roles import PartyId
 from fedloom.data import Frame, normalise_ids
-from fedloom.ml.predictions import Predictions
 
 __all__ = [
-    "PREDICT_SLOTS",
     "Component",
     "Data",
     "Env",
     "Inputs",
     "Outputs",
     "Table",
-    "concat_tables",
     "data_ids",
     "data_rows",
     "data_select",
     "data_to_pandas",
     "frame_input",
-    "is_training",
+    "join_model_files",
     "model_of",
-    "predict_input",
-    "predictions_table",
-    "slot_present",
-    "stored_model",
-    "train_inputs",
+    "split_model_files",
+    "stored_float",
+    "stored_object",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,8 @@ class Inputs:
     """
 
     data: dict[str, list[Data]] = field(default_factory=dict)
-    models: list[dict[str, Any]] = field(default_factory=list)
-    isometric_models: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, object]] = field(default_factory=list)
+    isometric_models: list[dict[str, object]] = field(default_factory=list)
     sources: dict[str, list[str]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
 
@@ -205,14 +205,15 @@ class Outputs:
     data
         Data outputs in the order of the DSL's ``output.data`` names (usually one).
     model
-        A JSON-able dict, or ``None``.
+        A JSON-able dict (:meth:`Component.artifact`), or ``None``; ``bytes`` values of its
+        ``model`` part are files (:func:`split_model_files`).
     metrics
         A JSON-able dict shown in the job summary (counts, timings, scores).
     """
 
     data: list[Data] = field(default_factory=list)
-    model: dict[str, Any] | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, object] | None = None
+    metrics: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -275,8 +276,8 @@ class Component:
         raise NotImplementedError(f"{type(self).__name__}.run")
 
     def artifact(
-        self, params: Mapping[str, Any], model: Any, schema: dict[str, Any] | None
-    ) -> dict[str, Any]:
+        self, params: Mapping[str, object], model: Mapping[str, object], schema: Mapping[str, object] | None
+    ) -> dict[str, object]:
         """What ``model.json`` holds for this party: who trained it, with which parameters on which
         columns, and the model itself (a predict job checks all of it before using the model)."""
         return {
@@ -284,8 +285,8 @@ class Component:
             "role": self.env.party.role.value,
             "party": str(self.env.party),
             "params": dict(params),
-            "schema": schema,
-            "model": model,
+            "schema": None if schema is None else dict(schema),
+            "model": dict(model),
         }
 
     @classmethod
@@ -294,7 +295,7 @@ class Component:
         process starts, so that a job that cannot succeed fails at once. Default: none."""
 
 
-def model_of(models: Sequence[Mapping[str, Any]], module: str, component: str) -> dict[str, Any] | None:
+def model_of(models: Sequence[Mapping[str, object]], module: str, component: str) -> dict[str, object] | None:
     """The first upstream model produced by ``module``, or ``None``.
 
     Raises
@@ -311,16 +312,6 @@ def model_of(models: Sequence[Mapping[str, Any]], module: str, component: str) -
     raise DataError(f"{component} needs a {module} model as input.model; got {kinds}.", field="input.model")
 
 
-# -- model components: the inputs they read and the predictions they write ------------------------
-#: Data slots a model component predicts on, in order of preference (FATE names all three).
-PREDICT_SLOTS = ("test_data", "data", "eval_data")
-
-
-def slot_present(inputs: Inputs, slot: str) -> bool:
-    """Whether the DSL wires ``slot`` into this component (present here, or absent on this role)."""
-    return bool(inputs.data.get(slot) or inputs.missing.get(slot))
-
-
 def frame_input(data: Data, module: str, slot: str) -> Frame:
     """``data`` as a Frame, or a DataError saying that DataTransform must come first."""
     if isinstance(data, Frame):
@@ -332,67 +323,79 @@ def frame_input(data: Data, module: str, slot: str) -> Frame:
     )
 
 
-def is_training(inputs: Inputs, module: str) -> bool:
-    """``train_data`` wired in: train; otherwise predict with ``input.model``.
-
-    Raises
-    ------
-    ConfigError
-        Both ``train_data`` and a model: warm starts are not supported.
-    """
-    if not slot_present(inputs, "train_data"):
-        return False
-    if inputs.models:
-        raise ConfigError(
-            f"{module} does not warm-start: give it either train_data (train) or test_data with "
-            "input.model (predict), not train_data with a model.",
-            field="input.model",
+def stored_object(value: object, what: str) -> dict[str, object]:
+    """``value`` (read from a stored model) as a JSON object, or a DataError naming ``what``."""
+    if not isinstance(value, dict):
+        raise DataError(
+            f"the stored model's {what} must be a JSON object. Got {type(value).__name__}.", field=what
         )
-    return True
+    return value
 
 
-def train_inputs(inputs: Inputs, module: str) -> tuple[Frame, Frame | None]:
-    """The training Frame and the optional validation Frame."""
-    train = frame_input(inputs.one("train_data"), module, "train_data")
-    if not inputs.data.get("validate_data"):
-        return train, None
-    return train, frame_input(inputs.one("validate_data"), module, "validate_data")
+def stored_float(value: object, what: str) -> float:
+    """``value`` (read from a stored model) as a number, or a DataError naming ``what``."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise DataError(f"the stored model's {what} must be a number. Got {value!r}.", field=what)
+    return float(value)
 
 
-def predict_input(inputs: Inputs, module: str) -> Frame:
-    """The Frame to predict on, from the first wired slot of :data:`PREDICT_SLOTS`."""
-    slot = next((s for s in PREDICT_SLOTS if slot_present(inputs, s)), PREDICT_SLOTS[0])
-    return frame_input(inputs.one(slot), module, slot)
+# -- a model's binary parts, as files next to model.json -------------------------------------------
+#: A file name a model may use: plain, no folder, not hidden, not one of the runner's own files.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_RUNNER_FILES = ("model.json", "metrics.json")
 
 
-def stored_model(inputs: Inputs, module: str, component: str) -> dict[str, Any]:
-    """This party's stored ``module`` model artifact, for predicting.
+def _file_name(name: str) -> str:
+    if not _FILE_NAME.fullmatch(name) or name in _RUNNER_FILES or name.endswith(".parquet"):
+        raise DataError(f"a model file may not be named {name!r}", field="model")
+    return name
+
+
+def split_model_files(artifact: Mapping[str, object]) -> tuple[dict[str, object], dict[str, bytes]]:
+    """What ``model.json`` holds, and the files to write next to it.
+
+    Every ``bytes`` value of ``artifact["model"]`` (a network's ``weights.safetensors``) becomes a
+    file named by its key; ``model.json`` keeps ``{"file": name, "sha256": ..., "bytes": n}`` in
+    its place, which :func:`join_model_files` reads back.
 
     Raises
     ------
     DataError
-        No model input, or one that is not a fedloom ``module`` artifact.
+        A binary part's name is not a plain file name (or is one of the runner's own files).
     """
-    found = model_of(inputs.models, module, component)
-    if found is None or "model" not in found:
-        raise DataError(
-            f"{component} predicts with a trained {module} model and has none: add "
-            f'"model": ["pipeline.{component}.model"] (an earlier job\'s model) or '
-            '"model": ["<training component>.model"] to its input.',
-            field="input.model",
-        )
-    return found
+    model = artifact.get("model")
+    if not isinstance(model, Mapping):
+        return dict(artifact), {}
+    files = {_file_name(k): v for k, v in model.items() if isinstance(v, bytes)}
+    refs = {
+        k: {"file": k, "sha256": hashlib.sha256(v).hexdigest(), "bytes": len(v)} for k, v in files.items()
+    }
+    return {**artifact, "model": {**model, **refs}}, files
 
 
-def predictions_table(preds: Predictions, kind: str, component: str) -> Table:
-    """Predictions in FATE's layout with a ``type`` column (``train`` / ``validate`` / ``test``)."""
-    df = preds.to_pandas()
-    df["type"] = kind
-    return Table(df, "id", f"{component}.data")
+def join_model_files(artifact: dict[str, object], folder: Path) -> dict[str, object]:
+    """``model.json``'s dict with the files :func:`split_model_files` wrote read back from ``folder``.
 
-
-def concat_tables(tables: list[Table]) -> Table:
-    """One table of several prediction tables."""
-    if len(tables) == 1:
-        return tables[0]
-    return Table(pd.concat([t.df for t in tables], ignore_index=True), "id", tables[0].name)
+    Raises
+    ------
+    DataError
+        A file is missing, or its content is not what ``model.json`` recorded (sha256).
+    """
+    model = artifact.get("model")
+    if not isinstance(model, dict):
+        return artifact
+    joined: dict[str, object] = dict(model)
+    for key, ref in model.items():
+        if not (isinstance(ref, dict) and ref.get("file") == key and "sha256" in ref):
+            continue
+        path = folder / _file_name(key)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"the model's file {path} cannot be read: {exc}", field="input.model") from None
+        if hashlib.sha256(content).hexdigest() != ref["sha256"]:
+            raise DataError(
+                f"{path} is not the file its model.json recorded (sha256 differs)", field="input.model"
+            )
+        joined[key] = content
+    return {**artifact, "model": joined}

@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from fedloom.components.base import Component, Inputs, Outputs, Table, model_of
+from fedloom.components.base import Component, Inputs, Outputs, Table, model_of, stored_float, stored_object
 from fedloom.context import Context
 from fedloom.core.errors import DataError
 from fedloom.core.roles import GUEST, HOST
 from fedloom.data import Frame, check_compatible, frame_from_table, make_schema
+from fedloom.data.schema import schema_features
 from fedloom.dsl import ModuleSpec, register_module
 
 __all__ = ["DataTransform", "DataTransformParams"]
@@ -49,6 +51,16 @@ log = logging.getLogger(__name__)
 
 FillValue = float | list[float] | dict[str, float]
 _STAT_METHODS = ("mean", "median", "min", "max")
+_DENSE_ONLY = (
+    ("sparse", "tag", "svmlight"),
+    "only 'dense' is supported (tables are stored dense); {v!r} is not",
+)
+#: FATE values fedloom refuses, per parameter, with the reason.
+_REFUSED = {
+    "input_format": _DENSE_ONLY,
+    "output_format": _DENSE_ONLY,
+    "label_type": (("str",), "labels are stored as numbers; use 'int' (classes) or 'float' (regression)"),
+}
 
 
 class DataTransformParams(BaseModel):
@@ -78,19 +90,16 @@ class DataTransformParams(BaseModel):
     match_id_name: str = ""
     match_id_index: int = 0
 
-    @field_validator("input_format", "output_format", mode="before")
+    @field_validator("input_format", "output_format", "label_type", mode="before")
     @classmethod
-    def _dense_only(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.lower() in ("sparse", "tag", "svmlight"):
-            raise ValueError(f"only 'dense' is supported (tables are stored dense); {v!r} is not")
-        return v.lower() if isinstance(v, str) else v
-
-    @field_validator("label_type", mode="before")
-    @classmethod
-    def _label_type(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.lower() == "str":
-            raise ValueError("labels are stored as numbers; use 'int' (classes) or 'float' (regression)")
-        return v.lower() if isinstance(v, str) else v
+    def _supported(cls, v: object, info: ValidationInfo) -> object:
+        """FATE's spellings in any case; the formats fedloom does not store refused with the reason."""
+        if not isinstance(v, str):
+            return v
+        refused, why = _REFUSED[str(info.field_name)]
+        if v.lower() in refused:
+            raise ValueError(why.format(v=v))
+        return v.lower()
 
     @property
     def label_kind(self) -> Literal["int", "float"]:
@@ -147,43 +156,45 @@ class DataTransform(Component):
         model = model_of(inputs.models, self.module, self.env.component)
         frame, info = transform(table, self.params, model)
         log.info("%s: %s", self.env.component, frame)
-        if info["missing_filled"] or info["outliers_replaced"]:
-            log.info(
-                "filled %d missing value(s), replaced %d outlier(s)",
-                info["missing_filled"],
-                info["outliers_replaced"],
-            )
-        metrics = {
+        if info.missing_filled or info.outliers_replaced:
+            filled, replaced = info.missing_filled, info.outliers_replaced
+            log.info("filled %d missing value(s), replaced %d outlier(s)", filled, replaced)
+        metrics: dict[str, object] = {
             "rows": frame.n_rows,
             "features": frame.n_features,
             "with_label": frame.has_label,
-            "missing_filled": info["missing_filled"],
-            "outliers_replaced": info["outliers_replaced"],
+            "missing_filled": info.missing_filled,
+            "outliers_replaced": info.outliers_replaced,
         }
         if frame.label is not None and frame.label.dtype.kind in "iu":
             classes, counts = np.unique(frame.label, return_counts=True)
             metrics["label_counts"] = {str(c): int(n) for c, n in zip(classes, counts, strict=True)}
-        out_model = {
+        out_model: dict[str, object] = {
             "module": self.module,
             "params": self.params.model_dump(mode="json") if model is None else model["params"],
             "schema": frame.schema,
-            "fill_values": info["fill_values"],
-            "outlier_values": info["outlier_values"],
+            "fill_values": info.fill_values,
+            "outlier_values": info.outlier_values,
             "table": table.name,
         }
         return Outputs(data=[frame], model=out_model, metrics=metrics)
 
 
+@dataclass
+class TransformInfo:
+    """What :func:`transform` did besides the Frame: the values it filled in, and how often."""
+
+    fill_values: dict[str, float] | None = None
+    outlier_values: dict[str, float] | None = None
+    missing_filled: int = 0
+    outliers_replaced: int = 0
+
+
 def transform(
-    table: Table, params: DataTransformParams, model: Mapping[str, Any] | None = None
-) -> tuple[Frame, dict[str, Any]]:
+    table: Table, params: DataTransformParams, model: Mapping[str, object] | None = None
+) -> tuple[Frame, TransformInfo]:
     """Turn ``table`` into a Frame with ``params``; with a ``model`` of an earlier run, reuse its
     parameters, fill values and schema (new data is checked against the schema).
-
-    Returns
-    -------
-    Frame, dict
-        The frame and ``{"fill_values", "outlier_values", "missing_filled", "outliers_replaced"}``.
 
     Raises
     ------
@@ -192,76 +203,91 @@ def transform(
         columns that differ from the model's schema.
     """
     if model is not None:
-        params = DataTransformParams.model_validate(model["params"])
-    name = table.name
-    id_column = table.id_column
-    if (params.with_match_id or params.match_id_name) and params.match_id_name not in ("", id_column):
-        raise DataError(
-            f"table {name}: match_id_name {params.match_id_name!r} is not the table's id column "
-            f"{id_column!r}; the id column is chosen when the table is uploaded (--id-column).",
-            field="match_id_name",
-        )
+        params = DataTransformParams.model_validate(model.get("params"))
+    _check_id_column(table, params)
     df = table.df.copy()
     with_label = params.with_label
     if model is not None and with_label and params.label_name not in df.columns:
         with_label = False  # predict data may come without its label
-    features = [c for c in df.columns if c != id_column and not (with_label and c == params.label_name)]
+    features = [c for c in df.columns if c != table.id_column and not (with_label and c == params.label_name)]
     if model is not None:
-        schema = model["schema"]
-        check_compatible(schema, make_schema(features), table=name)
-        features = list(schema["features"])
-
+        schema = stored_object(model.get("schema"), "schema")
+        check_compatible(schema, make_schema(features), table=table.name)
+        features = list(schema_features(schema))
     missing_values = _numbers(params.missing_impute)
     if missing_values and features:
         block = df[features]
         df[features] = block.mask(block.isin(missing_values))
-
-    outlier_values: dict[str, float] | None = None
-    replaced = 0
+    info = TransformInfo()
     if params.outlier_replace and features:
-        outliers = _numbers(params.outlier_impute)
-        block = df[features]
-        mask = block.isin(outliers) if outliers else pd.DataFrame(False, index=block.index, columns=features)
-        if model is not None and model.get("outlier_values"):
-            outlier_values = {c: float(v) for c, v in model["outlier_values"].items()}
-        else:
-            designated = _per_column(params.outlier_replace_value, features, "outlier_replace_value")
-            method = params.outlier_replace_method
-            outlier_values = (
-                _statistic(block.mask(mask), method, designated) if method in _STAT_METHODS else designated
-            )
-        replaced = int(mask.to_numpy().sum())
-        for col in features:
-            if mask[col].any():
-                df.loc[mask[col], col] = outlier_values[col]
-
+        info.outlier_values, info.outliers_replaced = _replace_outliers(df, features, params, model)
     holes = int(df[features].isna().to_numpy().sum()) if features else 0
-    fill_values: dict[str, float] | None = None
     if params.missing_fill:
-        if model is not None and model.get("fill_values"):
-            fill_values = {c: float(v) for c, v in model["fill_values"].items()}
-        else:
-            designated = _per_column(params.default_value, features, "default_value")
-            method = params.missing_fill_method
-            fill_values = (
-                _statistic(df[features], method, designated) if method in _STAT_METHODS else designated
-            )
+        info.missing_filled = holes
+        method, designated = params.missing_fill_method, params.default_value
+        block = df[features]
+        info.fill_values = _column_values(model, "fill_values", block, method, designated, "default_value")
     frame = frame_from_table(
         df,
-        id_column=id_column,
+        id_column=table.id_column,
         with_label=with_label,
         label_name=params.label_name,
         label_type=params.label_kind,
-        fill_values=fill_values,
+        fill_values=info.fill_values,
         features=features,
-        table=name,
+        table=table.name,
     )
-    return frame, {
-        "fill_values": fill_values,
-        "outlier_values": outlier_values,
-        "missing_filled": holes if params.missing_fill else 0,
-        "outliers_replaced": replaced,
-    }
+    return frame, info
+
+
+def _check_id_column(table: Table, params: DataTransformParams) -> None:
+    if (params.with_match_id or params.match_id_name) and params.match_id_name not in ("", table.id_column):
+        raise DataError(
+            f"table {table.name}: match_id_name {params.match_id_name!r} is not the table's id column "
+            f"{table.id_column!r}; the id column is chosen when the table is uploaded (--id-column).",
+            field="match_id_name",
+        )
+
+
+def _replace_outliers(
+    df: pd.DataFrame, features: list[str], params: DataTransformParams, model: Mapping[str, object] | None
+) -> tuple[dict[str, float], int]:
+    """Replace the ``outlier_impute`` values of ``df`` in place; the values used and the count."""
+    outliers = _numbers(params.outlier_impute)
+    block = df[features]
+    mask = block.isin(outliers) if outliers else pd.DataFrame(False, index=block.index, columns=features)
+    values = _column_values(
+        model,
+        "outlier_values",
+        block.mask(mask),
+        params.outlier_replace_method,
+        params.outlier_replace_value,
+        "outlier_replace_value",
+    )
+    for col in features:
+        if mask[col].any():
+            df.loc[mask[col], col] = values[col]
+    return values, int(mask.to_numpy().sum())
+
+
+def _column_values(
+    model: Mapping[str, object] | None,
+    key: str,
+    block: pd.DataFrame,
+    method: str | None,
+    designated: FillValue | None,
+    field: str,
+) -> dict[str, float]:
+    """One value per column: the stored model's ``key`` when it has them (predict data is filled
+    as the training data was), else the ``method`` statistic of ``block`` (falling back to the
+    ``designated`` value of a column with none), else the designated values."""
+    stored = None if model is None else model.get(key)
+    if stored:
+        return {c: stored_float(v, f"{key}.{c}") for c, v in stored_object(stored, key).items()}
+    values = _per_column(designated, list(block.columns), field)
+    if method is None or method not in _STAT_METHODS:
+        return values
+    return _statistic(block, method, values)
 
 
 SPEC = register_module(

@@ -8,7 +8,8 @@ FATE's parameters (``EvaluateParam``)::
 ``eval_type``                  ``binary`` (default), ``multi`` or ``regression``
 ``pos_label``                  the positive class of binary evaluation (default 1)
 ``metrics``                    which metrics (default: all of the task; FATE's spellings accepted,
-                               see :data:`fedloom.ml.evaluation.METRICS`)
+                               see :data:`fedloom.ml.evaluation.REGISTRY`; FATE's ``lift`` and
+                               ``gain`` are refused, not computed)
 ``need_run``                   FATE's switch (the runner reads it)
 ``unfold_multi_result``,       accepted, ignored (per-class results are always reported)
 ``run_clustering_arbiter_metric``
@@ -40,7 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from fedloom.components.base import Component, Inputs, Outputs, Table, data_to_pandas
 from fedloom.context import Context
@@ -48,6 +49,7 @@ from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.roles import ARBITER, GUEST, HOST
 from fedloom.dsl import ModuleSpec, register_module
 from fedloom.ml.evaluation import (
+    ClassLabel,
     EvalResult,
     class_name,
     evaluate_binary,
@@ -81,21 +83,24 @@ class EvaluationParams(BaseModel):
 
     @field_validator("eval_type", mode="before")
     @classmethod
-    def _eval_type(cls, v: Any) -> Any:
+    def _eval_type(cls, v: object) -> object:
         if isinstance(v, str) and v.lower() == "clustering":
             raise ValueError("clustering evaluation is not supported; use binary, multi or regression")
         return v.lower() if isinstance(v, str) else v
 
-    @model_validator(mode="after")
-    def _known_metrics(self) -> EvaluationParams:
-        try:
-            resolve_metrics(self.eval_type, self.metrics)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
-        return self
+    @field_validator("metrics")
+    @classmethod
+    def _computed_metrics(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        """Only metrics the registry computes (FATE's ``lift`` and ``gain`` are refused)."""
+        if "eval_type" in info.data:
+            try:
+                resolve_metrics(info.data["eval_type"], value)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
+        return value
 
 
-def _positive_score(df: pd.DataFrame, pos_label: Any) -> np.ndarray:
+def _positive_score(df: pd.DataFrame, pos_label: ClassLabel) -> np.ndarray:
     """P(pos_label) per row: from ``predict_detail`` when it names the class, else ``predict_score``."""
     if "predict_detail" in df.columns and len(df):
         key = class_name(pos_label)

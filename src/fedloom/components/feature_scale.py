@@ -59,12 +59,20 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 
-from fedloom.components.base import Component, Inputs, Outputs, frame_input, model_of
+from fedloom.components.base import (
+    Component,
+    Inputs,
+    Outputs,
+    frame_input,
+    model_of,
+    stored_float,
+    stored_object,
+)
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.roles import GUEST, HOST
@@ -108,7 +116,7 @@ class FeatureScaleParams(BaseModel):
 
     @field_validator("method", "mode", mode="before")
     @classmethod
-    def _lower(cls, v: Any) -> Any:
+    def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
 
     @model_validator(mode="after")
@@ -163,9 +171,12 @@ class ColumnScale:
         return {"lower": self.lower, "upper": self.upper, "centre": self.centre, "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ColumnScale:
-        """Read back what :meth:`to_dict` wrote."""
-        return cls(float(d["lower"]), float(d["upper"]), float(d["centre"]), float(d["scale"]))
+    def from_dict(cls, d: Mapping[str, object]) -> ColumnScale:
+        """Read back what :meth:`to_dict` wrote (DataError for anything else)."""
+        lower, upper, centre, scale = (
+            stored_float(d.get(k), f"columns.{k}") for k in ("lower", "upper", "centre", "scale")
+        )
+        return cls(lower, upper, centre, scale)
 
 
 def scaled_columns(
@@ -326,9 +337,10 @@ class FeatureScale(Component):
             schema = data.schema
         else:
             params = FeatureScaleParams.model_validate(stored["params"])
-            schema = stored["schema"]
+            schema = stored_object(stored.get("schema"), "schema")
             data = align(data, schema)
-            columns = {c: ColumnScale.from_dict(s) for c, s in stored["columns"].items()}
+            scales = stored_object(stored.get("columns"), "columns").items()
+            columns = {c: ColumnScale.from_dict(stored_object(s, f"columns.{c}")) for c, s in scales}
         out = transform(data, columns)
         log.info(
             "%s: %s %d of %d feature(s) of %d row(s)%s",
@@ -339,7 +351,7 @@ class FeatureScale(Component):
             out.n_rows,
             " with the stored model" if stored is not None else "",
         )
-        model = {
+        model: dict[str, object] = {
             "module": MODULE,
             "role": self.env.party.role.value,
             "party": str(self.env.party),
@@ -348,7 +360,7 @@ class FeatureScale(Component):
             "schema": schema,
             "columns": {c: s.to_dict() for c, s in columns.items()},
         }
-        metrics = {
+        metrics: dict[str, object] = {
             "mode": "fit" if stored is None else "transform",
             "method": params.method,
             "rows": out.n_rows,

@@ -22,7 +22,7 @@ and on the guest ``per_host`` counts. Runs on guest and hosts.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from fedloom.components.base import Component, Inputs, Outputs, data_ids, data_select
 from fedloom.context import Context
@@ -53,7 +53,7 @@ class _Intersection(Component):
         result = self.algorithm(params).fit(ctx, ids)
         self.env.progress(1.0, "intersected")
         count = result.count
-        metrics: dict[str, Any] = {
+        metrics: dict[str, object] = {
             "intersect_count": count,
             "input_rows": len(ids),
             "intersect_rate": round(count / len(ids), 6) if count is not None and len(ids) else None,

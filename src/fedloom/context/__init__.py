@@ -2,5 +2,6 @@
 
 from fedloom.context.channel import Channel
 from fedloom.context.context import DEFAULT_TIMEOUT, Context
+from fedloom.context.namespace import NamespacePath
 
-__all__ = ["DEFAULT_TIMEOUT", "Channel", "Context"]
+__all__ = ["DEFAULT_TIMEOUT", "Channel", "Context", "NamespacePath"]

@@ -8,7 +8,9 @@ The context turns a channel and the current namespace into the deterministic wir
 
 checks that this party's role may use the channel in that direction, encodes the value with the
 codec (no pickle) and hands the envelope to the transport. ``ctx.sub("epoch", 3)`` gives a child
-context whose addresses are one level deeper, so a loop never reuses an address.
+context whose addresses are one level deeper, so a loop never reuses an address; an algorithm
+declares its loops' nesting once as a :class:`~fedloom.context.namespace.NamespacePath`
+(``BATCH.at(ctx, k, e, b)``), so that every role builds the same addresses.
 
 What a party receives is counted in its :class:`~fedloom.context.privacy.PrivacyLedger`
 (``ctx.privacy``) against the channel's declared ``disclosure``. Public keys are never trusted
@@ -139,7 +141,11 @@ class Context:
 
     # -- namespaces -------------------------------------------------------------------------
     def sub(self, name: str, index: int | None = None) -> Context:
-        """A child context one namespace level down: ``ctx.sub("epoch", 3)`` → ``.../epoch-3/...``."""
+        """A child context one namespace level down: ``ctx.sub("epoch", 3)`` → ``.../epoch-3/...``.
+
+        Loops of an algorithm take their nesting from a declared
+        :class:`~fedloom.context.namespace.NamespacePath` instead, shared by every role.
+        """
         segment = name if index is None else f"{name}-{index}"
         if not _SEGMENT.match(segment):
             raise ProtocolError(

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -44,6 +45,7 @@ from nacl import bindings as sodium
 from nacl.exceptions import RuntimeError as SodiumRuntimeError
 
 from fedloom.core.errors import ConfigError, CryptoError, MessageError
+from fedloom.crypto.hashes import check_hash, hash_constructor
 from fedloom.crypto.paillier.parallel import map_list, split
 
 #: Bytes of one encoded point and of one scalar, for both groups.
@@ -55,27 +57,8 @@ DOMAIN = b"fedloom/psi/ecdh/v1\x00"
 _MIN_PARALLEL = 2048
 
 
-def check_hash_method(
-    name: str, field_name: str = "hash_method", allowed: Sequence[str] = HASH_METHODS
-) -> str:
-    """Return ``name`` lower-cased when hashlib provides it and it is allowed, else ConfigError."""
-    low = str(name).lower()
-    if low not in allowed:
-        raise ConfigError(f"must be one of {', '.join(allowed)}. Got {name!r}.", field=field_name)
-    if low not in hashlib.algorithms_available:
-        raise ConfigError(f"{low!r} is not provided by this Python's OpenSSL.", field=field_name)
-    return low
-
-
-def _hasher(hash_method: str) -> tuple[object, int]:
-    name = check_hash_method(hash_method)
-    if name in hashlib.algorithms_guaranteed:
-        ctor = getattr(hashlib, name)
-    else:  # sm3 through OpenSSL
-
-        def ctor(data: bytes = b"", _n: str = name) -> hashlib._Hash:
-            return hashlib.new(_n, data)
-
+def _hasher(hash_method: str) -> tuple[Callable[..., Any], int]:
+    ctor = hash_constructor(check_hash(hash_method, HASH_METHODS, "hash_method"))
     return ctor, ctor().digest_size
 
 
@@ -90,7 +73,7 @@ def hash_ids(
     ctor, size = _hasher(hash_method)
     s = salt.encode("utf-8")
     prefix = domain + len(s).to_bytes(2, "big") + s
-    digests = [ctor(prefix + x.encode("utf-8")).digest() for x in ids]  # type: ignore[operator]
+    digests = [ctor(prefix + x.encode("utf-8")).digest() for x in ids]
     if size < POINT_BYTES:
         sha = hashlib.sha256
         digests = [sha(domain + d).digest() for d in digests]

@@ -20,10 +20,9 @@ Integers travel as fixed-width big-endian bytes in one ``(n, k)`` uint8 array
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedloom.core.errors import ConfigError, CryptoError, MessageError
+from fedloom.crypto.hashes import check_hash, hash_constructor
 from fedloom.crypto.paillier.parallel import map_list
 
 #: Hash methods for H (FATE's RSAParam.hash_method) and for H_f (final_hash_method).
@@ -44,22 +44,6 @@ MAX_KEY_BITS = 8192
 PUBLIC_EXPONENT = 65537
 _MIN_PARALLEL_SIGN = 64
 _MIN_PARALLEL_CHEAP = 4096
-
-
-def check_hash(name: str, allowed: Sequence[str], field_name: str) -> str:
-    """``name`` lower-cased when allowed and provided by hashlib, else ConfigError naming the field."""
-    low = str(name).lower()
-    if low not in allowed:
-        raise ConfigError(f"must be one of {', '.join(allowed)}. Got {name!r}.", field=field_name)
-    if low not in hashlib.algorithms_available:
-        raise ConfigError(f"{low!r} is not provided by this Python's OpenSSL.", field=field_name)
-    return low
-
-
-def _ctor(name: str) -> Callable[..., Any]:
-    if name in hashlib.algorithms_guaranteed:
-        return getattr(hashlib, name)
-    return lambda data=b"": hashlib.new(name, data)
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -152,7 +136,7 @@ def hash_to_zn(
     bits make the reduction mod n statistically uniform.
     """
     name = check_hash(hash_method, HASH_METHODS, "hash_method")
-    ctor = _ctor(name)
+    ctor = hash_constructor(name)
     s = salt.encode("utf-8")
     need = public.nbytes + 16
     blocks = math.ceil(need / ctor().digest_size)
@@ -174,7 +158,7 @@ def hash_to_zn(
 def id_parity(ids: Sequence[str], hash_method: str = "sha256", salt: str = "") -> np.ndarray:
     """``H(u) % 2`` for every id, from a key-independent hash: the split of ``split_calculation``."""
     name = check_hash(hash_method, HASH_METHODS, "hash_method")
-    ctor = _ctor(name)
+    ctor = hash_constructor(name)
     s = salt.encode("utf-8")
     prefix = b"fedloom/psi/rsa/split/v1\x00" + len(s).to_bytes(2, "big") + s
     return np.fromiter((ctor(prefix + x.encode("utf-8")).digest()[-1] & 1 for x in ids), np.uint8, len(ids))
@@ -183,7 +167,7 @@ def id_parity(ids: Sequence[str], hash_method: str = "sha256", salt: str = "") -
 def final_hash(signatures: list[Any], public: RsaPublicKey, final_hash_method: str = "sha256") -> list[bytes]:
     """``H_f(s)`` for every signature: the digest of its fixed-width big-endian bytes."""
     name = check_hash(final_hash_method, FINAL_HASH_METHODS, "final_hash_method")
-    ctor = _ctor(name)
+    ctor = hash_constructor(name)
     k = public.nbytes
 
     def chunk(ss: list[Any]) -> list[bytes]:
@@ -194,7 +178,9 @@ def final_hash(signatures: list[Any], public: RsaPublicKey, final_hash_method: s
 
 def final_hash_size(final_hash_method: str) -> int:
     """Digest size in bytes of ``final_hash_method``."""
-    return int(_ctor(check_hash(final_hash_method, FINAL_HASH_METHODS, "final_hash_method"))().digest_size)
+    return int(
+        hash_constructor(check_hash(final_hash_method, FINAL_HASH_METHODS, "final_hash_method"))().digest_size
+    )
 
 
 # -- blinding ----------------------------------------------------------------------------------

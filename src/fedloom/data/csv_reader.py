@@ -18,9 +18,10 @@ Missing-value tokens: an empty cell and ``NA``, ``NaN``, ``null``, ``None``, ``N
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,8 @@ from fedloom.data.frame import Frame, _check_unique, normalise_ids
 
 __all__ = [
     "MISSING_TOKENS",
+    "FrameOptions",
+    "column_missing",
     "frame_from_table",
     "missing_fill_values",
     "read_csv",
@@ -45,6 +48,27 @@ FillMethod = Literal["const", "mean", "median", "min", "max"]
 
 def _where(table: str | None) -> str:
     return f"table {table}: " if table else ""
+
+
+def column_missing(
+    kind: str, name: str, columns: Sequence[Any], table: str | None, advice: str = ""
+) -> DataError:
+    """``no {kind} column 'name'; the columns are [...]`` (the first twelve), naming the column."""
+    cols = [str(c) for c in columns]
+    more = " ..." if len(cols) > 12 else ""
+    return DataError(
+        f"{_where(table)}no {kind} column {name!r}; the columns are {cols[:12]}{more}.{advice}", field=name
+    )
+
+
+def _listed(
+    bad: np.ndarray, cells: pd.Series, ids: np.ndarray, where: Callable[[int], str] = lambda i: f"row {i}"
+) -> tuple[int, str]:
+    """How many ``bad`` rows, and the first few as ``row 3 (id 'a'): 'x'`` for a message."""
+    rows = np.flatnonzero(bad)
+    return len(rows), ", ".join(
+        f"{where(int(i))} (id {ids[i]!r}): {cells.iloc[i]!r}" for i in rows[:_MAX_LISTED]
+    )
 
 
 def _line(i: int, head: bool) -> int:
@@ -92,6 +116,24 @@ def read_csv_table(
     """
     path = Path(path)
     table = table or path.name
+    names = _column_names(path, table, head, delimiter)
+    id_column = id_column or names[0]
+    if id_column not in names:
+        raise column_missing("id", id_column, names, table, " Set id_column to one of them.")
+    raw = _cells(path, table, head, delimiter, names)
+    ids = normalise_ids(raw[id_column].str.strip().to_numpy(dtype=object), table=table, column=id_column)
+    _check_unique(ids, table, id_column)
+    out: dict[str, Any] = {id_column: ids}
+    tokens = MISSING_TOKENS | {t.strip().lower() for t in missing_impute}
+    for col in names:
+        if col == id_column:
+            continue
+        out[col] = _to_float(raw[col], col, ids, tokens, table, head)
+    return pd.DataFrame(out, columns=[id_column] + [c for c in names if c != id_column])
+
+
+def _column_names(path: Path, table: str, head: bool, delimiter: str) -> list[str]:
+    """The header's column names (checked: none empty or repeated), or ``id, x0, x1...``."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             first = fh.readline()
@@ -101,28 +143,21 @@ def read_csv_table(
         raise DataError(f"{_where(table)}{str(path)!r} is not UTF-8 text.") from None
     if not first.strip():
         raise DataError(f"{_where(table)}the file {str(path)!r} is empty.")
-    header_cells = next(csv.reader([first], delimiter=delimiter))
-    header_cells = [c.strip() for c in header_cells]
-    if head:
-        names = header_cells
-        dup = sorted({c for c in names if names.count(c) > 1})
-        if dup:
-            raise DataError(
-                f"{_where(table)}column name(s) {dup} appear more than once in the header.", field=dup[0]
-            )
-        if any(not c for c in names):
-            raise DataError(
-                f"{_where(table)}the header has an empty column name (column {names.index('') + 1})."
-            )
-    else:
-        names = ["id"] + [f"x{i}" for i in range(len(header_cells) - 1)]
-    id_column = id_column or names[0]
-    if id_column not in names:
+    cells = [c.strip() for c in next(csv.reader([first], delimiter=delimiter))]
+    if not head:
+        return ["id"] + [f"x{i}" for i in range(len(cells) - 1)]
+    dup = sorted({c for c in cells if cells.count(c) > 1})
+    if dup:
         raise DataError(
-            f"{_where(table)}no id column {id_column!r}; the columns are {names[:12]}"
-            f"{' ...' if len(names) > 12 else ''}. Set id_column to one of them.",
-            field=id_column,
+            f"{_where(table)}column name(s) {dup} appear more than once in the header.", field=dup[0]
         )
+    if any(not c for c in cells):
+        raise DataError(f"{_where(table)}the header has an empty column name (column {cells.index('') + 1}).")
+    return cells
+
+
+def _cells(path: Path, table: str, head: bool, delimiter: str, names: list[str]) -> pd.DataFrame:
+    """Every data row as text, one column per name (a row with more fields is malformed)."""
     try:
         # header=None: the first line fixes the field count and a longer line is a ParserError
         # (with header=0 pandas would quietly turn an extra field into an index).
@@ -150,15 +185,7 @@ def read_csv_table(
     raw.columns = names
     if len(raw) == 0:
         raise DataError(f"{_where(table)}the file {str(path)!r} has a header but no data rows.")
-    ids = normalise_ids(raw[id_column].str.strip().to_numpy(dtype=object), table=table, column=id_column)
-    _check_unique(ids, table, id_column)
-    out: dict[str, Any] = {id_column: ids}
-    tokens = MISSING_TOKENS | {t.strip().lower() for t in missing_impute}
-    for col in names:
-        if col == id_column:
-            continue
-        out[col] = _to_float(raw[col], col, ids, tokens, table, head)
-    return pd.DataFrame(out, columns=[id_column] + [c for c in names if c != id_column])
+    return raw
 
 
 def _to_float(
@@ -170,12 +197,9 @@ def _to_float(
     bad = np.isnan(values) & ~missing
     bad |= np.isinf(values)
     if bad.any():
-        rows = np.flatnonzero(bad)
-        shown = ", ".join(
-            f"line {_line(int(i), head)} (id {ids[i]!r}): {cells.iloc[i]!r}" for i in rows[:_MAX_LISTED]
-        )
+        n, shown = _listed(bad, cells, ids, lambda i: f"line {_line(i, head)}")
         raise DataError(
-            f"{_where(table)}column {col!r} holds {len(rows)} value(s) that are not finite numbers: {shown}.",
+            f"{_where(table)}column {col!r} holds {n} value(s) that are not finite numbers: {shown}.",
             field=col,
         )
     return values
@@ -245,19 +269,14 @@ def frame_from_table(
         raise DataError(f"{_where(table)}the table is empty.")
     id_column = id_column or str(df.columns[0])
     if id_column not in df.columns:
-        raise DataError(
-            f"{_where(table)}no id column {id_column!r}; the columns are {list(df.columns)[:12]}.",
-            field=id_column,
-        )
+        raise column_missing("id", id_column, list(df.columns), table)
     ids = normalise_ids(df[id_column].to_numpy(dtype=object), table=table, column=id_column)
     _check_unique(ids, table, id_column)
     label = None
     if with_label:
         if label_name not in df.columns:
-            raise DataError(
-                f"{_where(table)}with_label is true but there is no label column {label_name!r}; "
-                f"the columns are {list(df.columns)[:12]}. Set label_name.",
-                field=label_name,
+            raise column_missing(
+                "label", label_name, list(df.columns), table, " Set label_name (with_label is true)."
             )
         label = _label(df[label_name], label_type, ids, table, label_name)
     names = [str(c) for c in df.columns if c != id_column and not (with_label and c == label_name)]
@@ -266,39 +285,8 @@ def frame_from_table(
         if absent:
             raise DataError(f"{_where(table)}missing feature column(s) {absent}.", field=absent[0])
         names = list(features)
-    if not names:
-        matrix = np.zeros((len(df), 0), dtype=np.float64)
-    else:
-        block = df[names]
-        if not all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t) for t in block.dtypes):
-            block = pd.DataFrame({c: _coerce(block[c], c, ids, table) for c in names})
-        matrix = block.to_numpy(dtype=np.float64, copy=True)
-        if np.isinf(matrix).any():
-            r, c = np.argwhere(np.isinf(matrix))[0]
-            raise DataError(
-                f"{_where(table)}column {names[c]!r}, row {r} (id {ids[r]!r}) is infinite.", field=names[c]
-            )
-        holes = np.isnan(matrix)
-        if holes.any():
-            if not (missing_fill or fill_values):
-                cells = np.argwhere(holes)
-                shown = ", ".join(
-                    f"row {r} (id {ids[r]!r}) column {names[c]!r}" for r, c in cells[:_MAX_LISTED]
-                )
-                raise DataError(
-                    f"{_where(table)}{len(cells)} missing feature value(s): {shown}. Set missing_fill "
-                    "(with missing_fill_method / default_value) to fill them.",
-                    field=names[int(cells[0][1])],
-                )
-            fills = (
-                dict(fill_values)
-                if fill_values
-                else missing_fill_values(block, names, missing_fill_method, default_value)
-            )
-            for j in np.flatnonzero(holes.any(axis=0)):
-                if names[j] not in fills:
-                    raise DataError(f"{_where(table)}no fill value for column {names[j]!r}.", field=names[j])
-                matrix[holes[:, j], j] = fills[names[j]]
+    fill = _Fill(missing_fill, missing_fill_method, default_value, fill_values)
+    matrix = _feature_matrix(df, names, ids, table, fill)
     return Frame(
         ids=ids,
         features=matrix,
@@ -310,6 +298,54 @@ def frame_from_table(
     )
 
 
+@dataclass(frozen=True)
+class _Fill:
+    """How :func:`frame_from_table` fills missing feature values (see its parameters)."""
+
+    on: bool
+    method: FillMethod
+    default_value: float
+    values: Mapping[str, float] | None
+
+
+def _feature_matrix(
+    df: pd.DataFrame, names: list[str], ids: np.ndarray, table: str | None, fill: _Fill
+) -> np.ndarray:
+    """The columns ``names`` as a float64 ``(rows, features)`` matrix, missing values filled or refused."""
+    if not names:
+        return np.zeros((len(df), 0), dtype=np.float64)
+    block = df[names]
+    if not all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t) for t in block.dtypes):
+        block = pd.DataFrame({c: _coerce(block[c], c, ids, table) for c in names})
+    matrix = block.to_numpy(dtype=np.float64, copy=True)
+    if np.isinf(matrix).any():
+        r, c = np.argwhere(np.isinf(matrix))[0]
+        raise DataError(
+            f"{_where(table)}column {names[c]!r}, row {r} (id {ids[r]!r}) is infinite.", field=names[c]
+        )
+    holes = np.isnan(matrix)
+    if not holes.any():
+        return matrix
+    if not (fill.on or fill.values):
+        cells = np.argwhere(holes)
+        shown = ", ".join(f"row {r} (id {ids[r]!r}) column {names[c]!r}" for r, c in cells[:_MAX_LISTED])
+        raise DataError(
+            f"{_where(table)}{len(cells)} missing feature value(s): {shown}. Set missing_fill "
+            "(with missing_fill_method / default_value) to fill them.",
+            field=names[int(cells[0][1])],
+        )
+    fills = (
+        dict(fill.values)
+        if fill.values
+        else missing_fill_values(block, names, fill.method, fill.default_value)
+    )
+    for j in np.flatnonzero(holes.any(axis=0)):
+        if names[j] not in fills:
+            raise DataError(f"{_where(table)}no fill value for column {names[j]!r}.", field=names[j])
+        matrix[holes[:, j], j] = fills[names[j]]
+    return matrix
+
+
 def _coerce(col: pd.Series, name: str, ids: np.ndarray, table: str | None) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         return col.to_numpy(dtype=np.float64)
@@ -318,11 +354,9 @@ def _coerce(col: pd.Series, name: str, ids: np.ndarray, table: str | None) -> np
     present = ~pd.isna(text).to_numpy()
     bad = np.isnan(values) & present
     if bad.any():
-        rows = np.flatnonzero(bad)
-        shown = ", ".join(f"row {i} (id {ids[i]!r}): {text.iloc[i]!r}" for i in rows[:_MAX_LISTED])
+        n, shown = _listed(bad, text, ids)
         raise DataError(
-            f"{_where(table)}column {name!r} holds {len(rows)} value(s) that are not numbers: {shown}.",
-            field=name,
+            f"{_where(table)}column {name!r} holds {n} value(s) that are not numbers: {shown}.", field=name
         )
     return values
 
@@ -331,10 +365,9 @@ def _label(col: pd.Series, label_type: str, ids: np.ndarray, table: str | None, 
     values = pd.to_numeric(col.astype(object), errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
-        rows = np.flatnonzero(bad)
-        shown = ", ".join(f"row {i} (id {ids[i]!r}): {col.iloc[i]!r}" for i in rows[:_MAX_LISTED])
+        n, shown = _listed(bad, col, ids)
         raise DataError(
-            f"{_where(table)}label column {name!r} has {len(rows)} missing or non-numeric value(s): {shown}.",
+            f"{_where(table)}label column {name!r} has {n} missing or non-numeric value(s): {shown}.",
             field=name,
         )
     if label_type == "float":
@@ -353,33 +386,31 @@ def _label(col: pd.Series, label_type: str, ids: np.ndarray, table: str | None, 
     return values.astype(np.int64)
 
 
+class FrameOptions(TypedDict, total=False):
+    """:func:`frame_from_table`'s options that :func:`read_csv` passes on."""
+
+    with_label: bool
+    label_name: str
+    label_type: Literal["int", "float"]
+    missing_fill: bool
+    missing_fill_method: FillMethod
+    default_value: float
+
+
 def read_csv(
     path: str | Path,
     *,
     id_column: str | None = None,
-    with_label: bool = False,
-    label_name: str = "y",
-    label_type: Literal["int", "float"] = "int",
-    missing_fill: bool = False,
-    missing_fill_method: FillMethod = "const",
-    default_value: float = 0.0,
     missing_impute: Iterable[str] = (),
     head: bool = True,
     delimiter: str = ",",
+    **options: Unpack[FrameOptions],
 ) -> Frame:
-    """Read a dense CSV file into a :class:`Frame`: :func:`read_csv_table` + :func:`frame_from_table`."""
+    """Read a dense CSV file into a :class:`Frame`: :func:`read_csv_table` + :func:`frame_from_table`
+    (``options``: its ``with_label``, ``label_name``, ``label_type``, ``missing_fill``,
+    ``missing_fill_method``, ``default_value``)."""
     table = Path(path).name
     df = read_csv_table(
         path, id_column=id_column, head=head, delimiter=delimiter, missing_impute=missing_impute, table=table
     )
-    return frame_from_table(
-        df,
-        id_column=str(df.columns[0]),
-        with_label=with_label,
-        label_name=label_name,
-        label_type=label_type,
-        missing_fill=missing_fill,
-        missing_fill_method=missing_fill_method,
-        default_value=default_value,
-        table=table,
-    )
+    return frame_from_table(df, id_column=str(df.columns[0]), table=table, **options)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -45,7 +44,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedloom.core.errors import ConfigError, DataError
-from fedloom.data.csv_reader import read_csv_table
+from fedloom.core.hashing import sha256_file
+from fedloom.data.csv_reader import column_missing, read_csv_table
 from fedloom.data.frame import _check_unique, normalise_ids
 
 __all__ = [
@@ -191,12 +191,23 @@ def _check_name(value: Any, what: str) -> str:
     return value
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _prepared(
+    df: pd.DataFrame, where: str, id_column: str | None, label_name: str | None
+) -> tuple[pd.DataFrame, str]:
+    """``df`` checked (not empty, id and label columns present, ids good and unique), ids as text
+    in the first column; and the id column's name."""
+    if len(df) == 0 or df.shape[1] == 0:
+        raise DataError(f"table {where}: refusing to store an empty table.")
+    id_column = id_column or str(df.columns[0])
+    for kind, column in (("id", id_column), ("label", label_name)):
+        if column is not None and column not in df.columns:
+            raise column_missing(kind, column, list(df.columns), where)
+    df = df.copy()
+    df[id_column] = normalise_ids(df[id_column].to_numpy(dtype=object), table=where, column=id_column)
+    _check_unique(df[id_column].to_numpy(dtype=object), where, id_column)
+    df = df[[id_column] + [c for c in df.columns if c != id_column]]
+    df[id_column] = pd.array(df[id_column].tolist(), dtype=object)
+    return df, id_column
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -301,38 +312,15 @@ class TableStore:
         """
         final = self.table_path(name, namespace)
         where = f"{namespace}.{name}"
-        if len(df) == 0 or df.shape[1] == 0:
-            raise DataError(f"table {where}: refusing to store an empty table.")
-        id_column = id_column or str(df.columns[0])
-        if id_column not in df.columns:
-            raise DataError(
-                f"table {where}: no id column {id_column!r}; columns are {list(df.columns)[:12]}.",
-                field=id_column,
-            )
-        if label_name is not None and label_name not in df.columns:
-            raise DataError(
-                f"table {where}: no label column {label_name!r}; columns are {list(df.columns)[:12]}.",
-                field=label_name,
-            )
-        df = df.copy()
-        df[id_column] = normalise_ids(df[id_column].to_numpy(dtype=object), table=where, column=id_column)
-        _check_unique(df[id_column].to_numpy(dtype=object), where, id_column)
-        df = df[[id_column] + [c for c in df.columns if c != id_column]]
-        df[id_column] = pd.array(df[id_column].tolist(), dtype=object)
-
+        df, id_column = _prepared(df, where, id_column, label_name)
         with self._connect(create=True) as conn:
             assert conn is not None
-            if not drop and self._row(conn, name, namespace) is not None:
-                raise DataError(
-                    f"table {where} already exists; delete it first or upload with drop.", field="table_name"
-                )
+            self._refuse_existing(conn, name, namespace, drop)
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-            backup: Path | None = None
-            placed = False
             try:
                 _write_parquet(df, tmp)
-                data_sha = _sha256(tmp)
+                data_sha = sha256_file(tmp)
                 schema = _table_schema(df, id_column, label_name)
                 row = (
                     namespace,
@@ -348,36 +336,50 @@ class TableStore:
                     data_sha,
                     partitions,
                 )
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if not drop and self._row(conn, name, namespace) is not None:  # created meanwhile
-                        raise DataError(
-                            f"table {where} already exists; delete it first or upload with drop.",
-                            field="table_name",
-                        )
-                    if final.exists():
-                        backup = final.with_name(f".{final.name}.{uuid.uuid4().hex}.bak")
-                        os.link(final, backup)
-                    conn.execute("DELETE FROM tables WHERE namespace = ? AND name = ?", (namespace, name))
-                    _insert_row(conn, row)
-                    placed = True  # set first: a failure inside replace may come after the rename
-                    os.replace(tmp, final)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    if placed:
-                        if backup is not None:
-                            os.replace(backup, final)
-                            backup = None
-                        else:
-                            final.unlink(missing_ok=True)
-                    raise
+                self._place(conn, tmp, final, row, drop)
             finally:
                 tmp.unlink(missing_ok=True)
-                if backup is not None:
-                    backup.unlink(missing_ok=True)
         log.info("stored table %s (%d rows, %d columns) at %s", where, len(df), df.shape[1], final)
         return self.info(name, namespace)
+
+    def _refuse_existing(self, conn: sqlite3.Connection, name: str, namespace: str, drop: bool) -> None:
+        if not drop and self._row(conn, name, namespace) is not None:
+            raise DataError(
+                f"table {namespace}.{name} already exists; delete it first or upload with drop.",
+                field="table_name",
+            )
+
+    def _place(
+        self, conn: sqlite3.Connection, tmp: Path, final: Path, row: tuple[Any, ...], drop: bool
+    ) -> None:
+        """In one transaction, replace the catalogue row and move ``tmp`` to ``final``; on any
+        failure the catalogue and the previous file are as they were."""
+        namespace, name = row[0], row[1]
+        backup: Path | None = None
+        placed = False
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._refuse_existing(conn, name, namespace, drop)  # created meanwhile
+            if final.exists():
+                backup = final.with_name(f".{final.name}.{uuid.uuid4().hex}.bak")
+                os.link(final, backup)
+            conn.execute("DELETE FROM tables WHERE namespace = ? AND name = ?", (namespace, name))
+            _insert_row(conn, row)
+            placed = True  # set first: a failure inside replace may come after the rename
+            os.replace(tmp, final)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            if placed:
+                if backup is not None:
+                    os.replace(backup, final)
+                    backup = None
+                else:
+                    final.unlink(missing_ok=True)
+            raise
+        finally:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
 
     def upload_file(
         self,
@@ -408,7 +410,7 @@ class TableStore:
             id_column=id_column,
             label_name=label_name,
             source_file=path,
-            source_sha256=_sha256(path),
+            source_sha256=sha256_file(path),
             partitions=partitions,
             drop=drop,
         )
@@ -552,7 +554,7 @@ class TableStore:
             raise DataError(
                 f"table {namespace}.{name} is in the catalog but its file {meta.path} is missing."
             )
-        if verify and _sha256(meta.path) != meta.data_sha256:
+        if verify and sha256_file(meta.path) != meta.data_sha256:
             raise DataError(f"table {namespace}.{name}: {meta.path} changed since it was stored.")
         df = pq.read_table(meta.path).to_pandas()
         df[meta.id_column] = df[meta.id_column].astype(object)

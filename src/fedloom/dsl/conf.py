@@ -1,4 +1,4 @@
-"""The job conf of FATE's DSL v2, as pydantic models, and the one place pydantic errors become text.
+"""The job conf of FATE's DSL v2, as pydantic models (errors worded by :mod:`fedloom.core.validation`).
 
 A conf names the parties and the parameters; the ``dsl`` (:mod:`fedloom.dsl.graph`) names the
 components. The shape, exactly as FATE 1.x writes it::
@@ -33,14 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fedloom.core.errors import ConfigError
 from fedloom.core.roles import PartyId, Role
+from fedloom.core.validation import describe_validation_error, errors_to_config_error
 
 __all__ = [
     "ComponentParameters",
     "Initiator",
     "JobConf",
     "JobParameters",
-    "describe_validation_error",
-    "errors_to_config_error",
     "load_json",
     "parse_party_key",
 ]
@@ -272,129 +271,3 @@ class JobConf(BaseModel):
     def parties(self) -> list[PartyId]:
         """Every party of the job in conf order (a party id may appear under several roles)."""
         return [PartyId(role, pid) for role, ids in self.role.items() for pid in ids]
-
-
-def errors_to_config_error(
-    lines: list[tuple[str, str]], *, component: str | None = None, party: str | None = None
-) -> ConfigError:
-    """One :class:`ConfigError` for ``(field, message)`` lines: the first names ``field``."""
-    field, first = lines[0]
-    if len(lines) == 1:
-        return ConfigError(first, component=component, field=field, party=party)
-    rest = "\n".join(f"  - {msg}" for _, msg in lines[1:])
-    return ConfigError(f"{first}\n{rest}", component=component, field=field, party=party)
-
-
-# --- pydantic errors -> one line per field -------------------------------------------------
-
-_TYPE_PHRASES = {
-    "int_type": "an int",
-    "int_parsing": "an int",
-    "int_from_float": "an int",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "a boolean (true or false)",
-    "bool_parsing": "a boolean (true or false)",
-    "string_type": "a string",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "set_type": "a list",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-    "none_required": "null",
-    "enum": "",
-    "literal_error": "",
-}
-
-# Loc parts pydantic adds for union members / validator wrappers, not field names.
-_TAG = re.compile(
-    r"^(int|str|float|bool|list|dict|none|is-instance|lax-or-strict|union|tagged-union|"
-    r"nullable|json-or-python|chain|default|function-(after|before|plain|wrap)|"
-    r"constrained-\w+|literal|enum)(\[.*\])?$"
-)
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts = []
-    for p in loc:
-        if isinstance(p, str) and (_TAG.match(p) or p == "[key]"):
-            continue
-        parts.append(str(p))
-    return ".".join(parts) or "(root)"
-
-
-def _expected(err: Any) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind in ("literal_error", "enum"):
-        exp = str(ctx.get("expected", ""))
-        return "one of " + re.sub(r" or ", ", ", exp)
-    if kind in _TYPE_PHRASES:
-        return _TYPE_PHRASES[kind]
-    if kind == "greater_than":
-        return f"> {ctx.get('gt')}"
-    if kind == "greater_than_equal":
-        return f">= {ctx.get('ge')}"
-    if kind == "less_than":
-        return f"< {ctx.get('lt')}"
-    if kind == "less_than_equal":
-        return f"<= {ctx.get('le')}"
-    if kind == "multiple_of":
-        return f"a multiple of {ctx.get('multiple_of')}"
-    return ""
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def describe_validation_error(exc: ValidationError, subject: str) -> list[tuple[str, str]]:
-    """Translate a pydantic error into one ``(field, sentence)`` per bad field.
-
-    Parameters
-    ----------
-    exc
-        The pydantic error.
-    subject
-        What a field is, e.g. ``"parameter of hetero_lr_0"`` or ``"field of the job conf"``;
-        sentences read ``The 'penalty' parameter of hetero_lr_0 must be one of 'L1', 'L2'.
-        Got 'L3'.``
-
-    Returns
-    -------
-    list of (str, str)
-        Field path (dotted) and sentence, in pydantic's order, one per field. Errors of the
-        members of a union on one field are merged (``must be an int or a string``).
-    """
-    by_field: dict[str, list[Any]] = {}
-    for err in exc.errors(include_url=False):
-        by_field.setdefault(_field_path(tuple(err["loc"])), []).append(err)
-    lines: list[tuple[str, str]] = []
-    for field, errs in by_field.items():
-        head = f"The '{field}' {subject}"
-        kinds = {e["type"] for e in errs}
-        if "missing" in kinds:
-            lines.append((field, f"{head} is required."))
-            continue
-        if "extra_forbidden" in kinds:
-            lines.append(
-                (
-                    field,
-                    f"{head} is not a recognised name; check its spelling. "
-                    f"Got {_short_repr(errs[0]['input'])}.",
-                )
-            )
-            continue
-        got = _short_repr(errs[0].get("input"))
-        phrases = [p for p in (_expected(e) for e in errs) if p]
-        phrases = list(dict.fromkeys(phrases))
-        if phrases:
-            sentence = f"{head} must be {' or '.join(phrases)}. Got {got}."
-        else:
-            msg = str(errs[0].get("msg", "is invalid"))
-            msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
-            sentence = f"{head} is invalid: {msg.rstrip('.')}. Got {got}."
-        lines.append((field, sentence))
-    return lines

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fedloom.core.errors import ConfigError
-from fedloom.dsl.conf import describe_validation_error, errors_to_config_error
+from fedloom.core.validation import describe_validation_error, errors_to_config_error
 from fedloom.dsl.registry import DATA_INPUTS
 
 __all__ = ["ComponentDef", "ComponentInput", "ComponentOutput", "Dsl", "Ref"]

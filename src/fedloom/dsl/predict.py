@@ -93,43 +93,56 @@ def derive_predict_dsl(
     out: dict[str, dict[str, Any]] = {}
     passthrough: dict[str, dict[str, list[str]]] = {}
     for name in order:
-        comp = dsl.components[name]
-        if name not in chosen:
+        if name in chosen:
+            out[name] = _predict_component(name, dsl, chosen, passthrough, modules, out)
+        else:
             passthrough[name] = _passthrough(name, dsl, chosen, passthrough, modules)
-            continue
-        body: dict[str, Any] = {"module": comp.module}
-        inputs: dict[str, Any] = {}
-        if comp.output.model:
-            inputs["model"] = [f"{PIPELINE}.{name}.{m}" for m in comp.output.model]
-        outputs = {k: list(v) for k, v in (("data", comp.output.data), ("cache", comp.output.cache)) if v}
-        if outputs:
-            body["output"] = outputs
-        data_in: dict[str, list[str]] = {}
-        for train_slot, predict_slot in _PREDICT_SLOTS:
-            if train_slot not in comp.input.data:
-                continue
-            refs: list[str] = []
-            for text in comp.input.data[train_slot]:
-                up, suffix = text.split(".")
-                if up in chosen or modules.get(up) == READER:
-                    refs.append(text)
-                else:
-                    refs.extend(passthrough.get(up, {}).get(suffix, []))
-            kept = [r for r in refs if r.split(".")[0] in out]
-            if kept:
-                data_in[predict_slot] = kept
-            break
-        if data_in:
-            inputs["data"] = data_in
-        cache = [c for c in comp.input.cache if c.split(".")[0] in out]
-        if cache:
-            inputs["cache"] = cache
-        if inputs:
-            body["input"] = {k: inputs[k] for k in ("data", "model", "cache") if k in inputs}
-        if comp.provider is not None:
-            body["provider"] = comp.provider
-        out[name] = body
     return {"components": out}
+
+
+def _predict_component(
+    name: str,
+    dsl: Dsl,
+    chosen: set[str],
+    passthrough: dict[str, dict[str, list[str]]],
+    modules: dict[str, str],
+    done: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The predict-DSL body of deployed component ``name``: its trained model as input, data from
+    the deployed components before it (``done``), through any left out."""
+    comp = dsl.components[name]
+    body: dict[str, Any] = {"module": comp.module}
+    inputs: dict[str, Any] = {}
+    if comp.output.model:
+        inputs["model"] = [f"{PIPELINE}.{name}.{m}" for m in comp.output.model]
+    outputs = {k: list(v) for k, v in (("data", comp.output.data), ("cache", comp.output.cache)) if v}
+    if outputs:
+        body["output"] = outputs
+    data_in: dict[str, list[str]] = {}
+    for train_slot, predict_slot in _PREDICT_SLOTS:
+        if train_slot not in comp.input.data:
+            continue
+        refs: list[str] = []
+        for text in comp.input.data[train_slot]:
+            up, suffix = text.split(".")
+            if up in chosen or modules.get(up) == READER:
+                refs.append(text)
+            else:
+                refs.extend(passthrough.get(up, {}).get(suffix, []))
+        kept = [r for r in refs if r.split(".")[0] in done]
+        if kept:
+            data_in[predict_slot] = kept
+        break
+    if data_in:
+        inputs["data"] = data_in
+    cache = [c for c in comp.input.cache if c.split(".")[0] in done]
+    if cache:
+        inputs["cache"] = cache
+    if inputs:
+        body["input"] = {k: inputs[k] for k in ("data", "model", "cache") if k in inputs}
+    if comp.provider is not None:
+        body["provider"] = comp.provider
+    return body
 
 
 def _passthrough(

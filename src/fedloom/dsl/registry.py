@@ -216,10 +216,6 @@ class ModuleRegistry:
         """Registered names, sorted."""
         return sorted(self._specs)
 
-    def copy(self) -> ModuleRegistry:
-        """An independent registry with the same specs."""
-        return ModuleRegistry(self._specs.values())
-
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
 

@@ -40,7 +40,8 @@ from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 
 from fedloom.core.errors import ConfigError
 from fedloom.core.roles import PartyId, Role
-from fedloom.dsl.conf import JobConf, describe_validation_error, load_json, parse_party_key
+from fedloom.core.validation import describe_validation_error, sentence
+from fedloom.dsl.conf import JobConf, load_json, parse_party_key
 from fedloom.dsl.graph import Dsl
 from fedloom.dsl.registry import REGISTRY, ModuleRegistry, ModuleSpec
 
@@ -304,14 +305,6 @@ class Job:
         if component not in self.dsl.components:
             raise ConfigError(f"component {component!r} is not in the dsl.", component=component)
 
-    def summary(self) -> str:
-        """One line per component in run order: name, module, roles."""
-        rows = []
-        for name in self.order:
-            roles = ",".join(r.value for r in self.roles_for(name))
-            rows.append(f"{name} ({self.specs[name].name}) on {roles or 'no role'}")
-        return "\n".join(rows)
-
 
 def load_job(
     conf: Mapping[str, Any] | str | Path,
@@ -546,9 +539,11 @@ def _check_parameters(job: Job) -> list[ConfigError]:
             for idx, pid in enumerate(job.party_ids(role)):
                 need_run = job.parameters_for(name, role, idx).get(NEED_RUN, True)
                 if not isinstance(need_run, bool):
-                    msg = (
-                        f"The 'need_run' parameter of {name} must be a boolean (true or false). "
-                        f"Got {need_run!r}."
+                    msg = sentence(
+                        NEED_RUN,
+                        "must be a boolean (true or false)",
+                        need_run,
+                        subject=f"parameter of {name}",
                     )
                     if msg not in seen:
                         seen.add(msg)

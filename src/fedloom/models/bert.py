@@ -24,12 +24,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
+from pydantic import ConfigDict
 
 from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.validation import check, flag, integer, number, parameter_error, rule
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ class BertEncoder:
             ``(W, C)``, one row per word.
         """
         if layers not in ("last4", "last"):
-            raise ConfigError(f"must be 'last4' or 'last'. Got {layers!r}.", field="layers")
+            raise parameter_error("layers", "must be 'last4' or 'last'", layers)
         enc = self.batch([text])
         states = self.model(**enc, output_hidden_states=True).hidden_states
         h = torch.stack(states[-4:]).mean(0) if layers == "last4" else states[-1]  # (1, T, C)
@@ -193,30 +195,23 @@ class FinetuneConfig:
         Where ``best/`` (model + tokenizer of the best epoch) and ``metrics.json`` go.
     """
 
-    epochs: int = 2
-    batch_size: int = 16
-    grad_accum: int = 1
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.1
-    max_length: int = 128
-    num_labels: int = 2
-    amp: bool = True
-    seed: int = 0
-    out_dir: str | None = None
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    epochs: Annotated[int, integer(ge=1)] = 2
+    batch_size: Annotated[int, integer(ge=1)] = 16
+    grad_accum: Annotated[int, integer(ge=1)] = 1
+    lr: Annotated[float, number(gt=0)] = 5e-5
+    weight_decay: Annotated[float, number(ge=0)] = 0.01
+    warmup_fraction: Annotated[float, number(ge=0, lt=1)] = 0.1
+    max_length: Annotated[int, integer(ge=1)] = 128
+    num_labels: Annotated[int, integer(ge=1)] = 2
+    amp: Annotated[bool, flag()] = True
+    seed: Annotated[int, integer(ge=0)] = 0
+    out_dir: Annotated[str | None, rule("null or a path", lambda v: v is None or isinstance(v, str))] = None
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad field."""
-        for name in ("epochs", "batch_size", "grad_accum", "max_length", "num_labels"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"must be an int >= 1. Got {v!r}.", field=f"finetune.{name}")
-        if not self.lr > 0:
-            raise ConfigError(f"must be > 0. Got {self.lr!r}.", field="finetune.lr")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(
-                f"must be in [0, 1). Got {self.warmup_fraction!r}.", field="finetune.warmup_fraction"
-            )
+        """Raise :class:`ConfigError` naming the first bad field (``finetune.lr``)."""
+        check(self, prefix="finetune")
 
 
 @torch.no_grad()
@@ -277,63 +272,18 @@ def finetune_classifier(
     model = tf.AutoModelForSequenceClassification.from_pretrained(p, num_labels=c.num_labels).to(dev)
     y = torch.as_tensor(train_labels, dtype=torch.long)
     y_val = torch.as_tensor(val_labels, dtype=torch.long)
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {
-            "params": [q for n, q in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": c.weight_decay,
-        },
-        {"params": [q for n, q in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=c.lr)
-    micro = math.ceil(len(train_texts) / c.batch_size)
-    total = max(1, c.epochs * math.ceil(micro / c.grad_accum))
-    warm = int(total * c.warmup_fraction)
-
-    def lr_lambda(step: int) -> float:
-        if step < warm:
-            return (step + 1) / (warm + 1)
-        return max(0.0, (total - step) / max(1, total - warm))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
-    use_amp = c.amp and dev.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    opt, sched = _adamw_with_warmup(model, c, len(train_texts))
+    amp = _Amp.on(dev, c.amp)
     out = Path(c.out_dir) if c.out_dir else None
     best_acc, best_state = -1.0, None
     history: list[dict[str, float]] = []
     for epoch in range(1, c.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(len(train_texts), generator=torch.Generator().manual_seed(c.seed * 31 + epoch))
-        loss_sum, n_micro = 0.0, 0
-        opt.zero_grad(set_to_none=True)
-        for m in range(micro):
-            idx = perm[m * c.batch_size : (m + 1) * c.batch_size]
-            enc = tokenizer(
-                [train_texts[int(i)] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=c.max_length,
-                return_tensors="pt",
-            ).to(dev)
-            with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-                logits = model(**enc).logits  # (B, K)
-                loss = F.cross_entropy(logits.float(), y[idx].to(dev))
-            scaler.scale(loss / c.grad_accum).backward()
-            loss_sum += float(loss.detach())
-            n_micro += 1
-            if (m + 1) % c.grad_accum == 0 or m == micro - 1:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                scaler.step(opt)
-                scaler.update()
-                opt.zero_grad(set_to_none=True)
-                sched.step()
+        train_loss = _train_epoch(model, tokenizer, train_texts, y, c, epoch, opt, sched, amp)
         val_acc = float((predict(model, tokenizer, val_texts, c.max_length) == y_val).float().mean())
         row = {
             "epoch": float(epoch),
-            "train_loss": loss_sum / max(1, n_micro),
+            "train_loss": train_loss,
             "val_accuracy": val_acc,
             "lr": opt.param_groups[0]["lr"],
             "seconds": time.perf_counter() - t0,
@@ -354,3 +304,86 @@ def finetune_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     return model, tokenizer, history
+
+
+def _adamw_with_warmup(model: Any, c: FinetuneConfig, n_texts: int) -> tuple[Any, Any]:
+    """AdamW (no decay on biases and LayerNorm weights), linear warm-up then linear decay to 0."""
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {
+            "params": [q for n, q in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": c.weight_decay,
+        },
+        {"params": [q for n, q in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=c.lr)
+    micro = math.ceil(n_texts / c.batch_size)
+    total = max(1, c.epochs * math.ceil(micro / c.grad_accum))
+    warm = int(total * c.warmup_fraction)
+
+    def lr_lambda(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+
+
+@dataclass
+class _Amp:
+    """Mixed precision on CUDA: autocast dtype and the gradient scaler (float16 only)."""
+
+    enabled: bool
+    dtype: torch.dtype
+    scaler: Any
+    device: torch.device
+
+    @classmethod
+    def on(cls, dev: torch.device, wanted: bool) -> _Amp:
+        enabled = wanted and dev.type == "cuda"
+        dtype = torch.bfloat16 if enabled and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=enabled and dtype == torch.float16)
+        return cls(enabled, dtype, scaler, dev)
+
+
+def _train_epoch(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    y: torch.Tensor,
+    c: FinetuneConfig,
+    epoch: int,
+    opt: Any,
+    sched: Any,
+    amp: _Amp,
+) -> float:
+    """One pass in an order seeded by ``epoch``, ``grad_accum`` micro-batches a step; mean loss."""
+    model.train()
+    dev = amp.device
+    micro = math.ceil(len(texts) / c.batch_size)
+    perm = torch.randperm(len(texts), generator=torch.Generator().manual_seed(c.seed * 31 + epoch))
+    loss_sum, n_micro = 0.0, 0
+    opt.zero_grad(set_to_none=True)
+    for m in range(micro):
+        idx = perm[m * c.batch_size : (m + 1) * c.batch_size]
+        enc = tokenizer(
+            [texts[int(i)] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=c.max_length,
+            return_tensors="pt",
+        ).to(dev)
+        with torch.autocast(dev.type, dtype=amp.dtype, enabled=amp.enabled):
+            logits = model(**enc).logits  # (B, K)
+            loss = F.cross_entropy(logits.float(), y[idx].to(dev))
+        amp.scaler.scale(loss / c.grad_accum).backward()
+        loss_sum += float(loss.detach())
+        n_micro += 1
+        if (m + 1) % c.grad_accum == 0 or m == micro - 1:
+            amp.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            amp.scaler.step(opt)
+            amp.scaler.update()
+            opt.zero_grad(set_to_none=True)
+            sched.step()
+    return loss_sum / max(1, n_micro)

@@ -8,10 +8,14 @@ likelihood, i.e. cross-entropy = log-softmax + NLL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
+from pydantic import ConfigDict
 from torch import nn
+
+from fedloom.core.validation import flag, int_list, integer, number
 
 __all__ = ["MLP", "MLPConfig", "tabular_mlp"]
 
@@ -34,11 +38,13 @@ class MLPConfig:
         Put a BatchNorm1d before each hidden ReLU (useful for un-normalised tabular features).
     """
 
-    in_features: int = 784
-    hidden: tuple[int, ...] = (512, 256, 128, 64)
-    n_classes: int = 10
-    dropout: float = 0.0
-    batchnorm: bool = False
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    in_features: Annotated[int, integer(ge=1)] = 784
+    hidden: Annotated[tuple[int, ...], int_list(ge=1)] = (512, 256, 128, 64)
+    n_classes: Annotated[int, integer(ge=1)] = 10
+    dropout: Annotated[float, number(ge=0, lt=1)] = 0.0
+    batchnorm: Annotated[bool, flag()] = False
 
 
 class MLP(nn.Module):

@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fedloom.core.errors import ConfigError, DataError
-from fedloom.models.train import TrainConfig, validate_config
+from fedloom.core.validation import (
+    flag,
+    integer,
+    one_of,
+    parameter_error,
+    rule,
+    validate,
+)
+from fedloom.models.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,8 @@ __all__ = [
     "DatasetSection",
     "ModelSection",
     "Recipe",
+    "TransferParams",
+    "check_model_params",
     "load_recipe",
     "parse_recipe",
     "run_recipe",
@@ -42,25 +55,49 @@ __all__ = [
 DATASETS = ("mnist", "fashion-mnist", "otto")
 
 
+@dataclass
+class TransferParams:
+    """``model.params`` of the ``transfer`` model.
+
+    Parameters
+    ----------
+    backbone
+        ``efficientnet_lite0`` (the offline ImageNet-pretrained package) or the path of a
+        backbone saved with :func:`fedloom.models.transfer.save_backbone`.
+    mode
+        ``transfer`` (frozen backbone) or ``finetune``.
+    hidden
+        Width of a hidden layer in the head (0: a linear head).
+    image_size
+        Side of the images EfficientNet-Lite0 sees.
+    input_norm
+        ``[mean, std]`` already applied to the inputs.
+    """
+
+    backbone: Annotated[str, rule("a backbone name or path", lambda v: isinstance(v, str) and bool(v))] = (
+        "efficientnet_lite0"
+    )
+    mode: Annotated[str, one_of("transfer", "finetune")] = "transfer"
+    hidden: Annotated[int, integer(ge=0)] = 0
+    image_size: Annotated[int, integer(ge=8)] = 64
+    input_norm: Annotated[
+        tuple[float, float],
+        rule("[mean, std] (two numbers)", lambda v: isinstance(v, list | tuple) and len(v) == 2),
+    ] = (0.0, 1.0)
+
+
 def _build_mlp(in_shape: tuple[int, ...], n_classes: int, params: dict[str, Any]) -> Any:
     from fedloom.models.mlp import MLP, MLPConfig
 
-    in_features = 1
-    for d in in_shape:
-        in_features *= d
-    cfg = MLPConfig(in_features=in_features, n_classes=n_classes)
-    for k, v in params.items():
-        setattr(cfg, k, tuple(v) if k == "hidden" else v)
-    return MLP(cfg)
+    return MLP(
+        MLPConfig(in_features=math.prod(in_shape), n_classes=n_classes, **check_model_params("mlp", params))
+    )
 
 
 def _build_tabular_mlp(in_shape: tuple[int, ...], n_classes: int, params: dict[str, Any]) -> Any:
     from fedloom.models.mlp import tabular_mlp
 
-    kw = dict(params)
-    if "hidden" in kw:
-        kw["hidden"] = tuple(kw["hidden"])
-    return tabular_mlp(in_shape[0], n_classes, **kw)
+    return tabular_mlp(in_shape[0], n_classes, **check_model_params("tabular_mlp", params))
 
 
 def _cnn_builder(family: str) -> Callable[[tuple[int, ...], int, dict[str, Any]], Any]:
@@ -68,8 +105,9 @@ def _cnn_builder(family: str) -> Callable[[tuple[int, ...], int, dict[str, Any]]
         from fedloom.models.transfer import _family_classes
 
         model_cls, cfg_cls = _family_classes(family)
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        return model_cls(cfg_cls(in_channels=in_shape[0], n_classes=n_classes, **kw))
+        return model_cls(
+            cfg_cls(in_channels=in_shape[0], n_classes=n_classes, **check_model_params(family, params))
+        )
 
     return build
 
@@ -77,18 +115,17 @@ def _cnn_builder(family: str) -> Callable[[tuple[int, ...], int, dict[str, Any]]
 def _build_transfer(in_shape: tuple[int, ...], n_classes: int, params: dict[str, Any]) -> Any:
     from fedloom.models.transfer import EfficientNetLite0Backbone, TransferModel, load_backbone
 
-    backbone_name = params.get("backbone", "efficientnet_lite0")
+    p = TransferParams(**check_model_params("transfer", params))
     backbone: Any
-    if backbone_name == "efficientnet_lite0":
-        mean, std = params.get("input_norm", (0.0, 1.0))
-        backbone = EfficientNetLite0Backbone(params.get("image_size", 64), mean, std)
+    if p.backbone == "efficientnet_lite0":
+        backbone = EfficientNetLite0Backbone(p.image_size, *p.input_norm)
     else:
-        backbone = load_backbone(backbone_name)
-    return TransferModel(backbone, n_classes, params.get("mode", "transfer"), params.get("hidden", 0))
+        backbone = load_backbone(p.backbone)
+    return TransferModel(backbone, n_classes, p.mode, p.hidden)
 
 
-#: Model builders by recipe name: ``builder(input_shape, n_classes, params) -> nn.Module``,
-#: with the parameters each accepts.
+#: Model builders by recipe name: ``builder(input_shape, n_classes, params) -> nn.Module``
+#: (the builder checks ``params``), with the parameters each accepts.
 MODELS: dict[str, tuple[Callable[[tuple[int, ...], int, dict[str, Any]], Any], tuple[str, ...]]] = {
     "mlp": (_build_mlp, ("hidden", "dropout", "batchnorm")),
     "tabular_mlp": (_build_tabular_mlp, ("hidden", "dropout")),
@@ -100,8 +137,42 @@ MODELS: dict[str, tuple[Callable[[tuple[int, ...], int, dict[str, Any]], Any], t
 }
 
 
-@dataclass
-class DatasetSection:
+def _rules(name: str) -> type:
+    """The dataclass whose field rules check the parameters of model ``name``."""
+    if name == "transfer":
+        return TransferParams
+    if name in ("mlp", "tabular_mlp"):
+        from fedloom.models.mlp import MLPConfig
+
+        return MLPConfig
+    from fedloom.models.transfer import _family_classes
+
+    return _family_classes(name)[1]
+
+
+def check_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of model ``name`` checked against its config's rules, lists made tuples.
+
+    Raises
+    ------
+    ConfigError
+        A parameter the model does not take, or a bad value (``field 'model.params.hidden'``).
+    """
+    accepted = MODELS[name][1]
+    for key, value in params.items():
+        if key not in accepted:
+            raise parameter_error(
+                f"model.params.{key}", f"is not a parameter of {name} (it takes {', '.join(accepted)})", value
+            )
+    checked: Any = validate(_rules(name), params, prefix="model.params")
+    return {key: getattr(checked, key) for key in params}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSection(_Section):
     """``dataset:`` of a recipe.
 
     Parameters
@@ -120,47 +191,47 @@ class DatasetSection:
         Evaluate on only the first ``test_limit`` test examples.
     """
 
-    name: str = "mnist"
-    path: str | None = None
+    name: Annotated[str, one_of(*DATASETS)] = "mnist"
+    path: str | None = Field(default=None, validate_default=True)
     test_path: str | None = None
-    limit: int | None = None
-    test: bool = True
-    test_limit: int | None = None
+    limit: Annotated[int | None, integer(ge=1, optional=True)] = None
+    test: Annotated[bool, flag()] = True
+    test_limit: Annotated[int | None, integer(ge=1, optional=True)] = None
+
+    @field_validator("path")
+    @classmethod
+    def _otto_needs_a_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("name") == "otto" and not value:
+            raise ValueError("must name the training CSV of the otto dataset")
+        return value
 
 
-@dataclass
-class ModelSection:
+class ModelSection(_Section):
     """``model:`` of a recipe: a name from :data:`MODELS` and its parameters."""
 
-    name: str = "mlp"
-    params: dict[str, Any] = field(default_factory=dict)
+    name: Annotated[str, one_of(*MODELS)] = "mlp"
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
-@dataclass
-class Recipe:
-    """A whole training recipe."""
+class Recipe(_Section):
+    """A whole training recipe (``output`` defaults to ``runs/{name}``)."""
 
-    name: str = "run"
-    dataset: DatasetSection = field(default_factory=DatasetSection)
-    model: ModelSection = field(default_factory=ModelSection)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    output: str = "runs/run"
+    name: Annotated[str, rule("a non-empty string", lambda v: isinstance(v, str) and bool(v))] = "run"
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    output: Annotated[str, rule("a folder path", lambda v: isinstance(v, str) and bool(v))] = "runs/run"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _output_after_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "output" not in data:
+            return {**data, "output": f"runs/{data.get('name', 'run')}"}
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (what :func:`parse_recipe` reads back)."""
-        return asdict(self)
-
-
-def _section(cls: type, data: object, prefix: str) -> Any:
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"must be a mapping. Got {type(data).__name__}.", field=prefix)
-    known = {f.name for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"unknown key; allowed: {', '.join(sorted(known))}.", field=f"{prefix}.{key}")
-    return cls(**data)
+        return self.model_dump()
 
 
 def parse_recipe(data: object) -> Recipe:
@@ -174,68 +245,15 @@ def parse_recipe(data: object) -> Recipe:
     """
     if not isinstance(data, dict):
         raise ConfigError("a recipe must be a mapping with dataset, model, train, output.", field="recipe")
-    allowed = {"name", "dataset", "model", "train", "output"}
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"unknown key; allowed: {', '.join(sorted(allowed))}.", field=key)
-    name = data.get("name", "run")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"must be a non-empty string. Got {name!r}.", field="name")
-    ds = _section(DatasetSection, data.get("dataset"), "dataset")
-    model = _section(ModelSection, data.get("model"), "model")
-    train = _section(TrainConfig, data.get("train"), "train")
-    output = data.get("output", f"runs/{name}")
-    if not isinstance(output, str) or not output:
-        raise ConfigError(f"must be a folder path. Got {output!r}.", field="output")
-
-    if ds.name not in DATASETS:
-        raise ConfigError(f"must be one of {', '.join(DATASETS)}. Got {ds.name!r}.", field="dataset.name")
-    if ds.name == "otto" and not ds.path:
-        raise ConfigError("the otto dataset needs 'path' (the training CSV).", field="dataset.path")
-    for key in ("limit", "test_limit"):
-        v = getattr(ds, key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ConfigError(f"must be null or an int >= 1. Got {v!r}.", field=f"dataset.{key}")
-    if not isinstance(ds.test, bool):
-        raise ConfigError(f"must be true or false. Got {ds.test!r}.", field="dataset.test")
-    if model.name not in MODELS:
-        raise ConfigError(
-            f"must be one of {', '.join(sorted(MODELS))}. Got {model.name!r}.", field="model.name"
+    train = data.get("train")
+    if isinstance(train, dict) and train.get("out_dir") is not None:
+        raise parameter_error(
+            "train.out_dir", "must be left out: the top-level 'output' key names the folder", train["out_dir"]
         )
-    if not isinstance(model.params, dict):
-        raise ConfigError("must be a mapping.", field="model.params")
-    accepted = MODELS[model.name][1]
-    for key, value in model.params.items():
-        if key not in accepted:
-            raise ConfigError(
-                f"unknown parameter of {model.name}; allowed: {', '.join(accepted)}.",
-                field=f"model.params.{key}",
-            )
-        if key == "hidden" and (
-            not isinstance(value, list | tuple)
-            or not value
-            or not all(isinstance(h, int) and h > 0 for h in value)
-        ):
-            raise ConfigError(
-                f"must be a non-empty list of ints > 0. Got {value!r}.", field="model.params.hidden"
-            )
-        if key == "mode" and value not in ("transfer", "finetune"):
-            raise ConfigError(f"must be transfer or finetune. Got {value!r}.", field="model.params.mode")
-        if key in ("widths", "blocks", "layers") and (
-            not isinstance(value, list | tuple)
-            or not value
-            or not all(isinstance(h, int) and h >= 0 for h in value)
-        ):
-            raise ConfigError(
-                f"must be a non-empty list of ints. Got {value!r}.", field=f"model.params.{key}"
-            )
-        if key == "dropout" and (not isinstance(value, int | float) or not 0 <= value < 1):
-            raise ConfigError(f"must be a number in [0, 1). Got {value!r}.", field="model.params.dropout")
-    if train.out_dir is not None:
-        raise ConfigError("set the output folder with the top-level 'output' key.", field="train.out_dir")
-    train.out_dir = output
-    validate_config(train)
-    return Recipe(name=name, dataset=ds, model=model, train=train, output=output)
+    recipe = validate(Recipe, data)
+    check_model_params(recipe.model.name, recipe.model.params)
+    recipe.train.out_dir = recipe.output
+    return recipe
 
 
 def load_recipe(path: str | Path) -> Recipe:

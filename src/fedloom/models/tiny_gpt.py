@@ -22,12 +22,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
+from pydantic import ConfigDict
 from torch import nn
 
 from fedloom.core.errors import ConfigError
+from fedloom.core.validation import check, integer, number, parameter_error
 
 __all__ = [
     "UNK",
@@ -66,13 +69,15 @@ class GPTConfig:
         Dropout on embeddings, attention output and feed-forward output.
     """
 
-    vocab_size: int = 500
-    context: int = 5
-    n_embd: int = 8
-    n_head: int = 2
-    n_layer: int = 2
-    n_ff: int = 32
-    dropout: float = 0.0
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    vocab_size: Annotated[int, integer(ge=2)] = 500  # <unk> and one word at least
+    context: Annotated[int, integer(ge=1)] = 5
+    n_embd: Annotated[int, integer(ge=1)] = 8
+    n_head: Annotated[int, integer(ge=1)] = 2
+    n_layer: Annotated[int, integer(ge=1)] = 2
+    n_ff: Annotated[int, integer(ge=1)] = 32
+    dropout: Annotated[float, number(ge=0, lt=1)] = 0.0
 
     @classmethod
     def nano(cls, vocab_size: int = 5000) -> GPTConfig:
@@ -80,19 +85,12 @@ class GPTConfig:
         return cls(vocab_size=vocab_size, context=32, n_embd=128, n_head=4, n_layer=4, n_ff=512, dropout=0.1)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first field out of range."""
-        for name in ("vocab_size", "context", "n_embd", "n_head", "n_layer", "n_ff"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ConfigError(f"must be an int >= 1. Got {v!r}.", field=f"GPTConfig.{name}")
-        if self.vocab_size < 2:
-            raise ConfigError("must be >= 2 (<unk> and one word).", field="GPTConfig.vocab_size")
+        """Raise :class:`ConfigError` naming the first field out of range (``GPTConfig.n_embd``)."""
+        check(self, prefix="GPTConfig")
         if self.n_embd % self.n_head:
-            raise ConfigError(
-                f"must be a multiple of n_head={self.n_head}. Got {self.n_embd}.", field="GPTConfig.n_embd"
+            raise parameter_error(
+                "GPTConfig.n_embd", f"must be a multiple of n_head={self.n_head}", self.n_embd
             )
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"must be in [0, 1). Got {self.dropout!r}.", field="GPTConfig.dropout")
 
 
 class Vocab:

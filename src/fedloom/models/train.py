@@ -18,13 +18,15 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
+from pydantic import ConfigDict
 from torch import nn
 
 from fedloom.core.errors import ConfigError
+from fedloom.core.validation import check, flag, integer, number, one_of, rule
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,8 @@ SCHEDULES = ("none", "step", "cosine", "exponential")
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of :func:`fit`.
+    """Hyper-parameters of :func:`fit`. Making one only stores the values: :func:`fit` and
+    :func:`validate_config` check them against the rule in each field's annotation.
 
     Parameters
     ----------
@@ -80,74 +83,31 @@ class TrainConfig:
         Show a progress bar (rich) per epoch.
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    step_size: int = 5
-    gamma: float = 0.1
-    val_fraction: float = 0.0
-    early_stopping_patience: int | None = None
-    min_delta: float = 0.0
-    restore_best: bool = True
-    max_grad_norm: float | None = None
-    seed: int = 0
-    out_dir: str | None = None
-    progress: bool = False
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    epochs: Annotated[int, integer(ge=1)] = 10
+    batch_size: Annotated[int, integer(ge=1)] = 64
+    optimizer: Annotated[str, one_of(*OPTIMIZERS)] = "sgd"
+    lr: Annotated[float, number(gt=0)] = 0.01
+    momentum: Annotated[float, number(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, number(ge=0)] = 0.0
+    schedule: Annotated[str, one_of(*SCHEDULES)] = "none"
+    step_size: Annotated[int, integer(ge=1)] = 5
+    gamma: Annotated[float, number(gt=0, le=1)] = 0.1
+    val_fraction: Annotated[float, number(ge=0, lt=1)] = 0.0
+    early_stopping_patience: Annotated[int | None, integer(ge=1, optional=True)] = None
+    min_delta: Annotated[float, number(ge=0)] = 0.0
+    restore_best: Annotated[bool, flag()] = True
+    max_grad_norm: Annotated[float | None, number(gt=0, optional=True)] = None
+    seed: Annotated[int, integer(ge=0)] = 0
+    out_dir: Annotated[str | None, rule("null or a path", lambda v: v is None or isinstance(v, str))] = None
+    progress: Annotated[bool, flag()] = False
 
 
 def validate_config(config: TrainConfig, *, prefix: str = "train") -> None:
-    """Check every field of ``config``; raise :class:`ConfigError` naming the first bad one."""
-
-    def bad(name: str, rule: str, value: object) -> ConfigError:
-        return ConfigError(f"must be {rule}. Got {value!r}.", field=f"{prefix}.{name}")
-
-    def is_int(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    def is_num(v: object) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-    c = config
-    if not is_int(c.epochs) or c.epochs < 1:
-        raise bad("epochs", "an int >= 1", c.epochs)
-    if not is_int(c.batch_size) or c.batch_size < 1:
-        raise bad("batch_size", "an int >= 1", c.batch_size)
-    if c.optimizer not in OPTIMIZERS:
-        raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", c.optimizer)
-    if not is_num(c.lr) or c.lr <= 0:
-        raise bad("lr", "a number > 0", c.lr)
-    if not is_num(c.momentum) or not 0 <= c.momentum < 1:
-        raise bad("momentum", "a number in [0, 1)", c.momentum)
-    if not is_num(c.weight_decay) or c.weight_decay < 0:
-        raise bad("weight_decay", "a number >= 0", c.weight_decay)
-    if c.schedule not in SCHEDULES:
-        raise bad("schedule", f"one of {', '.join(SCHEDULES)}", c.schedule)
-    if not is_int(c.step_size) or c.step_size < 1:
-        raise bad("step_size", "an int >= 1", c.step_size)
-    if not is_num(c.gamma) or not 0 < c.gamma <= 1:
-        raise bad("gamma", "a number in (0, 1]", c.gamma)
-    if not is_num(c.val_fraction) or not 0 <= c.val_fraction < 1:
-        raise bad("val_fraction", "a number in [0, 1)", c.val_fraction)
-    if c.early_stopping_patience is not None and (
-        not is_int(c.early_stopping_patience) or c.early_stopping_patience < 1
-    ):
-        raise bad("early_stopping_patience", "null or an int >= 1", c.early_stopping_patience)
-    if not is_num(c.min_delta) or c.min_delta < 0:
-        raise bad("min_delta", "a number >= 0", c.min_delta)
-    if c.max_grad_norm is not None and (not is_num(c.max_grad_norm) or c.max_grad_norm <= 0):
-        raise bad("max_grad_norm", "null or a number > 0", c.max_grad_norm)
-    if not is_int(c.seed) or c.seed < 0:
-        raise bad("seed", "an int >= 0", c.seed)
-    if not isinstance(c.restore_best, bool):
-        raise bad("restore_best", "true or false", c.restore_best)
-    if not isinstance(c.progress, bool):
-        raise bad("progress", "true or false", c.progress)
-    if c.out_dir is not None and not isinstance(c.out_dir, str):
-        raise bad("out_dir", "null or a path", c.out_dir)
+    """Check every field of ``config`` (its pydantic rules); raise :class:`ConfigError` naming
+    the first bad one as ``{prefix}.{field}``."""
+    check(config, prefix=prefix)
 
 
 @dataclass
@@ -238,6 +198,17 @@ def _split(
     return x[tr], y[tr], x[val], y[val]
 
 
+@dataclass
+class _Progress:
+    """What :func:`fit` tracks across epochs and saves in ``checkpoint.pt`` to resume."""
+
+    result: TrainResult = field(default_factory=TrainResult)
+    best_loss: float = math.inf
+    bad_epochs: int = 0
+    start_epoch: int = 1
+    best_state: dict[str, torch.Tensor] | None = None  # in memory, for restore_best without out_dir
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -284,72 +255,20 @@ def fit(
 
     opt = _make_optimizer(model, c)
     sched = _make_schedule(opt, c)
-    loss_fn = _loss_fn(model)
-    result = TrainResult()
-    best_loss = math.inf
-    best_state: dict[str, torch.Tensor] | None = None  # in memory, for restore_best without out_dir
     keep_best = c.restore_best and x_val is not None
-    bad_epochs = 0
-    start_epoch = 1
     ckpt_path = out / "checkpoint.pt" if out else None
+    state = _Progress()
     if resume and ckpt_path is not None and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state.get("schedule") is not None:
-            sched.load_state_dict(state["schedule"])
-        torch.set_rng_state(state["rng"])
-        result.history = list(state["history"])
-        result.best_epoch = int(state["best_epoch"])
-        best_loss = float(state["best_loss"])
-        bad_epochs = int(state["bad_epochs"])
-        start_epoch = int(state["epoch"]) + 1
-        if keep_best and (ckpt_path.parent / "best.pt").is_file():
-            best_state = torch.load(ckpt_path.parent / "best.pt", map_location="cpu", weights_only=True)
-        log.info("resuming from %s at epoch %d", ckpt_path, start_epoch)
-        if state.get("stopped_early"):
-            result.stopped_early = True
-            start_epoch = c.epochs + 1
+        state = _resume(ckpt_path, model, opt, sched, keep_best, c.epochs)
+    result = state.result
 
-    n = x.shape[0]
     model.train()
-    for epoch in range(start_epoch, c.epochs + 1):
+    for epoch in range(state.start_epoch, c.epochs + 1):
         t0 = time.perf_counter()
-        lr = opt.param_groups[0]["lr"]
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(c.seed * 1_000_003 + epoch))
-        perm = perm.to(x.device)
-        total_loss = torch.zeros((), device=x.device)
-        correct = torch.zeros((), dtype=torch.long, device=x.device)
-        bar = _progress(c, epoch, n)
-        for i in range(0, n, c.batch_size):
-            idx = perm[i : i + c.batch_size]
-            xb, yb = x[idx], y[idx]
-            opt.zero_grad(set_to_none=True)
-            logits = model(xb)  # (B, K)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            if c.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-            opt.step()
-            with torch.no_grad():
-                total_loss += loss.detach() * yb.shape[0]
-                correct += (logits.argmax(dim=-1) == yb).sum()
-            if bar is not None and (i // c.batch_size) % 20 == 0:
-                bar.update(min(n, i + c.batch_size))
+        bar = _progress(c, epoch, x.shape[0])
+        row = _train_epoch(model, x, y, opt, c, epoch, bar)
         if sched is not None:
             sched.step()
-        row: dict[str, float] = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": float(total_loss) / n,
-            "train_accuracy": int(correct) / n,
-        }
-        if not math.isfinite(row["train_loss"]):
-            raise ConfigError(
-                f"training diverged at epoch {epoch} (loss {row['train_loss']}); lower the learning rate "
-                f"(now {lr:g}) or set max_grad_norm",
-                field="train.lr",
-            )
         if x_val is not None and y_val is not None:
             row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val, max(c.batch_size, 1024))
         row["seconds"] = time.perf_counter() - t0
@@ -357,20 +276,9 @@ def fit(
             bar.close(row)
         result.history.append(row)
         log.info("epoch %d: %s", epoch, row)
-
-        monitored = row.get("val_loss", row["train_loss"])
-        if monitored < best_loss - c.min_delta:
-            best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0
-            if keep_best:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if out is not None:
-                torch.save(model.state_dict(), out / "best.pt")
-        else:
-            bad_epochs += 1
-        if c.early_stopping_patience is not None and bad_epochs >= c.early_stopping_patience:
-            result.stopped_early = True
+        _track_best(state, model, row, c, keep_best, out)
         if out is not None:
-            _save_checkpoint(out, model, opt, sched, epoch, result, best_loss, bad_epochs)
+            _save_checkpoint(out, model, opt, sched, epoch, result, state.best_loss, state.bad_epochs)
             _write_metrics(out, c, result)
         if result.stopped_early:
             log.info("early stopping at epoch %d (best %d)", epoch, result.best_epoch)
@@ -378,15 +286,120 @@ def fit(
         if stop_after is not None and epoch >= stop_after:
             break
 
+    _finish(state, model, c, keep_best, out)
+    return result
+
+
+def _finish(state: _Progress, model: nn.Module, c: TrainConfig, keep_best: bool, out: Path | None) -> None:
+    """Count the epochs; when training is over, restore the best weights and draw the curves."""
+    result = state.result
     result.epochs_run = len(result.history)
     finished = result.stopped_early or result.epochs_run >= c.epochs
-    if finished and keep_best and best_state is not None:
-        model.load_state_dict(best_state)
+    if finished and keep_best and state.best_state is not None:
+        model.load_state_dict(state.best_state)
     if out is not None:
         _write_metrics(out, c, result)
         if finished:
             plot_curves(result.history, out / "curves.png")
-    return result
+
+
+def _resume(
+    ckpt_path: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    keep_best: bool,
+    epochs: int,
+) -> _Progress:
+    """Load model, optimiser, schedule and RNG from ``checkpoint.pt``; the progress it recorded."""
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    if sched is not None and saved.get("schedule") is not None:
+        sched.load_state_dict(saved["schedule"])
+    torch.set_rng_state(saved["rng"])
+    state = _Progress(
+        TrainResult(history=list(saved["history"]), best_epoch=int(saved["best_epoch"])),
+        best_loss=float(saved["best_loss"]),
+        bad_epochs=int(saved["bad_epochs"]),
+        start_epoch=int(saved["epoch"]) + 1,
+    )
+    if keep_best and (ckpt_path.parent / "best.pt").is_file():
+        state.best_state = torch.load(ckpt_path.parent / "best.pt", map_location="cpu", weights_only=True)
+    log.info("resuming from %s at epoch %d", ckpt_path, state.start_epoch)
+    if saved.get("stopped_early"):
+        state.result.stopped_early = True
+        state.start_epoch = epochs + 1
+    return state
+
+
+def _train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    c: TrainConfig,
+    epoch: int,
+    bar: _Bar | None,
+) -> dict[str, float]:
+    """One pass over ``(x, y)`` in an order seeded by ``epoch``; the epoch's training row."""
+    n = x.shape[0]
+    loss_fn = _loss_fn(model)
+    lr = opt.param_groups[0]["lr"]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(c.seed * 1_000_003 + epoch))
+    perm = perm.to(x.device)
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    for i in range(0, n, c.batch_size):
+        idx = perm[i : i + c.batch_size]
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        logits = model(xb)  # (B, K)
+        loss = loss_fn(logits, yb)
+        loss.backward()
+        if c.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+        opt.step()
+        with torch.no_grad():
+            total_loss += loss.detach() * yb.shape[0]
+            correct += (logits.argmax(dim=-1) == yb).sum()
+        if bar is not None and (i // c.batch_size) % 20 == 0:
+            bar.update(min(n, i + c.batch_size))
+    row: dict[str, float] = {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": float(total_loss) / n,
+        "train_accuracy": int(correct) / n,
+    }
+    if not math.isfinite(row["train_loss"]):
+        raise ConfigError(
+            f"training diverged at epoch {epoch} (loss {row['train_loss']}); lower the learning rate "
+            f"(now {lr:g}) or set max_grad_norm",
+            field="train.lr",
+        )
+    return row
+
+
+def _track_best(
+    state: _Progress,
+    model: nn.Module,
+    row: dict[str, float],
+    c: TrainConfig,
+    keep_best: bool,
+    out: Path | None,
+) -> None:
+    """Record whether the monitored loss improved; keep the best weights; decide early stopping."""
+    monitored = row.get("val_loss", row["train_loss"])
+    if monitored < state.best_loss - c.min_delta:
+        state.best_loss, state.result.best_epoch, state.bad_epochs = monitored, int(row["epoch"]), 0
+        if keep_best:
+            state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if out is not None:
+            torch.save(model.state_dict(), out / "best.pt")
+    else:
+        state.bad_epochs += 1
+    if c.early_stopping_patience is not None and state.bad_epochs >= c.early_stopping_patience:
+        state.result.stopped_early = True
 
 
 def _save_checkpoint(

@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import nn
 
 from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.validation import parameter_error
 
 __all__ = [
     "MODES",
@@ -119,7 +120,7 @@ class TransferModel(nn.Module):
     def __init__(self, backbone: nn.Module, n_classes: int, mode: str = "transfer", hidden: int = 0) -> None:
         super().__init__()
         if mode not in MODES:
-            raise ConfigError(f"must be one of {', '.join(MODES)}. Got {mode!r}.", field="mode")
+            raise parameter_error("mode", f"must be one of {', '.join(MODES)}", mode)
         if not hasattr(backbone, "features") or not hasattr(backbone, "feature_dim"):
             raise ConfigError("a backbone needs features(x) and feature_dim", field="backbone")
         self.backbone = backbone

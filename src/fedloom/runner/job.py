@@ -12,6 +12,7 @@ run order:
 
     {job_dir}/outputs/{component}/{role}-{party_id}/{name}.parquet   data, id column first
                                                     model.json       the model (JSON)
+                                                    weights.safetensors ...  its binary parts, if any
                                                     metrics.json     metrics
 
 - and keeps ``{job_dir}/status/{role}-{party_id}.json`` current (replaced atomically), which is
@@ -49,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedloom.components import Component, Env, Inputs, Outputs, component_class, registry
-from fedloom.components.base import data_rows, data_to_pandas
+from fedloom.components.base import data_rows, data_to_pandas, join_model_files, split_model_files
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, FedloomError
 from fedloom.core.roles import PartyId
@@ -120,15 +121,20 @@ def load_model_artifact(job_dir: Path, component: str, party: PartyId) -> dict[s
         raise ConfigError(
             f"{path} does not hold a model (a JSON object).", field=f"pipeline.{component}.model"
         )
-    return model
+    return join_model_files(model, path.parent)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, json.dumps(data, indent=1, default=str).encode("utf-8"))
 
 
 class StatusFile:
@@ -212,7 +218,10 @@ def save_outputs(out_dir: Path, names: list[str], outputs: Outputs) -> dict[str,
         os.replace(tmp, path)
         written[name] = str(path)
     if outputs.model is not None:
-        write_json_atomic(out_dir / "model.json", outputs.model)
+        model, files = split_model_files(outputs.model)
+        for file_name, content in files.items():  # first: model.json never names a missing file
+            write_bytes_atomic(out_dir / file_name, content)
+        write_json_atomic(out_dir / "model.json", model)
         written["model"] = str(out_dir / "model.json")
     write_json_atomic(out_dir / "metrics.json", outputs.metrics)
     written["metrics"] = str(out_dir / "metrics.json")

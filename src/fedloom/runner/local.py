@@ -424,21 +424,17 @@ def run_job(
     timeout
         Seconds a party waits for a peer's message before failing; default the conf's
         ``job_parameters.common.timeout``, else 600.
-    job_id
-        Default :func:`new_job_id`.
+    job_id, log_level
+        The job's id (default :func:`new_job_id`); the level of the parties' log files.
     progress
-        Called every ``poll`` seconds while the job runs, with every party's status
-        (:func:`read_status`), and once more at the end.
-    log_level
-        Level of the parties' log files.
+        Called every ``poll`` seconds with every party's status (:func:`read_status`), and at the end.
     on_start
         Called with ``(job_id, job folder, job)`` once validation passed, before processes start.
     model_job
         The earlier job (id in the jobs folder, or its folder) whose models ``pipeline.*`` inputs
         load; default ``job_parameters.common.model_version`` (see the module docs).
     tls
-        Mutual TLS between the parties, with a CA made for this job (default). ``False`` for
-        plaintext, for debugging only: any local process can then inject messages.
+        Mutual TLS with a CA made for this job (default); ``False``: plaintext, debugging only.
 
     Returns
     -------
@@ -448,57 +444,83 @@ def run_job(
 
     Raises
     ------
-    ConfigError
-        The conf or dsl is invalid, or loads models of a job that is not found or lacks a party's
-        model (nothing was started).
-    DataError
-        A table a party's ``Reader`` names does not exist (nothing was started).
+    ConfigError, DataError
+        Nothing was started: the conf or dsl is invalid, loads models of a job that is missing or
+        lacks a party's model, or a ``Reader`` names a table that does not exist.
     """
-    conf_d = load_json(conf, "conf") if not isinstance(conf, Mapping) else dict(conf)
-    dsl_d = load_json(dsl, "dsl") if not isinstance(dsl, Mapping) else dict(dsl)
+    conf_d, dsl_d = _as_dict(conf, "conf"), _as_dict(dsl, "dsl")
     job = load_job(conf_d, dsl_d, registry())
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
     data_path, model_dir = _validate(job, root, data_dir, model_job)
-    if timeout is None:
-        timeout = float(job.conf.job_parameters.common.get("timeout") or 600)
+    timeout = timeout or float(job.conf.job_parameters.common.get("timeout") or 600)
     job_id = job_id or new_job_id()
     jdir = (root / job_id).resolve()
     jdir.mkdir(parents=True, exist_ok=False)
-    write_json_atomic(jdir / "conf.json", conf_d)
-    write_json_atomic(jdir / "dsl.json", dsl_d)
-    parties = job.parties()
+    for name, doc in (("conf", conf_d), ("dsl", dsl_d)):
+        write_json_atomic(jdir / f"{name}.json", doc)
     if on_start is not None:
         on_start(job_id, jdir, job)
-    kwargs = {
-        "conf": conf_d,
-        "dsl": dsl_d,
-        "data_dir": str(data_path),
-        "job_dir": str(jdir),
-        "model_job_dir": None if model_dir is None else str(model_dir),
-    }
-    specs = [PartySpec(p, "fedloom.runner.job:run_party", kwargs) for p in parties]
+    parties = job.parties()
+    specs = _party_specs(parties, conf_d, dsl_d, data_path, jdir, model_dir)
     result = JobResult(job_id, jdir, ok=False, seconds=0.0, order=list(job.order),
                        modules={name: job.spec(name).name for name in job.order}, model_id=model_id_of(job),
                        model_version=job_id, model_job=None if model_dir is None else model_dir.name,
                        tls=tls)  # fmt: skip
-    t0 = time.monotonic()
-    try:
-        with _watching(jdir, parties, progress, poll):
-            launched = launch(
-                specs, job_id=job_id, timeout=timeout, job_dir=jdir, log_level=log_level, tls=tls
-            )
-    except BaseException as exc:  # interrupted (Ctrl-C) or the launcher failed: never leave it looking done
-        result.seconds = time.monotonic() - t0
-        result.failure = JobFailure("launcher", None, type(exc).__name__, str(exc) or "interrupted", "", 1)
-        write_json_atomic(jdir / "job.json", result.to_dict())
-        raise
-    result.seconds = time.monotonic() - t0
+    with _watching(jdir, parties, progress, poll):
+        launched = _launch(result, specs, timeout=timeout, log_level=log_level)
     status = _close_status(jdir, launched, read_status(jdir, parties))
     if progress is not None:
         progress(status)
     _collect(result, launched, status)
     write_json_atomic(jdir / "job.json", result.to_dict())
     return result
+
+
+def _as_dict(doc: str | Path | Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A conf or dsl given as a path or a mapping, as a dict."""
+    return dict(doc) if isinstance(doc, Mapping) else load_json(doc, what)
+
+
+def _party_specs(
+    parties: list[PartyId],
+    conf: dict[str, Any],
+    dsl: dict[str, Any],
+    data_path: Path,
+    jdir: Path,
+    model_dir: Path | None,
+) -> list[PartySpec]:
+    """One process per party, each running :func:`fedloom.runner.job.run_party` on the whole job."""
+    kwargs = {
+        "conf": conf,
+        "dsl": dsl,
+        "data_dir": str(data_path),
+        "job_dir": str(jdir),
+        "model_job_dir": None if model_dir is None else str(model_dir),
+    }
+    return [PartySpec(p, "fedloom.runner.job:run_party", kwargs) for p in parties]
+
+
+def _launch(
+    result: JobResult, specs: list[PartySpec], *, timeout: float, log_level: str | None
+) -> LaunchResult:
+    """Run the parties; an interrupted or failed launch still writes ``job.json`` (``ok: false``)."""
+    t0 = time.monotonic()
+    try:
+        launched = launch(
+            specs,
+            job_id=result.job_id,
+            timeout=timeout,
+            job_dir=result.job_dir,
+            log_level=log_level,
+            tls=result.tls,
+        )
+    except BaseException as exc:  # interrupted (Ctrl-C) or the launcher failed: never leave it looking done
+        result.seconds = time.monotonic() - t0
+        result.failure = JobFailure("launcher", None, type(exc).__name__, str(exc) or "interrupted", "", 1)
+        write_json_atomic(result.job_dir / "job.json", result.to_dict())
+        raise
+    result.seconds = time.monotonic() - t0
+    return launched
 
 
 def _validate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Self
+from typing import Self, TypedDict
 
 from fedloom.core.errors import ConfigError
 from fedloom.core.roles import PartyId
@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 
 #: Largest envelope body a party accepts unless configured otherwise (4 GiB).
 DEFAULT_MAX_MESSAGE_BYTES = 4 << 30
+
+
+class Limits(TypedDict, total=False):
+    """The limits every backend's constructor takes on to :class:`Transport` (see there)."""
+
+    max_message_bytes: int
+    max_pending_bytes_per_peer: int | None
 
 
 class Transport(ABC):

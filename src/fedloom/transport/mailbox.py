@@ -33,6 +33,14 @@ bytes in flight + unread from ``src`` within its budget     ``size``      ``RESO
 A second delivery of an address with the *same* message id and size is a resend whose first
 acknowledgement was lost: it is acknowledged and not stored again (idempotent delivery).
 
+Who waits where
+---------------
+Each :meth:`Mailbox.take` in progress is listed (thread, address, sender) until it returns, and
+every change of the mailbox bumps :attr:`Mailbox.version`; :meth:`Mailbox.waits` reads both at
+once. A harness that sees every party (the in-memory deadlock watch of
+:mod:`fedloom.transport.addresses`) uses them to fail, with :meth:`Mailbox.interrupt`, a
+``take`` that no message can ever satisfy instead of letting it run into its timeout.
+
 Memory
 ------
 Each sender has a budget, ``max_pending_bytes_per_peer``, of bytes that are either still
@@ -48,6 +56,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from fedloom.core.errors import MessageError, PartyFailedError, PartyTimeoutError
 from fedloom.transport.envelope import Envelope, address_parties
@@ -83,6 +93,33 @@ class Reservation:
         self.release()
 
 
+class Taker(NamedTuple):
+    """A :meth:`Mailbox.take` in progress: what it waits for, from whom, since when (monotonic)."""
+
+    address: str
+    src: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Waits:
+    """A consistent view of one mailbox, from :meth:`Mailbox.waits`.
+
+    Attributes
+    ----------
+    version
+        Bumped on every change of the mailbox (delivery, read, failure notice, a ``take``
+        starting or ending): two views with the same version saw the same state.
+    unmet
+        The ``take`` calls in progress that nothing here can satisfy now, by thread id: every
+        waiter whose message has not arrived, whose sender has not
+        reported a failure, and that was not interrupted. Empty once the mailbox is closed.
+    """
+
+    version: int
+    unmet: dict[int, Taker]
+
+
 class Mailbox:
     """Thread-safe store of delivered envelopes keyed by address.
 
@@ -110,6 +147,9 @@ class Mailbox:
         self._failed: dict[str, str] = {}
         self._peers: frozenset[str] | None = None
         self._closed = False
+        self._takers: dict[int, Taker] = {}  # by thread id, while in take
+        self._interrupts: dict[int, BaseException] = {}
+        self.version = 0
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -117,12 +157,6 @@ class Mailbox:
         """Accept messages and failure notices only from ``peers`` (``None``: from anyone)."""
         with self._cond:
             self._peers = None if peers is None else frozenset(peers)
-
-    @property
-    def peers(self) -> frozenset[str] | None:
-        """The parties allowed to write here, ``None`` when not restricted."""
-        with self._cond:
-            return self._peers
 
     def pending_bytes(self, sender: str) -> int:
         """Bytes from ``sender`` in flight or waiting unread."""
@@ -180,7 +214,7 @@ class Mailbox:
             self._charge(env.src, env.size)
             self._seen[env.address] = (env.message_id, env.size)
             self._waiting[env.address] = env
-            self._cond.notify_all()
+            self._changed()
         return True
 
     def _admit(self, address: str, src: str, dst: str, message_id: str, size: int, sender: str) -> bool:
@@ -273,7 +307,7 @@ class Mailbox:
                     field="src",
                 )
             self._failed[src] = reason
-            self._cond.notify_all()
+            self._changed()
 
     def raise_if_failed(self, peer: str) -> None:
         """Raise :class:`PartyFailedError` if ``peer`` reported a failure (so sends to it stop)."""
@@ -297,19 +331,56 @@ class Mailbox:
             Nothing arrived in time, or the mailbox was closed.
         """
         deadline = time.monotonic() + timeout
+        me = threading.get_ident()
         with self._cond:
-            while True:
-                env = self._waiting.get(address)
-                if env is not None:
-                    return self._pop(env, src)
-                if src in self._failed:
-                    raise PartyFailedError(f"peer {src} failed: {self._failed[src]}", party=self.owner)
-                if self._closed:
-                    raise PartyTimeoutError(address, timeout, party=self.owner, detail="transport closed")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PartyTimeoutError(address, timeout, party=self.owner)
-                self._cond.wait(left)
+            self._takers[me] = Taker(address, src, time.monotonic())
+            self._changed()
+            try:
+                while True:
+                    env = self._waiting.get(address)
+                    if env is not None:
+                        return self._pop(env, src)
+                    if me in self._interrupts:
+                        raise self._interrupts[me]
+                    if src in self._failed:
+                        raise PartyFailedError(f"peer {src} failed: {self._failed[src]}", party=self.owner)
+                    if self._closed:
+                        raise PartyTimeoutError(address, timeout, party=self.owner, detail="transport closed")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise PartyTimeoutError(address, timeout, party=self.owner)
+                    self._cond.wait(left)
+            finally:
+                del self._takers[me]
+                self._interrupts.pop(me, None)
+                self._changed()
+
+    def waits(self) -> Waits:
+        """The ``take`` calls in progress that nothing here satisfies now, with the version seen."""
+        with self._cond:
+            unmet = {
+                thread: taker
+                for thread, taker in self._takers.items()
+                if taker.address not in self._waiting
+                and taker.src not in self._failed
+                and thread not in self._interrupts
+                and not self._closed
+            }
+            return Waits(self.version, unmet)
+
+    def interrupt(self, thread: int, error: BaseException) -> bool:
+        """Make the ``take`` of ``thread`` in progress raise ``error``; ``False`` if it has none."""
+        with self._cond:
+            if thread not in self._takers:
+                return False
+            self._interrupts[thread] = error
+            self._changed()
+        return True
+
+    def _changed(self) -> None:
+        """Note a change (the caller holds the lock) and wake every waiter."""
+        self.version += 1
+        self._cond.notify_all()
 
     def _pop(self, env: Envelope, src: str) -> Envelope:
         if env.src != src or env.dst != self.owner:
@@ -321,6 +392,7 @@ class Mailbox:
             )
         del self._waiting[env.address]
         self._discharge(env.src, env.size)
+        self.version += 1
         return env
 
     def drop_unread(self, prefix: str = "") -> list[Envelope]:
@@ -333,6 +405,7 @@ class Mailbox:
             for env in dropped:
                 del self._waiting[env.address]
                 self._discharge(env.src, env.size)
+            self.version += 1
         return dropped
 
     def close(self) -> None:
@@ -342,6 +415,6 @@ class Mailbox:
             dropped = len(self._waiting)
             self._waiting.clear()
             self._pending.clear()
-            self._cond.notify_all()
+            self._changed()
         if dropped:
             log.warning("%s closed with %d unread message(s); dropped them", self.owner, dropped)

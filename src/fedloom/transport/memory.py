@@ -5,42 +5,45 @@ here exercises exactly the bytes it would send over gRPC. The sender is authenti
 construction: a :class:`MemoryTransport` sends only as its own party, and delivers into the
 peer's mailbox with that party as the sender, so the mailbox's checks (see
 :mod:`fedloom.transport.mailbox`) hold here exactly as under mutual TLS.
+
+Every hub keeps an :class:`~fedloom.transport.addresses.AddressLog` of the addresses sent,
+received and waited on in vain, which :func:`fedloom.testing.run_parties` reports when a run
+fails (see :mod:`fedloom.transport.addresses`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Callable
+from typing import Unpack
 
 from fedloom.core.errors import MessageError, PartyTimeoutError
 from fedloom.core.roles import PartyId
-from fedloom.transport.base import DEFAULT_MAX_MESSAGE_BYTES, Transport
+from fedloom.transport.addresses import AddressLog
+from fedloom.transport.base import Limits, Transport
 from fedloom.transport.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
+#: Called with every new hub (the test suite's conftest collects them to report their addresses).
+hub_listeners: list[Callable[[MemoryHub], None]] = []
+
 
 class MemoryHub:
-    """The shared switchboard of one in-memory federation."""
+    """The shared switchboard of one in-memory federation, with the log of its addresses."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._parties: dict[str, MemoryTransport] = {}
+        self.log = AddressLog()
+        for listener in list(hub_listeners):
+            listener(self)
 
-    def connect(
-        self,
-        party: PartyId,
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        max_pending_bytes_per_peer: int | None = None,
-    ) -> MemoryTransport:
+    def connect(self, party: PartyId, **limits: Unpack[Limits]) -> MemoryTransport:
         """A transport for ``party`` attached to this hub (see :class:`Transport` for the limits)."""
-        transport = MemoryTransport(
-            self,
-            party,
-            max_message_bytes=max_message_bytes,
-            max_pending_bytes_per_peer=max_pending_bytes_per_peer,
-        )
+        transport = MemoryTransport(self, party, **limits)
         with self._lock:
             self._parties[str(party)] = transport
         return transport
@@ -57,17 +60,8 @@ class MemoryHub:
 class MemoryTransport(Transport):
     """A party's endpoint on a :class:`MemoryHub`."""
 
-    def __init__(
-        self,
-        hub: MemoryHub,
-        party: PartyId,
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        max_pending_bytes_per_peer: int | None = None,
-    ) -> None:
-        super().__init__(
-            party, max_message_bytes=max_message_bytes, max_pending_bytes_per_peer=max_pending_bytes_per_peer
-        )
+    def __init__(self, hub: MemoryHub, party: PartyId, **limits: Unpack[Limits]) -> None:
+        super().__init__(party, **limits)
         self.hub = hub
 
     def _send(self, env: Envelope, timeout: float) -> None:
@@ -87,16 +81,7 @@ class MemoryTransport(Transport):
                 party=str(self.party),
                 field="size",
             )
-        copy = Envelope(
-            address=env.address,
-            src=env.src,
-            dst=env.dst,
-            payload_type=env.payload_type,
-            key_fingerprint=env.key_fingerprint,
-            body=[bytearray(env.contiguous())],
-            schema_version=env.schema_version,
-            message_id=env.message_id,
-        )
+        copy = dataclasses.replace(env, body=[bytearray(env.contiguous())])
         try:
             peer.mailbox.deliver(copy, sender=str(self.party))
         except MessageError as exc:  # surfaces like a gRPC refusal: at the sender, naming the receiver
@@ -105,6 +90,17 @@ class MemoryTransport(Transport):
                 party=str(self.party),
                 field=exc.field,
             ) from None
+        self.hub.log.sent(env.address)
+
+    def recv(self, address: str, src: PartyId | str, timeout: float) -> Envelope:
+        """As :meth:`Transport.recv`, noting in the hub's log whether the message came."""
+        try:
+            env = super().recv(address, src, timeout)
+        except PartyTimeoutError:
+            self.hub.log.unmatched(address, str(self.party))
+            raise
+        self.hub.log.received(address)
+        return env
 
     def notify_failure(self, peers: list[PartyId], reason: str) -> None:
         """Tell ``peers`` that this party failed (best effort, never raises)."""

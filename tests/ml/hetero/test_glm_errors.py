@@ -270,10 +270,10 @@ def test_a_guest_sending_a_bad_batch_plan_is_named_by_host_and_arbiter() -> None
 
 def test_zero_maker_closed_under_a_waiting_party_is_a_protocol_error() -> None:
     from fedloom.crypto.cipher import generate_keypair
-    from fedloom.ml.hetero.glm import arbiter
+    from fedloom.ml.hetero.glm.zeros import ZeroMaker
 
     _, sk = generate_keypair("plain", 1024)
-    zeros = arbiter._ZeroMaker(sk, ahead=0)
+    zeros = ZeroMaker(sk, ahead=0)
     zeros.close()
     with pytest.raises(ProtocolError, match="closed"):
         zeros.take(3)

@@ -10,8 +10,7 @@ import pytest
 from fedloom.core.errors import MessageError
 from fedloom.crypto.cipher import generate_keypair
 from fedloom.crypto.paillier import ObfuscatorPool
-from fedloom.ml.hetero.glm import arbiter
-from fedloom.ml.hetero.glm import messages as msg
+from fedloom.ml.hetero.glm import zeros as supply
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def keys() -> tuple[object, object]:
 
 def test_zero_maker_makes_fresh_zeros_ahead_and_stops_at_the_plan(keys: tuple[object, object]) -> None:
     pk, sk = keys
-    zeros = arbiter._ZeroMaker(sk, ahead=300)
+    zeros = supply.ZeroMaker(sk, ahead=300)
     try:
         zeros.plan(50)  # the row count is known: no more than 50 beyond those taken
         a = zeros.take(30)
@@ -41,7 +40,7 @@ def test_zero_maker_makes_fresh_zeros_ahead_and_stops_at_the_plan(keys: tuple[ob
 
 def test_zero_maker_splits_the_first_batch_with_a_helper(keys: tuple[object, object]) -> None:
     _, sk = keys
-    zeros = arbiter._ZeroMaker(sk, ahead=100)
+    zeros = supply.ZeroMaker(sk, ahead=100)
     try:
         zeros.take(100)
         since = time.perf_counter()
@@ -56,14 +55,14 @@ def test_complete_zeros_tops_up_from_the_party_own_pool(keys: tuple[object, obje
     pk, sk = keys
     part = sk.encrypt_ints(np.zeros(3, dtype=np.int64))
     with ObfuscatorPool(pk, capacity=8, batch=4) as own:
-        full = msg.complete_zeros(part, pk, 8, own)
+        full = supply.complete_zeros(part, pk, 8, own)
         assert len(full) == 8 and full.ciphertexts[:3] == part.ciphertexts
         assert np.all(sk.decrypt(full) == 0) and len(set(full.ciphertexts)) == 8
-        assert msg.complete_zeros(full, pk, 8, own) is full
+        assert supply.complete_zeros(full, pk, 8, own) is full
         with pytest.raises(MessageError, match="where 8 were expected"):
-            msg.complete_zeros(sk.encrypt_ints(np.zeros(9, dtype=np.int64)), pk, 8, own)
+            supply.complete_zeros(sk.encrypt_ints(np.zeros(9, dtype=np.int64)), pk, 8, own)
         other, _ = generate_keypair("paillier", 1024)
         with pytest.raises(MessageError, match="another key"):
-            msg.complete_zeros(part, other, 8, own)
+            supply.complete_zeros(part, other, 8, own)
     with pytest.raises(MessageError, match="where 8 were expected"):
-        msg.complete_zeros(part, pk, 8, None)  # without a pool every zero must come from the arbiter
+        supply.complete_zeros(part, pk, 8, None)  # without a pool every zero must come from the arbiter

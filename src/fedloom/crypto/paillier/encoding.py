@@ -171,17 +171,11 @@ def decode(signed: list[int], frac_bits: int) -> np.ndarray:
         ) from exc
 
 
-def bit_length_of(values: Iterable[int]) -> int:
-    """Largest bit length of the absolute values (0 for an empty or all-zero input)."""
-    return max((abs(v).bit_length() for v in values), default=0)
-
-
 __all__ = [
     "DEFAULT_FRAC_BITS",
     "MAX_FRAC_BITS",
     "MUL_PRECISION_BITS",
     "as_vector",
-    "bit_length_of",
     "centre",
     "check_frac_bits",
     "decode",

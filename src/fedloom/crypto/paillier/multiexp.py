@@ -102,19 +102,8 @@ def multi_exp(bases: Sequence[Any], index: np.ndarray, exps: np.ndarray, modulus
             result = gmpy2.powmod(result, 1 << w, modulus)
         digits = (exps >> (w * t)) & mask
         sel = np.flatnonzero(digits)
-        buckets: list[Any] = [None] * (mask + 1)
-        for i, d in zip(index[sel].tolist(), digits[sel].tolist(), strict=True):
-            cur = buckets[d]
-            buckets[d] = bases[i] if cur is None else cur * bases[i] % modulus
-        running: Any = None
-        acc: Any = None
-        for d in range(mask, 0, -1):
-            bd = buckets[d]
-            if bd is not None:
-                running = bd if running is None else running * bd % modulus
-            if running is not None:
-                acc = running if acc is None else acc * running % modulus
-        if acc is not None:
+        if len(sel):
+            acc = _bucket_fold(bases, index[sel].tolist(), digits[sel].tolist(), modulus)
             result = acc if result is None else result * acc % modulus
     return mpz(1) if result is None else result
 

@@ -197,11 +197,6 @@ class FixedBaseTable:
         self._tables: list[list[Any]] | None = None
         self._lock = threading.Lock()
 
-    @property
-    def built(self) -> bool:
-        """Whether the table has been computed."""
-        return self._tables is not None
-
     def tables(self) -> list[list[Any]]:
         """The table, building it on first use."""
         if self._tables is None:

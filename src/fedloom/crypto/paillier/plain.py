@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -39,6 +39,15 @@ from fedloom.crypto.paillier.keys import DEFAULT_KEY_SIZE, MAX_KEY_SIZE, MIN_KEY
 from fedloom.crypto.paillier.residues import ResidueVector
 
 
+def _valid_key_size(key_size: object) -> TypeGuard[int]:
+    """An int (not a bool) in the Paillier key range."""
+    return (
+        isinstance(key_size, int)
+        and not isinstance(key_size, bool)
+        and MIN_KEY_SIZE <= key_size <= MAX_KEY_SIZE
+    )
+
+
 class PlainPublicKey:
     """Public half of a ``plain`` key pair (no secret at all; an id tells key pairs apart).
 
@@ -53,11 +62,7 @@ class PlainPublicKey:
     method = "plain"
 
     def __init__(self, key_size: int = DEFAULT_KEY_SIZE, key_id: str | None = None) -> None:
-        if (
-            isinstance(key_size, bool)
-            or not isinstance(key_size, int)
-            or not MIN_KEY_SIZE <= key_size <= MAX_KEY_SIZE
-        ):
+        if not _valid_key_size(key_size):
             raise ConfigError(
                 f"The 'key_size' parameter of the plain cipher must be an int in "
                 f"[{MIN_KEY_SIZE}, {MAX_KEY_SIZE}]. "
@@ -97,11 +102,7 @@ class PlainPublicKey:
             or any(ch not in "0123456789abcdef" for ch in key_id)
         ):
             raise CryptoError("a plain public key's id must be 32 lowercase hex chars")
-        if (
-            isinstance(key_size, bool)
-            or not isinstance(key_size, int)
-            or not MIN_KEY_SIZE <= key_size <= MAX_KEY_SIZE
-        ):
+        if not _valid_key_size(key_size):
             raise CryptoError(
                 f"a plain public key's key_size must be an int in [{MIN_KEY_SIZE}, {MAX_KEY_SIZE}]"
             )
@@ -185,26 +186,12 @@ class PlainVector(ResidueVector[PlainPublicKey]):
     """Same interface as :class:`EncryptedVector`; holds plaintext residues mod ``n``."""
 
     __slots__ = ()
+    _noun = "a PlainVector"
 
-    def rescale(self, frac_bits: int) -> PlainVector:
-        """Same values at a larger scale (exact)."""
-        f = check_frac_bits(frac_bits)
-        if f < self._frac:
-            raise CryptoError(f"cannot lower the scale of a PlainVector from {self._frac} to {f} bits")
-        if f == self._frac:
-            return self
+    def _shifted(self, bits: int) -> list[Any]:
+        """Rescaling: the residues times ``2**bits`` mod n (exact)."""
         n = self._pk.n
-        return self._new([(v << (f - self._frac)) % n for v in self._c], f)
-
-    def _plain_operand(self, other: Any, op: str) -> tuple[PlainVector, list[int]]:
-        arr = as_vector(other)
-        if len(arr) == 1 and len(self._c) != 1:
-            arr = np.repeat(arr, len(self._c))
-        self._check_length(len(arr), op)
-        me = self
-        if me._frac == 0 and not is_int_array(arr) and not np.all(arr == np.rint(arr)):
-            me = self.rescale(DEFAULT_FRAC_BITS)
-        return me, to_residues(to_fixed(arr, me._frac), self._pk.n)
+        return [(v << bits) % n for v in self._c]
 
     def __add__(self, other: Any) -> PlainVector:
         n = self._pk.n
@@ -248,12 +235,7 @@ class PlainVector(ResidueVector[PlainPublicKey]):
 
     def dot(self, matrix: Any, precision_bits: int = MUL_PRECISION_BITS) -> PlainVector:
         """``Σ_i v_i · X[i, :]`` mod n (same encoding as Paillier)."""
-        mat = np.asarray(matrix)
-        if mat.ndim == 1:
-            mat = mat.reshape(-1, 1)
-        if mat.ndim != 2:
-            raise CryptoError(f"dot takes a 2-D plaintext matrix, got shape {mat.shape}")
-        self._check_length(mat.shape[0], "dot")
+        mat = self._plain_matrix(matrix)
         if is_int_array(mat):
             ks, extra = mat.astype(object), 0
         else:
@@ -269,17 +251,8 @@ class PlainVector(ResidueVector[PlainPublicKey]):
 
     def segment_sum(self, segment_ids: Any, n_segments: int) -> PlainVector:
         """Sums per segment (empty segments are 0)."""
-        seg = np.asarray(segment_ids)
-        if seg.shape != (len(self._c),):
-            raise CryptoError(
-                f"length mismatch in segment_sum: {len(self._c)} and segment ids of shape {seg.shape}"
-            )
-        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer) or n_segments < 0:
-            raise CryptoError(f"n_segments must be a non-negative int. Got {n_segments!r}.")
-        if len(seg) and (seg.dtype.kind not in "iu" or seg.min() < 0 or seg.max() >= n_segments):
-            raise CryptoError(f"segment ids must be ints in [0, {n_segments})")
         out = [0] * int(n_segments)
-        for v, s in zip(self._c, seg.tolist(), strict=True):
+        for v, s in zip(self._c, self._segment_ids(segment_ids, n_segments), strict=True):
             out[s] += v
         n = self._pk.n
         return self._new([v % n for v in out])
@@ -297,24 +270,13 @@ class PlainVector(ResidueVector[PlainPublicKey]):
         :meth:`EncryptedVector.rerandomize`."""
         return self
 
-    def to_bytes(self) -> bytes:
-        """Fixed-width big-endian residues in one buffer."""
-        width = self._pk.ciphertext_bytes
-        return b"".join(v.to_bytes(width, "big") for v in self._c)
-
     @classmethod
     def from_bytes(
         cls, public_key: PlainPublicKey, buf: bytes | bytearray | memoryview, frac_bits: int
     ) -> PlainVector:
         """Parse :meth:`to_bytes` output, validating width and range."""
         f = check_frac_bits(frac_bits)
-        view = memoryview(buf).cast("B")
-        width = public_key.ciphertext_bytes
-        if len(view) % width:
-            raise CryptoError(
-                f"plain buffer of {len(view)} bytes is not a multiple of the {width}-byte width"
-            )
-        vals = [int.from_bytes(view[i : i + width], "big") for i in range(0, len(view), width)]
+        vals = [int.from_bytes(w, "big") for w in cls._words(buf, public_key.ciphertext_bytes, "plain")]
         if any(v >= public_key.n for v in vals):
             raise CryptoError("a plain value is not below n")
         return cls(public_key, vals, f)

@@ -2,7 +2,8 @@
 
 Both hold one residue per element, one public key and one fixed-point scale; they differ only in
 the arithmetic (ciphertexts multiply where plaintext residues add). Storage, indexing,
-concatenation, key and length checks and the reflected operators live here once.
+concatenation, rescaling, encoding of plaintext operands, key, length and segment checks,
+serialisation and the reflected operators live here once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from typing import Any, Generic, Self, TypeVar
 import numpy as np
 
 from fedloom.core.errors import CryptoError, KeyMismatchError
+from fedloom.crypto.paillier.encoding import (
+    DEFAULT_FRAC_BITS,
+    as_vector,
+    check_frac_bits,
+    is_int_array,
+    to_fixed,
+    to_residues,
+)
 
 K = TypeVar("K")
 
@@ -31,6 +40,8 @@ class ResidueVector(Generic[K]):
     """
 
     __slots__ = ("_c", "_frac", "_pk")
+    #: The class as messages name it ("an EncryptedVector").
+    _noun = "a vector"
     #: Make ``ndarray + v`` / ``ndarray * v`` defer to this class instead of broadcasting.
     __array_ufunc__ = None
 
@@ -103,8 +114,45 @@ class ResidueVector(Generic[K]):
             values.extend(v.rescale(f)._c)
         return first._new(values, f)
 
+    def rescale(self, frac_bits: int) -> Self:
+        """The same values at a larger scale ``frac_bits`` (exact); a lower scale is refused."""
+        f = check_frac_bits(frac_bits)
+        if f < self._frac:
+            raise CryptoError(f"cannot lower the scale of {self._noun} from {self._frac} to {f} bits")
+        if f == self._frac:
+            return self
+        return self._new(self._shifted(f - self._frac), f)
+
+    def _plain_operand(self, other: Any, op: str) -> tuple[Self, list[int]]:
+        """Encode a plaintext operand at this vector's scale (lifting an int vector for real floats)."""
+        arr = as_vector(other)
+        if len(arr) == 1 and len(self._c) != 1:
+            arr = np.repeat(arr, len(self._c))
+        self._check_length(len(arr), op)
+        me = self
+        if me._frac == 0 and not is_int_array(arr) and not np.all(arr == np.rint(arr)):
+            me = self.rescale(DEFAULT_FRAC_BITS)
+        return me, to_residues(to_fixed(arr, me._frac), int(self._pk.n))  # type: ignore[attr-defined]
+
+    # -- serialisation ----------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Fixed-width big-endian residues in one buffer (width ``public_key.ciphertext_bytes``)."""
+        width = self._pk.ciphertext_bytes  # type: ignore[attr-defined]
+        return b"".join(c.to_bytes(width, "big") for c in self._c)
+
+    @staticmethod
+    def _words(buf: bytes | bytearray | memoryview, width: int, what: str) -> list[memoryview]:
+        """``buf`` cut into ``width``-byte words; a length that is not a multiple is refused."""
+        view = memoryview(buf).cast("B")
+        if len(view) % width:
+            raise CryptoError(
+                f"{what} buffer of {len(view)} bytes is not a multiple of the {width}-byte width"
+            )
+        return [view[i : i + width] for i in range(0, len(view), width)]
+
     # -- the arithmetic each cipher defines --------------------------------------------------------
-    def rescale(self, frac_bits: int) -> Self:  # pragma: no cover
+    def _shifted(self, bits: int) -> list[Any]:  # pragma: no cover
+        """The residues of the values times ``2**bits``."""
         raise NotImplementedError
 
     def __add__(self, other: Any) -> Self:  # pragma: no cover
@@ -127,6 +175,29 @@ class ResidueVector(Generic[K]):
     def _check_length(self, other_len: int, op: str) -> None:
         if other_len != len(self._c):
             raise CryptoError(f"length mismatch in {op}: {len(self._c)} and {other_len}")
+
+    def _plain_matrix(self, matrix: Any) -> np.ndarray:
+        """The plaintext matrix of :meth:`dot`: 2-D (a vector is one column), one row per element."""
+        mat = np.asarray(matrix)
+        if mat.ndim == 1:
+            mat = mat.reshape(-1, 1)
+        if mat.ndim != 2:
+            raise CryptoError(f"dot takes a 2-D plaintext matrix, got shape {mat.shape}")
+        self._check_length(mat.shape[0], "dot")
+        return mat
+
+    def _segment_ids(self, segment_ids: Any, n_segments: int) -> list[int]:
+        """The segment of each element for :meth:`segment_sum`, checked: ints in ``[0, n_segments)``."""
+        seg = np.asarray(segment_ids)
+        if seg.shape != (len(self._c),):
+            raise CryptoError(
+                f"length mismatch in segment_sum: {len(self._c)} and segment ids of shape {seg.shape}"
+            )
+        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer) or n_segments < 0:
+            raise CryptoError(f"n_segments must be a non-negative int. Got {n_segments!r}.")
+        if len(seg) and (seg.dtype.kind not in "iu" or seg.min() < 0 or seg.max() >= n_segments):
+            raise CryptoError(f"segment ids must be ints in [0, {n_segments})")
+        return seg.tolist()
 
     # -- reflected operators ----------------------------------------------------------------------
     def __radd__(self, other: Any) -> Self:

@@ -54,14 +54,12 @@ from gmpy2 import mpz
 from fedloom.core.errors import CryptoError, KeyMismatchError
 from fedloom.crypto.paillier import parallel
 from fedloom.crypto.paillier.encoding import (
-    DEFAULT_FRAC_BITS,
     MUL_PRECISION_BITS,
     as_vector,
     check_frac_bits,
     encode_multipliers,
     is_int_array,
     to_fixed,
-    to_residues,
 )
 from fedloom.crypto.paillier.multiexp import batch_invert, signed_digit_multi_exp, signed_multi_exp
 from fedloom.crypto.paillier.residues import ResidueVector
@@ -126,31 +124,16 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
     """
 
     __slots__ = ()
+    _noun = "an EncryptedVector"
 
-    def rescale(self, frac_bits: int) -> EncryptedVector:
-        r"""The same values at a larger scale: :math:`c^{2^{\Delta f}}` (exact, no rounding)."""
-        f = check_frac_bits(frac_bits)
-        if f < self._frac:
-            raise CryptoError(f"cannot lower the scale of an EncryptedVector from {self._frac} to {f} bits")
-        if f == self._frac:
-            return self
-        return self._new(self._pow_all(1 << (f - self._frac)), f)
+    def _shifted(self, bits: int) -> list[Any]:
+        r"""Rescaling: :math:`c^{2^{\Delta f}}` (exact, no rounding)."""
+        return self._pow_all(1 << bits)
 
     def _pow_all(self, k: int) -> list[Any]:
         """:math:`c_i^{k}` for one non-negative int ``k`` (C loop, GIL released)."""
         cs, n2 = self._c, self._pk.nsquare
         return _chunked(lambda a, b: gmpy2.powmod_base_list(cs[a:b], k, n2), len(cs), PARALLEL_MIN_POWMOD)
-
-    def _plain_operand(self, other: Any, op: str) -> tuple[EncryptedVector, list[int]]:
-        """Encode a plaintext operand at this vector's scale (lifting an int vector for real floats)."""
-        arr = as_vector(other)
-        if len(arr) == 1 and len(self._c) != 1:
-            arr = np.repeat(arr, len(self._c))
-        self._check_length(len(arr), op)
-        me = self
-        if me._frac == 0 and not is_int_array(arr) and not np.all(arr == np.rint(arr)):
-            me = self.rescale(DEFAULT_FRAC_BITS)
-        return me, to_residues(to_fixed(arr, me._frac), int(self._pk.n))
 
     # -- addition and subtraction -------------------------------------------------------------------
     def _add_encrypted(self, other: EncryptedVector, op: str) -> EncryptedVector:
@@ -264,12 +247,7 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         anyway (or there are several columns), every row is inverted and the exponents are cut
         into signed digits (:func:`~fedloom.crypto.paillier.multiexp.signed_digit_multi_exp`).
         """
-        mat = np.asarray(matrix)
-        if mat.ndim == 1:
-            mat = mat.reshape(-1, 1)
-        if mat.ndim != 2:
-            raise CryptoError(f"dot takes a 2-D plaintext matrix, got shape {mat.shape}")
-        self._check_length(mat.shape[0], "dot")
+        mat = self._plain_matrix(matrix)
         if mat.dtype.kind not in "biufO":
             raise CryptoError(f"dot takes a numeric matrix, got dtype {mat.dtype}")
         ks, extra = _matrix_to_ints(mat, precision_bits)
@@ -329,16 +307,8 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
 
         Empty segments hold the trivial encryption of 0 (``1``); obfuscate before sending.
         """
-        seg = np.asarray(segment_ids)
-        if seg.shape != (len(self._c),):
-            raise CryptoError(
-                f"length mismatch in segment_sum: {len(self._c)} and segment ids of shape {seg.shape}"
-            )
-        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer) or n_segments < 0:
-            raise CryptoError(f"n_segments must be a non-negative int. Got {n_segments!r}.")
-        if len(seg) and (seg.dtype.kind not in "iu" or seg.min() < 0 or seg.max() >= n_segments):
-            raise CryptoError(f"segment ids must be ints in [0, {n_segments})")
-        cs, n2, ids = self._c, self._pk.nsquare, seg.tolist()
+        ids = self._segment_ids(segment_ids, n_segments)
+        cs, n2 = self._c, self._pk.nsquare
         n_seg = int(n_segments)
 
         def chunk(a: int, b: int) -> list[Any]:
@@ -439,12 +409,7 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
 
         return self._new(_chunked(chunk, count, PARALLEL_MIN_POWMOD))
 
-    # -- serialisation ------------------------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        """Fixed-width big-endian ciphertexts in one buffer (width ``public_key.ciphertext_bytes``)."""
-        width = self._pk.ciphertext_bytes
-        return b"".join(c.to_bytes(width, "big") for c in self._c)
-
+    # -- serialisation (to_bytes: ResidueVector) ----------------------------------------------------
     @classmethod
     def from_bytes(
         cls, public_key: PaillierPublicKey, buf: bytes | bytearray | memoryview, frac_bits: int
@@ -458,14 +423,9 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
             ``frac_bits``.
         """
         f = check_frac_bits(frac_bits)
-        view = memoryview(buf).cast("B")
-        width = public_key.ciphertext_bytes
-        if len(view) % width:
-            raise CryptoError(
-                f"ciphertext buffer of {len(view)} bytes is not a multiple of the {width}-byte width"
-            )
+        words = cls._words(buf, public_key.ciphertext_bytes, "ciphertext")
         n2 = public_key.nsquare
-        cs = [mpz.from_bytes(view[i : i + width], "big") for i in range(0, len(view), width)]
+        cs = [mpz.from_bytes(w, "big") for w in words]
         for i, c in enumerate(cs):
             if not 0 < c < n2:
                 raise CryptoError(f"ciphertext {i} is not in (0, n²): not a valid ciphertext for this key")

@@ -46,7 +46,7 @@ class Curve:
     x_name: str
     y_name: str
 
-    def to_dict(self, max_points: int = MAX_CURVE_POINTS) -> dict[str, Any]:
+    def to_dict(self, max_points: int = MAX_CURVE_POINTS) -> dict[str, object]:
         """``{x_name: [...], y_name: [...], "thresholds": [...], "points": n}``, thinned to
         ``max_points`` evenly spread points (``points`` is the full count)."""
         idx = thin(len(self.x), max_points)
@@ -76,7 +76,7 @@ class EvalResult:
     scores: dict[str, Any]
     curves: dict[str, Curve] = field(default_factory=dict)
 
-    def to_dict(self, max_points: int = MAX_CURVE_POINTS) -> dict[str, Any]:
+    def to_dict(self, max_points: int = MAX_CURVE_POINTS) -> dict[str, object]:
         """Scores, then each curve under ``{name}_curve`` (thinned, see :meth:`Curve.to_dict`)."""
         out = dict(self.scores)
         for name, curve in self.curves.items():

@@ -16,7 +16,8 @@ import numpy as np
 
 from fedloom.core.errors import DataError
 from fedloom.ml.evaluation.curves import EvalResult
-from fedloom.ml.evaluation.names import class_name, resolve_metrics
+from fedloom.ml.evaluation.names import class_name
+from fedloom.ml.evaluation.registry import REGISTRY, ClassLabel, MultiData, resolve_metrics
 
 __all__ = ["evaluate_multi"]
 
@@ -33,8 +34,8 @@ def _sort_key(name: str) -> tuple[int, float, str]:
 
 
 def evaluate_multi(
-    label: np.ndarray | Iterable[Any],
-    predicted: np.ndarray | Iterable[Any],
+    label: np.ndarray | Iterable[ClassLabel],
+    predicted: np.ndarray | Iterable[ClassLabel],
     *,
     metrics: Iterable[str] | None = None,
 ) -> EvalResult:
@@ -59,35 +60,26 @@ def evaluate_multi(
     DataError
         The two vectors differ in length.
     """
-    from sklearn import metrics as skm
-
     wanted = resolve_metrics("multi", metrics)
     y = _texts(np.asarray(label))
     p = _texts(np.asarray(predicted))
     if y.shape != p.shape:
         raise DataError(f"labels {y.shape} and predicted classes {p.shape} differ in length.")
-    classes = sorted(set(y) | set(p), key=_sort_key)
-    out: dict[str, Any] = {"rows": len(y), "classes": classes}
-    if "accuracy" in wanted:
-        out["accuracy"] = float(skm.accuracy_score(y, p))
-    if {"precision", "recall", "f1"} & set(wanted):
-        prec, rec, f1, support = skm.precision_recall_fscore_support(
-            y, p, labels=classes, average=None, zero_division=0
-        )
-        macro = skm.precision_recall_fscore_support(y, p, labels=classes, average="macro", zero_division=0)
-        for i, name in enumerate(("precision", "recall", "f1")):
-            if name in wanted:
-                out[name] = float(macro[i])
-        out["per_class"] = {
-            c: {
-                **({"precision": float(prec[k])} if "precision" in wanted else {}),
-                **({"recall": float(rec[k])} if "recall" in wanted else {}),
-                **({"f1": float(f1[k])} if "f1" in wanted else {}),
-                "support": int(support[k]),
-            }
-            for k, c in enumerate(classes)
-        }
-    if "confusion_matrix" in wanted:
-        cm = skm.confusion_matrix(y, p, labels=classes)
-        out["confusion_matrix"] = {"labels": classes, "matrix": cm.astype(int).tolist()}
+    data = MultiData(y, p, sorted(set(y) | set(p), key=_sort_key))
+    out: dict[str, Any] = {"rows": len(y), "classes": data.classes}
+    for name in wanted:
+        if name == "confusion_matrix" and {"precision", "recall", "f1"} & set(wanted):
+            out["per_class"] = _per_class(data, wanted)
+        out[name] = REGISTRY["multi"][name].compute(data)
+    if "per_class" not in out and {"precision", "recall", "f1"} & set(wanted):
+        out["per_class"] = _per_class(data, wanted)
     return EvalResult("multi", out)
+
+
+def _per_class(data: MultiData, wanted: tuple[str, ...]) -> dict[str, dict[str, float | int]]:
+    """``{class: {precision, recall, f1 (those wanted), support}}``."""
+    out: dict[str, dict[str, float | int]] = {}
+    for c, (prec, rec, f1, support) in zip(data.classes, zip(*data.per_class, strict=True), strict=True):
+        scores = {"precision": prec, "recall": rec, "f1": f1}
+        out[c] = {**{n: float(v) for n, v in scores.items() if n in wanted}, "support": int(support)}
+    return out

@@ -10,7 +10,7 @@ import numpy as np
 
 from fedloom.core.errors import DataError
 from fedloom.ml.evaluation.curves import EvalResult
-from fedloom.ml.evaluation.names import resolve_metrics
+from fedloom.ml.evaluation.registry import REGISTRY, RegressionData, resolve_metrics
 
 __all__ = ["evaluate_regression"]
 
@@ -41,8 +41,6 @@ def evaluate_regression(
     DataError
         Lengths differ, or a value is not a finite number.
     """
-    from sklearn import metrics as skm
-
     wanted = resolve_metrics("regression", metrics)
     try:
         y = np.asarray(label, dtype=np.float64)
@@ -54,16 +52,9 @@ def evaluate_regression(
     bad = int((~np.isfinite(y)).sum() + (~np.isfinite(p)).sum())
     if bad:
         raise DataError(f"{bad} label or predicted value(s) are NaN or infinite.")
+    data = RegressionData(y, p)
     out: dict[str, Any] = {"rows": len(y)}
-    compute = {
-        "mse": lambda: skm.mean_squared_error(y, p),
-        "rmse": lambda: skm.root_mean_squared_error(y, p),
-        "mae": lambda: skm.mean_absolute_error(y, p),
-        "r2": lambda: skm.r2_score(y, p) if len(y) > 1 else None,
-        "explained_variance": lambda: skm.explained_variance_score(y, p) if len(y) > 1 else None,
-        "median_absolute_error": lambda: skm.median_absolute_error(y, p),
-    }
     for name in wanted:
-        value = compute[name]()
-        out[name] = None if value is None else float(value)
+        value = REGISTRY["regression"][name].compute(data)
+        out[name] = float(value) if isinstance(value, int | float) else None
     return EvalResult("regression", out)

@@ -5,7 +5,10 @@
 - :mod:`.lr` — :class:`HomoLRClient` / :class:`HomoLRArbiter`: logistic regression in numpy with
   FATE's HomoLR parameters;
 - :mod:`.client` / :mod:`.arbiter` — the round loop both share; :mod:`.messages` — its channels;
-  :mod:`.params` — parameters.
+  :mod:`.params` — parameters (pydantic, FATE's names, one message shape);
+- :mod:`.nn_conf` — FATE's ``HomoNN`` conf (the network and its training); :mod:`.nn_tabular` —
+  HomoNN on tabular Frames: the roles the ``HomoNN`` component binds, predictions, weights as
+  safetensors.
 
 The clients are the guest and every host; the arbiter aggregates ``Σ n_i·w_i / Σ n_i`` through
 :mod:`fedloom.protocols.secure_aggregation`, so it learns only sums.
@@ -17,8 +20,6 @@ The clients are the guest and every host; the arbiter aggregates ``Σ n_i·w_i /
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult
 from fedloom.ml.homo.client import FedAvgClient, FedAvgHistory
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type:
     # HomoNN* live in .nn, which imports torch: load it only when asked for.
     if name in ("HomoNNClient", "HomoNNArbiter"):
         from fedloom.ml.homo import nn

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from fedloom.context import Context
+from fedloom.context import Channel, Context
 from fedloom.core.errors import ConfigError, MessageError, ProtocolError
+from fedloom.core.roles import PartyId
+from fedloom.ml.homo import messages as msg
 from fedloom.ml.homo.client import TAG_METRICS, TAG_UPDATE
-from fedloom.ml.homo.messages import (
-    CLIENT_HELLO,
-    GLOBAL_MODEL,
-    PLAIN_METRICS,
-    PLAIN_UPDATE,
-    ClientHello,
-    GlobalModel,
-)
 from fedloom.ml.homo.params import FedAvgParams
 from fedloom.protocols.secure_aggregation import SecureAggregationServer, default_clients
 
-__all__ = ["FedAvgArbiter", "FedAvgResult"]
+__all__ = ["FedAvgArbiter", "FedAvgResult", "fedavg_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +45,31 @@ class FedAvgResult:
     weights: np.ndarray | None = None
     clients: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """JSON-able summary for a component's metrics."""
-        last = self.rounds[-1] if self.rounds else {}
-        return {
-            "rounds": len(self.rounds),
-            "converged": self.converged,
-            "clients": self.clients,
-            "loss": last.get("loss"),
-            "loss_history": [r["loss"] for r in self.rounds],
-            "val_accuracy": last.get("val_accuracy"),
-            "samples": last.get("samples"),
-        }
+        return fedavg_summary(self.rounds, self.converged, self.clients)
+
+
+def fedavg_summary(
+    rounds: Sequence[Mapping[str, float]], converged: bool, clients: Sequence[str] = ()
+) -> dict[str, object]:
+    """Rounds, convergence and the global loss per round, as a component's metrics.
+
+    ``rounds`` are a client's (:class:`~fedloom.ml.homo.client.FedAvgHistory`, ``global_loss``) or
+    the arbiter's (:class:`FedAvgResult`, ``loss``); with ``clients`` (the arbiter's view) the last
+    round's sample total and validation accuracy are added.
+    """
+    losses = [r.get("global_loss", r.get("loss")) for r in rounds]
+    out: dict[str, object] = {
+        "rounds": len(rounds),
+        "converged": converged,
+        "loss": losses[-1] if losses else None,
+        "loss_history": losses,
+    }
+    if clients:
+        last = rounds[-1] if rounds else {}
+        out.update(clients=list(clients), val_accuracy=last.get("val_accuracy"), samples=last.get("samples"))
+    return out
 
 
 class FedAvgArbiter:
@@ -80,23 +87,22 @@ class FedAvgArbiter:
     def fit(self, ctx: Context) -> FedAvgResult:
         """Run every round; returns the aggregates the arbiter saw."""
         p = self.params
-        p.validate()
         clients = default_clients(ctx)
         if not clients:
             raise ProtocolError("FedAvg needs at least one client (guest or host)", party=str(ctx.party))
-        setup = ctx.sub("fedavg_setup")
-        hellos = {c: setup.recv(CLIENT_HELLO, frm=c) for c in clients}
+        setup = msg.SETUP.at(ctx)
+        hellos = {c: setup.recv(msg.CLIENT_HELLO, frm=c) for c in clients}
         length = self._check_hellos(hellos)
         server = SecureAggregationServer(clients, scale_bits=p.scale_bits) if p.secure_aggregate else None
         if server is not None:
-            server.setup(ctx.sub("secagg_setup"))
+            server.setup(msg.SECAGG_SETUP.at(ctx))
         result = FedAvgResult(clients=[str(c) for c in clients])
         prev: np.ndarray | None = None
         prev_loss: float | None = None
         for r in range(p.max_iter):
             t0 = time.perf_counter()
-            rc = ctx.sub("round", r)
-            total = self._sum(rc, server, clients, r, TAG_UPDATE, PLAIN_UPDATE, length + 2)
+            rc = msg.ROUND.at(ctx, r)
+            total = self._sum(rc, server, clients, r, TAG_UPDATE, msg.PLAIN_UPDATE, length + 2)
             n = total[-1]
             if not n > 0:
                 raise ProtocolError(
@@ -106,8 +112,8 @@ class FedAvgArbiter:
             loss = float(total[-2] / n)
             change = float(np.linalg.norm(weights - prev)) if prev is not None else None
             converged = self._converged(loss, prev_loss, change)
-            rc.send(GLOBAL_MODEL, GlobalModel(r, weights, loss, converged), to=clients)
-            val = self._sum(rc, server, clients, r, TAG_METRICS, PLAIN_METRICS, 3)
+            rc.send(msg.GLOBAL_MODEL, msg.GlobalModel(r, weights, loss, converged), to=clients)
+            val = self._sum(rc, server, clients, r, TAG_METRICS, msg.PLAIN_METRICS, 3)
             row: dict[str, float] = {"round": r, "loss": loss, "samples": float(n)}
             if change is not None:
                 row["weight_change"] = change
@@ -133,11 +139,11 @@ class FedAvgArbiter:
             return change is not None and change < tol
         return False
 
-    def _check_hellos(self, hellos: dict[Any, Any]) -> int:
+    def _check_hellos(self, hellos: dict[PartyId, object]) -> int:
         p = self.params
         mine = (p.max_iter, p.local_epochs, p.secure_aggregate, p.scale_bits, p.early_stop)
         lengths = set()
-        digests = {c: h.schema_digest for c, h in hellos.items() if isinstance(h, ClientHello)}
+        digests = {c: h.schema_digest for c, h in hellos.items() if isinstance(h, msg.ClientHello)}
         if len(set(digests.values())) > 1:
             raise ConfigError(
                 "the clients' feature columns differ (names or order): "
@@ -146,7 +152,7 @@ class FedAvgArbiter:
                 field="features",
             )
         for client, h in hellos.items():
-            if not isinstance(h, ClientHello):
+            if not isinstance(h, msg.ClientHello):
                 raise MessageError(f"{client} sent a {type(h).__name__} instead of its hello")
             theirs = (h.max_iter, h.local_epochs, h.secure_aggregate, h.scale_bits, h.early_stop)
             if theirs != mine:
@@ -161,7 +167,7 @@ class FedAvgArbiter:
                 )
             lengths.add(h.length)
         if len(lengths) != 1:
-            sizes = ", ".join(f"{c}: {h.length}" for c, h in hellos.items())
+            sizes = ", ".join(f"{c}: {h.length}" for c, h in hellos.items() if isinstance(h, msg.ClientHello))
             raise ConfigError(
                 f"the clients' models differ in size ({sizes}): they must share one architecture"
             )
@@ -171,15 +177,15 @@ class FedAvgArbiter:
     def _sum(
         rc: Context,
         server: SecureAggregationServer | None,
-        clients: list[Any],
+        clients: list[PartyId],
         r: int,
         tag: int,
-        plain: Any,
+        plain: Channel,
         length: int,
     ) -> np.ndarray:
         if server is not None:
             return server.aggregate(rc, round=r, tag=tag, length=length)
-        sub = rc.sub("plain", tag)
+        sub = msg.PLAIN.within(rc, tag)
         total = np.zeros(length)
         for c in clients:
             v = sub.recv(plain, frm=c)

@@ -10,35 +10,48 @@ locally; :meth:`FedAvgClient.federate` runs the rounds::
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from fedloom.context import Context
+from fedloom.context import Channel, Context
 from fedloom.core.errors import ConfigError, MessageError
 from fedloom.core.roles import GUEST, HOST
-from fedloom.ml.homo.messages import (
-    CLIENT_HELLO,
-    GLOBAL_MODEL,
-    INITIAL_MODEL,
-    PLAIN_METRICS,
-    PLAIN_UPDATE,
-    ClientHello,
-    GlobalModel,
-)
+from fedloom.ml.homo import messages as msg
 from fedloom.ml.homo.params import FedAvgParams
 from fedloom.protocols.secure_aggregation import SecureAggregationClient
 
-__all__ = ["FedAvgClient", "FedAvgHistory"]
+__all__ = ["FedAvgClient", "FedAvgHistory", "feature_digest", "finite_loss"]
 
 log = logging.getLogger(__name__)
 
 #: Secure-aggregation tags within a round.
 TAG_UPDATE, TAG_METRICS = 0, 1
+
+
+def feature_digest(names: tuple[str, ...] | list[str]) -> str:
+    """SHA-256 (hex) of the feature names in order; equal on clients with the same columns."""
+    return hashlib.sha256("\x1f".join(names).encode()).hexdigest()
+
+
+def finite_loss(loss: float, round_index: int, advice: str, field: str) -> float:
+    """``loss``, or a ConfigError saying that local training diverged and what to lower.
+
+    Raises
+    ------
+    ConfigError
+        ``loss`` is NaN or infinite; names ``field`` (the learning rate the advice is about).
+    """
+    if not math.isfinite(loss):
+        raise ConfigError(
+            f"local training diverged in round {round_index} (loss {loss}); {advice}", field=field
+        )
+    return loss
 
 
 @dataclass
@@ -90,11 +103,11 @@ class FedAvgClient(ABC):
     def federate(self, ctx: Context) -> FedAvgHistory:
         """Run every round with the arbiter and the other clients; the model ends as the global one."""
         p = self.params
-        setup = ctx.sub("fedavg_setup")
+        setup = msg.SETUP.at(ctx)
         weights = self.get_weights()
         setup.send(
-            CLIENT_HELLO,
-            ClientHello(
+            msg.CLIENT_HELLO,
+            msg.ClientHello(
                 len(weights),
                 p.max_iter,
                 p.local_epochs,
@@ -105,9 +118,9 @@ class FedAvgClient(ABC):
             ),
         )
         if ctx.role == GUEST and ctx.parties(HOST):
-            setup.send(INITIAL_MODEL, weights)
+            setup.send(msg.INITIAL_MODEL, weights)
         elif ctx.role == HOST:
-            initial = setup.recv(INITIAL_MODEL)
+            initial = setup.recv(msg.INITIAL_MODEL)
             if isinstance(initial, np.ndarray) and initial.shape != weights.shape:
                 raise ConfigError(
                     f"the guest's model has {initial.size} values and this client's {len(weights)}: the "
@@ -117,16 +130,16 @@ class FedAvgClient(ABC):
             self.set_weights(self._checked(initial, len(weights), "initial model"))
         agg = SecureAggregationClient(scale_bits=p.scale_bits) if p.secure_aggregate else None
         if agg is not None:
-            agg.setup(ctx.sub("secagg_setup"))
+            agg.setup(msg.SECAGG_SETUP.at(ctx))
         history = FedAvgHistory()
         for r in range(p.max_iter):
             t0 = time.perf_counter()
-            rc = ctx.sub("round", r)
+            rc = msg.ROUND.at(ctx, r)
             loss, n = self.local_train(r)
             update = np.concatenate([self.get_weights() * n, [loss * n, float(n)]])
-            self._send(rc, agg, update, r, TAG_UPDATE, PLAIN_UPDATE)
-            glob = _patient(rc).recv(GLOBAL_MODEL)
-            if not isinstance(glob, GlobalModel) or glob.round != r:
+            self._send(rc, agg, update, r, TAG_UPDATE, msg.PLAIN_UPDATE)
+            glob = _patient(rc).recv(msg.GLOBAL_MODEL)
+            if not isinstance(glob, msg.GlobalModel) or glob.round != r:
                 raise MessageError(f"round {r}: the arbiter sent {type(glob).__name__} of another round")
             self.set_weights(self._checked(glob.weights, len(weights), "global model"))
             row: dict[str, float] = {"round": r, "local_loss": loss, "global_loss": float(glob.loss)}
@@ -135,7 +148,7 @@ class FedAvgClient(ABC):
                 row["val_loss"], row["val_accuracy"] = val[0], val[1]
             m = 0 if val is None else val[2]
             metrics = np.array([val[0] * m, val[1] * m, float(m)] if val is not None else [0.0, 0.0, 0.0])
-            self._send(rc, agg, metrics, r, TAG_METRICS, PLAIN_METRICS)
+            self._send(rc, agg, metrics, r, TAG_METRICS, msg.PLAIN_METRICS)
             row["seconds"] = time.perf_counter() - t0
             history.rounds.append(row)
             log.info("%s: round %d %s", ctx.party, r, row)
@@ -146,15 +159,15 @@ class FedAvgClient(ABC):
 
     @staticmethod
     def _send(
-        rc: Context, agg: SecureAggregationClient | None, vec: np.ndarray, r: int, tag: int, plain: Any
+        rc: Context, agg: SecureAggregationClient | None, vec: np.ndarray, r: int, tag: int, plain: Channel
     ) -> None:
         if agg is not None:
             agg.aggregate(rc, vec, round=r, tag=tag)
         else:
-            rc.sub("plain", tag).send(plain, np.asarray(vec, dtype=np.float64))
+            msg.PLAIN.within(rc, tag).send(plain, np.asarray(vec, dtype=np.float64))
 
     @staticmethod
-    def _checked(value: Any, length: int, what: str) -> np.ndarray:
+    def _checked(value: object, length: int, what: str) -> np.ndarray:
         if not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape != (length,):
             shape = getattr(value, "shape", type(value).__name__)
             raise MessageError(f"the {what} must be a float64 vector of {length} values. Got {shape}.")

@@ -16,27 +16,21 @@ weighted loss and the sample total; clients learn the global model.
 
 from __future__ import annotations
 
-import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.errors import DataError
 from fedloom.data import Frame
-from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult
-from fedloom.ml.homo.client import FedAvgClient
+from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult, fedavg_summary
+from fedloom.ml.homo.client import FedAvgClient, feature_digest, finite_loss
 from fedloom.ml.homo.params import HomoLRParams
 from fedloom.ml.predictions import Predictions
 
-__all__ = ["HomoLRArbiter", "HomoLRClient", "HomoLRModel", "feature_digest"]
-
-
-def feature_digest(names: tuple[str, ...] | list[str]) -> str:
-    """SHA-256 (hex) of the feature names in order; equal on clients with the same columns."""
-    return hashlib.sha256("\x1f".join(names).encode()).hexdigest()
+__all__ = ["HomoLRArbiter", "HomoLRClient", "HomoLRModel"]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -82,18 +76,11 @@ class HomoLRModel:
         result = (score > self.threshold).astype(np.int64)
         return Predictions(frame.ids, score, result, frame.label, "binary", [0, 1])
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-able metrics."""
-        return {
-            "rounds": len(self.history),
-            "converged": self.converged,
-            "loss": self.history[-1].get("global_loss", self.history[-1].get("loss"))
-            if self.history
-            else None,
-            "loss_history": [h.get("global_loss", h.get("loss")) for h in self.history],
-        }
+    def summary(self) -> dict[str, object]:
+        """JSON-able metrics: rounds, convergence, the global loss per round."""
+        return fedavg_summary(self.history, self.converged)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-able form."""
         return {
             "weights": [float(w) for w in self.weights],
@@ -105,14 +92,30 @@ class HomoLRModel:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> HomoLRModel:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, d: Mapping[str, object]) -> HomoLRModel:
+        """Inverse of :meth:`to_dict`.
+
+        Raises
+        ------
+        DataError
+            ``d`` is not a homo LR model (a field missing or of another type).
+        """
+        weights, intercept, names = d.get("weights"), d.get("intercept"), d.get("feature_names", [])
+        threshold, history = d.get("threshold", 0.5), d.get("history", [])
+        if not (
+            isinstance(weights, list)
+            and isinstance(intercept, int | float)
+            and isinstance(names, list)
+            and isinstance(threshold, int | float)
+            and isinstance(history, list)
+        ):
+            raise DataError("the stored model is not a HomoLR model (weights, intercept...)", field="model")
         return cls(
-            np.asarray(d["weights"], dtype=np.float64),
-            float(d["intercept"]),
-            list(d.get("feature_names", [])),
-            float(d.get("threshold", 0.5)),
-            list(d.get("history", [])),
+            np.asarray(weights, dtype=np.float64),
+            float(intercept),
+            [str(n) for n in names],
+            float(threshold),
+            [dict(h) for h in history],
             bool(d.get("converged", False)),
         )
 
@@ -179,7 +182,6 @@ class HomoLRClient(FedAvgClient):
             No label, or labels other than 0 and 1.
         """
         p = self.params
-        p.validate()
         self._x, self._y = train.features, _binary_labels(train)
         d = train.n_features
         if validate is not None:
@@ -200,8 +202,9 @@ class HomoLRClient(FedAvgClient):
             history.converged,
         )
 
-    def predict(self, model: HomoLRModel, frame: Frame) -> Predictions:
-        """Local prediction (no federation needed in the homo setting)."""
+    def predict(self, ctx: Context, model: HomoLRModel, frame: Frame) -> Predictions:
+        """Local prediction: in the horizontal setting a client predicts its own rows alone
+        (``ctx`` is unused; it keeps the role API of every algorithm)."""
         return model.predict(frame)
 
     def _init(self, d: int) -> np.ndarray:
@@ -264,14 +267,8 @@ class HomoLRClient(FedAvgClient):
                     self._w[-1] = 0.0
                 loss_sum += loss * len(idx)
             self._epoch += 1
-        mean = loss_sum / n
-        if not math.isfinite(mean):
-            raise ConfigError(
-                f"local training diverged in round {round_index}; "
-                f"lower learning_rate (now {p.learning_rate:g})",
-                field="learning_rate",
-            )
-        return mean, n
+        advice = f"lower learning_rate (now {p.learning_rate:g})"
+        return finite_loss(loss_sum / n, round_index, advice, "learning_rate"), n
 
     def validate(self) -> tuple[float, float, int] | None:
         if self._val is None:
@@ -292,7 +289,6 @@ class HomoLRArbiter:
 
     def fit(self, ctx: Context) -> HomoLRModel:
         """Run every round; returns the global model (no feature names: the arbiter has no schema)."""
-        self.params.validate()
         res: FedAvgResult = FedAvgArbiter(self.params.fedavg()).fit(ctx)
         assert res.weights is not None
         return HomoLRModel(
@@ -303,6 +299,9 @@ class HomoLRArbiter:
             res.rounds,
             res.converged,
         )
+
+    def predict(self, ctx: Context, model: HomoLRModel) -> None:
+        """Nothing to do: in the horizontal setting each client predicts its own rows alone."""
 
 
 def _binary_labels(frame: Frame) -> np.ndarray:

@@ -22,9 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedloom.context import Channel
+from fedloom.context import Channel, NamespacePath
 from fedloom.core import ARBITER, GUEST, HOST
 from fedloom.core.wire import wire_type
+
+#: Where the setup messages go (both ends build it from here).
+SETUP = NamespacePath("fedavg_setup", indexed=False)
+#: Where the secure-aggregation keys are agreed.
+SECAGG_SETUP = NamespacePath("secagg_setup", indexed=False)
+#: Each round ``round-r``; the unmasked vectors of a round's aggregation ``tag`` at ``plain-tag``.
+ROUND = NamespacePath("round")
+PLAIN = ROUND.then("plain")
 
 CLIENT_HELLO = Channel(
     "fedavg_hello",

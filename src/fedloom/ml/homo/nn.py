@@ -21,11 +21,9 @@ the global model. See :mod:`fedloom.protocols.secure_aggregation` for the threat
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +33,7 @@ from torch import nn
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
 from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult
-from fedloom.ml.homo.client import FedAvgClient, FedAvgHistory
+from fedloom.ml.homo.client import FedAvgClient, FedAvgHistory, finite_loss
 from fedloom.ml.homo.params import HomoNNParams
 
 __all__ = [
@@ -114,21 +112,23 @@ def _correct(name: str, out: torch.Tensor, y: torch.Tensor) -> int | None:
     return None
 
 
+#: The local optimisers by name; SGD and RMSprop also take ``momentum``.
+_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+
+
 def _optimizer(model: nn.Module, p: HomoNNParams) -> torch.optim.Optimizer:
     params = [q for q in model.parameters() if q.requires_grad]
-    extra = dict(p.optimizer_params)
+    momentum = {"momentum": p.momentum} if p.optimizer in ("sgd", "rmsprop") else {}
     try:
-        if p.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, **extra)
-        if p.optimizer == "adam":
-            return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay, **extra)
-        if p.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay, **extra)
-        if p.optimizer == "rmsprop":
-            return torch.optim.RMSprop(
-                params, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay, **extra
-            )
-        return torch.optim.Adagrad(params, lr=p.lr, weight_decay=p.weight_decay, **extra)
+        return _OPTIMIZERS[p.optimizer](
+            params, lr=p.lr, weight_decay=p.weight_decay, **momentum, **p.optimizer_params
+        )
     except TypeError as err:
         raise ConfigError(
             f"The 'optimizer_params' parameter of HomoNN has a name {p.optimizer} does not take: {err}",
@@ -184,7 +184,6 @@ class HomoNNClient(FedAvgClient):
             Optional ``(x, y)`` evaluated under the global model after every round.
         """
         p = self.params
-        p.validate()
         x, y = dataset
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise DataError(f"x has {x.shape[0]} rows and y {y.shape[0]}; need the same number, > 0")
@@ -229,13 +228,8 @@ class HomoNNClient(FedAvgClient):
                     nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
                 opt.step()
                 total_t += loss.detach() * yb.shape[0]
-            total = float(total_t) / n
-            if not math.isfinite(total):
-                raise ConfigError(
-                    f"local training diverged in round {round_index} (loss {total}); lower the learning "
-                    f"rate (now {p.lr:g}) or set max_grad_norm",
-                    field="lr",
-                )
+            advice = f"lower the learning rate (now {p.lr:g}) or set max_grad_norm"
+            total = finite_loss(float(total_t) / n, round_index, advice, "lr")
         return total, n
 
     @torch.no_grad()
@@ -286,11 +280,10 @@ class HomoNNArbiter:
 
     def fit(self, ctx: Context) -> FedAvgResult:
         """Run every round (see :class:`fedloom.ml.homo.arbiter.FedAvgArbiter`)."""
-        self.params.validate()
         return FedAvgArbiter(self.params.fedavg()).fit(ctx)
 
 
-def describe(model: nn.Module) -> dict[str, Any]:
+def describe(model: nn.Module) -> dict[str, int]:
     """Parameter and value counts of a model (for summaries)."""
     return {
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -1,27 +1,43 @@
 """Parameters of FedAvg (:class:`FedAvgParams`), of Homo NN (:class:`HomoNNParams`) and of Homo LR
-(:class:`HomoLRParams`, FATE 1.x's ``HomoLogisticParam`` names).
+(:class:`HomoLRParams`, read from FATE 1.x's ``HomoLogisticParam`` names by :meth:`HomoLRParams.from_dict`).
 
-``__init__`` only stores; :meth:`validate` checks every field and raises a
-:class:`~fedloom.core.ConfigError` shaped ``The 'max_iter' parameter of HomoNN must be an int >= 1.
-Got 0.`` naming the field.
+Every class is a frozen pydantic model checked when it is built; a bad value is a
+:class:`~fedloom.core.ConfigError` in the one message shape of :mod:`fedloom.core.validation`,
+naming the (dotted) field::
+
+    The 'max_iter' parameter of HomoLR must be an int >= 1. Got 0.
+
+The rules are the annotated types below (:data:`Rounds`, :data:`PositiveNumber`...), made of
+:mod:`fedloom.core.validation`'s rules and shared by the algorithm settings and the FATE confs
+that map onto them (:mod:`fedloom.ml.homo.nn_conf`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Self, TypeGuard
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ModelWrapValidatorHandler as Handler
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from fedloom.core.errors import ConfigError
+from fedloom.core.validation import config_error, flag, integer, number, rule
 
 __all__ = [
     "EARLY_STOPS",
     "LR_OPTIMIZERS",
     "NN_LOSSES",
     "NN_OPTIMIZERS",
+    "Checked",
     "FedAvgParams",
+    "HomoLRConf",
     "HomoLRParams",
     "HomoNNParams",
+    "Settings",
+    "choice",
+    "is_int",
 ]
 
 #: Convergence rules: ``none``; ``diff`` |loss_t − loss_{t−1}| < tol; ``abs`` loss < tol;
@@ -43,51 +59,127 @@ NN_LOSSES = (
 )
 #: Local optimisers of Homo LR (FATE's names).
 LR_OPTIMIZERS = ("sgd", "nesterov_momentum_sgd", "rmsprop", "adam", "adagrad")
+#: Initial weights of Homo LR (FATE's ``init_param.init_method``).
+INIT_METHODS = ("zeros", "ones", "const", "random_uniform", "random_normal")
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+# -- the rules, as annotated types (worded by fedloom.core.validation) -------------------------------
+def is_int(value: object) -> TypeGuard[int]:
+    """An int that is not a bool (JSON ``true`` must not pass for ``1``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_num(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+def choice(allowed: tuple[str, ...], *, none: str | None = None) -> BeforeValidator:
+    """One of ``allowed`` in any case, as FATE reads it, returned in its canonical spelling;
+    ``null`` becomes ``none`` when given (FATE writes ``penalty: null`` for no penalty)."""
 
-
-class _Checker:
-    def __init__(self, module: str, prefix: str = "") -> None:
-        self.module, self.prefix = module, prefix
-
-    def fail(self, name: str, rule: str, value: object) -> ConfigError:
-        return ConfigError(
-            f"The '{self.prefix}{name}' parameter of {self.module} must be {rule}. Got {value!r}.",
-            field=f"{self.prefix}{name}",
-        )
-
-    def int_min(self, name: str, value: object, low: int) -> None:
-        if not _is_int(value) or value < low:  # type: ignore[operator]
-            raise self.fail(name, f"an int >= {low}", value)
-
-    def num(self, name: str, value: object, rule: str, ok: bool) -> None:
-        if not _is_num(value) or not ok:
-            raise self.fail(name, rule, value)
-
-    def choice(self, name: str, value: object, allowed: tuple[str, ...]) -> str:
+    def pick(value: object) -> str:
+        if value is None and none is not None:
+            return none
         if isinstance(value, str):
-            for a in allowed:
-                if a.lower() == value.lower():
-                    return a
-        raise self.fail(name, f"one of {', '.join(allowed)}", value)
+            for name in allowed:
+                if name.lower() == value.lower():
+                    return name
+        raise ValueError(f"must be one of {', '.join(allowed)}")
 
-    def boolean(self, name: str, value: object) -> None:
-        if not isinstance(value, bool):
-            raise self.fail(name, "true or false", value)
+    return BeforeValidator(pick)
 
 
-@dataclass
-class FedAvgParams:
+def _batch(value: object) -> bool:
+    return is_int(value) and (value >= 1 or value == -1)
+
+
+Rounds = Annotated[int, integer(ge=1)]
+OptionalRounds = Annotated[int | None, integer(ge=1, optional=True)]
+Seed = Annotated[int, integer(ge=0)]
+OptionalSeed = Annotated[int | None, integer(ge=0, optional=True)]
+Flag = Annotated[bool, flag()]
+OptionalFlag = Annotated[bool | None, rule("null, true or false", lambda v: v is None or isinstance(v, bool))]
+RealNumber = Annotated[float, number()]
+NonNegative = Annotated[float, number(ge=0)]
+OptionalNonNegative = Annotated[float | None, number(ge=0, optional=True)]
+PositiveNumber = Annotated[float, number(gt=0)]
+OptionalPositive = Annotated[float | None, number(gt=0, optional=True)]
+Probability = Annotated[float, number(gt=0, lt=1)]
+Momentum = Annotated[float, number(ge=0, lt=1)]
+BatchSize = Annotated[int, rule("-1 or an int >= 1", _batch)]
+OptionalBatchSize = Annotated[int | None, rule("null, -1 or an int >= 1", lambda v: v is None or _batch(v))]
+ScaleBits = Annotated[int, integer(ge=8, le=40)]
+OptionalScaleBits = Annotated[int | None, integer(ge=8, le=40, optional=True)]
+EarlyStop = Annotated[str, choice(EARLY_STOPS)]
+
+
+# -- the two bases -------------------------------------------------------------------------------
+class Settings(BaseModel):
+    """A part of a parameter set (a nested FATE section, or fields shared by several sets).
+
+    Unknown names are refused, except :attr:`ignored`: FATE names accepted at any value that have
+    no effect in fedloom (FATE confs carry them; refusing them would break those confs).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, populate_by_name=True)
+
+    #: FATE names accepted and dropped.
+    ignored: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, values: object) -> object:
+        if isinstance(values, Mapping) and cls.ignored:
+            return {k: v for k, v in values.items() if k not in cls.ignored}
+        return values
+
+
+class Checked(Settings):
+    """A whole parameter set: any problem while building it is a ConfigError naming the field."""
+
+    #: The algorithm or module named in messages (``HomoLR``).
+    owner: ClassVar[str] = "FedAvg"
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_error(cls, values: object, handler: Handler[Self]) -> Self:
+        try:
+            return handler(values)
+        except ValidationError as exc:
+            raise config_error(_fate_wording(exc), cls.owner) from None
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object] | None = None, *, component: str | None = None) -> Self:
+        """Build from a conf's dict (FATE's names); ConfigError naming ``component`` and the field
+        (what is not a dict included: the wrap validator formats it like any other problem)."""
+        try:
+            return cls.model_validate({} if values is None else values)
+        except ConfigError as err:
+            err.component = err.component or component
+            raise
+
+
+def _fate_wording(exc: ValidationError) -> ValidationError:
+    """``exc`` with unknown names worded as FATE's own parameter checks word them ("is not a known
+    parameter"), which FATE users and the homo tests search for; everything else as it is."""
+    errors = exc.errors(include_url=False)
+    if not any(e["type"] == "extra_forbidden" for e in errors):
+        return exc
+    details: list[InitErrorDetails] = []
+    for e in errors:
+        unknown = e["type"] == "extra_forbidden"
+        kind = "unknown_parameter" if unknown else e["type"]
+        details.append(
+            InitErrorDetails(
+                type=PydanticCustomError(kind, "is not a known parameter" if unknown else e["msg"]),
+                loc=tuple(e["loc"]),
+                input=e["input"],
+            )
+        )
+    return ValidationError.from_exception_data(exc.title, details)
+
+
+# -- the algorithm settings ----------------------------------------------------------------------
+class FedAvgParams(Checked):
     """How the federation runs: rounds, local epochs, convergence and secure aggregation.
 
-    Parameters
+    Attributes
     ----------
     max_iter
         Aggregation rounds at most.
@@ -106,40 +198,25 @@ class FedAvgParams:
         Seeds the initial model (the guest's, sent to the hosts) and the local shuffling.
     """
 
-    max_iter: int = 10
-    local_epochs: int = 1
-    early_stop: str = "none"
-    tol: float = 1e-4
-    secure_aggregate: bool = True
-    scale_bits: int = 24
-    seed: int = 0
+    owner: ClassVar[str] = "FedAvg"
 
-    #: Name used in error messages.
-    module: str = field(default="FedAvg", repr=False, compare=False)
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad field."""
-        c = _Checker(self.module)
-        c.int_min("max_iter", self.max_iter, 1)
-        c.int_min("local_epochs", self.local_epochs, 1)
-        self.early_stop = c.choice("early_stop", self.early_stop, EARLY_STOPS)
-        c.num("tol", self.tol, "a number >= 0", _is_num(self.tol) and self.tol >= 0)
-        c.boolean("secure_aggregate", self.secure_aggregate)
-        if not _is_int(self.scale_bits) or not 8 <= self.scale_bits <= 40:
-            raise c.fail("scale_bits", "an int in [8, 40]", self.scale_bits)
-        c.int_min("seed", self.seed, 0)
+    max_iter: Rounds = 10
+    local_epochs: Rounds = 1
+    early_stop: EarlyStop = "none"
+    tol: NonNegative = 1e-4
+    secure_aggregate: Flag = True
+    scale_bits: ScaleBits = 24
+    seed: Seed = 0
 
     def fedavg(self) -> FedAvgParams:
         """The federation part alone (what the arbiter needs)."""
-        names = {f.name for f in fields(FedAvgParams)}
-        return FedAvgParams(**{k: v for k, v in vars(self).items() if k in names})
+        return FedAvgParams(**{name: getattr(self, name) for name in FedAvgParams.model_fields})
 
 
-@dataclass
 class HomoNNParams(FedAvgParams):
     """FedAvg plus the local training of a torch model.
 
-    Parameters
+    Attributes
     ----------
     batch_size
         Local mini-batch size (``-1``: the whole local data set).
@@ -159,45 +236,40 @@ class HomoNNParams(FedAvgParams):
         Clip the gradient norm (``None``: no clipping).
     """
 
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    optimizer_params: dict[str, Any] = field(default_factory=dict)
-    loss: str = "auto"
-    max_grad_norm: float | None = None
-    module: str = field(default="HomoNN", repr=False, compare=False)
+    owner: ClassVar[str] = "HomoNN"
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad field."""
-        super().validate()
-        c = _Checker(self.module)
-        if not _is_int(self.batch_size) or (self.batch_size < 1 and self.batch_size != -1):
-            raise c.fail("batch_size", "-1 or an int >= 1", self.batch_size)
-        self.optimizer = c.choice("optimizer", self.optimizer, NN_OPTIMIZERS)
-        c.num("lr", self.lr, "a number > 0", _is_num(self.lr) and self.lr > 0)
-        c.num(
-            "momentum", self.momentum, "a number in [0, 1)", _is_num(self.momentum) and 0 <= self.momentum < 1
-        )
-        c.num(
-            "weight_decay",
-            self.weight_decay,
-            "a number >= 0",
-            _is_num(self.weight_decay) and self.weight_decay >= 0,
-        )
-        if not isinstance(self.optimizer_params, dict):
-            raise c.fail("optimizer_params", "a dict", self.optimizer_params)
-        self.loss = c.choice("loss", self.loss, NN_LOSSES)
-        if self.max_grad_norm is not None and not (_is_num(self.max_grad_norm) and self.max_grad_norm > 0):
-            raise c.fail("max_grad_norm", "null or a number > 0", self.max_grad_norm)
+    batch_size: BatchSize = 64
+    optimizer: Annotated[str, choice(NN_OPTIMIZERS)] = "sgd"
+    lr: PositiveNumber = 0.01
+    momentum: Momentum = 0.9
+    weight_decay: NonNegative = 0.0
+    optimizer_params: Annotated[dict[str, object], rule("a dict", lambda v: isinstance(v, dict))] = Field(
+        default_factory=dict
+    )
+    loss: Annotated[str, choice(NN_LOSSES)] = "auto"
+    max_grad_norm: OptionalPositive = None
 
 
-@dataclass
-class HomoLRParams(FedAvgParams):
-    """Homo logistic regression, FATE 1.x ``HomoLogisticParam`` semantics (see :meth:`from_fate`).
+class _LRSettings(Settings):
+    """The settings HomoLR's algorithm and FATE's conf spell the same way."""
 
-    Parameters
+    penalty: Annotated[str, choice(("L1", "L2", "none"), none="none")] = "L2"
+    alpha: NonNegative = 1.0
+    optimizer: Annotated[str, choice(LR_OPTIMIZERS)] = "sgd"
+    learning_rate: PositiveNumber = 0.01
+    decay: NonNegative = 1.0
+    decay_sqrt: Flag = True
+    batch_size: BatchSize = -1
+    tol: NonNegative = 1e-4
+    early_stop: EarlyStop = "diff"
+    secure_aggregate: Flag = True
+    scale_bits: ScaleBits = 24
+
+
+class HomoLRParams(FedAvgParams, _LRSettings):
+    """Homo logistic regression, FATE 1.x ``HomoLogisticParam`` semantics (read by :meth:`from_dict`).
+
+    Attributes
     ----------
     penalty
         ``L2``, ``L1`` or ``none``.
@@ -218,161 +290,117 @@ class HomoLRParams(FedAvgParams):
         Probability above which the predicted class is 1.
     """
 
-    penalty: str = "L2"
-    alpha: float = 1.0
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    decay: float = 1.0
-    decay_sqrt: bool = True
-    batch_size: int = -1
-    init_method: str = "zeros"
-    init_const: float = 1.0
-    fit_intercept: bool = True
-    threshold: float = 0.5
-    early_stop: str = "diff"
-    max_iter: int = 100
-    module: str = field(default="HomoLR", repr=False, compare=False)
+    owner: ClassVar[str] = "HomoLR"
 
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first bad field."""
-        super().validate()
-        c = _Checker(self.module)
-        self.penalty = c.choice(
-            "penalty", self.penalty if self.penalty is not None else "none", ("L1", "L2", "none")
-        )
-        c.num("alpha", self.alpha, "a number >= 0", _is_num(self.alpha) and self.alpha >= 0)
-        self.optimizer = c.choice("optimizer", self.optimizer, LR_OPTIMIZERS)
-        c.num(
-            "learning_rate",
-            self.learning_rate,
-            "a number > 0",
-            _is_num(self.learning_rate) and self.learning_rate > 0,
-        )
-        c.num("decay", self.decay, "a number >= 0", _is_num(self.decay) and self.decay >= 0)
-        c.boolean("decay_sqrt", self.decay_sqrt)
-        if not _is_int(self.batch_size) or (self.batch_size < 1 and self.batch_size != -1):
-            raise c.fail("batch_size", "-1 or an int >= 1", self.batch_size)
-        self.init_method = c.choice(
-            "init_param.init_method",
-            self.init_method,
-            ("zeros", "ones", "const", "random_uniform", "random_normal"),
-        )
-        c.num("init_param.init_const", self.init_const, "a number", True)
-        c.boolean("init_param.fit_intercept", self.fit_intercept)
-        c.num(
-            "predict_param.threshold",
-            self.threshold,
-            "a number in (0, 1)",
-            _is_num(self.threshold) and 0 < self.threshold < 1,
-        )
-
-    #: FATE names accepted and ignored (no effect on fedloom's homo LR), at any value.
-    _IGNORED = (
-        "re_encrypt_batches",
-        "metrics",
-        "use_first_metric_only",
-        "callback_param",
-        "validation_freqs",
-    )
+    max_iter: Rounds = 100
+    early_stop: EarlyStop = "diff"
+    init_method: Annotated[str, choice(INIT_METHODS)] = "zeros"
+    init_const: RealNumber = 1.0
+    fit_intercept: Flag = True
+    threshold: Probability = 0.5
 
     @classmethod
-    def from_fate(cls, conf: dict[str, Any], *, component: str | None = None) -> HomoLRParams:
+    def from_dict(cls, values: Mapping[str, object] | None = None, *, component: str | None = None) -> Self:
         """Parameters from a FATE ``HomoLR`` conf (``component_parameters``' dict for one party).
 
         ``max_iter`` counts local epochs as in FATE; with ``aggregate_iters = a`` the federation
-        runs ``ceil(max_iter / a)`` rounds of ``a`` local epochs. fedloom extras: ``secure_aggregate``
-        (default true), ``scale_bits``.
+        runs ``ceil(max_iter / a)`` rounds of ``a`` local epochs (see :class:`HomoLRConf`).
 
         Raises
         ------
         ConfigError
             An unknown name, or a feature fedloom does not implement switched on (named).
         """
-        conf = dict(conf)
-        out = cls()
+        conf = HomoLRConf.from_dict(values, component=component)
+        return cls.model_validate(conf.settings())
 
-        def fail(name: str, rule: str, value: object) -> ConfigError:
-            return ConfigError(
-                f"The '{name}' parameter of HomoLR {rule}. Got {value!r}.", component=component, field=name
-            )
+    #: FATE's spelling of the same reader (kept for callers that say where the dict comes from).
+    from_fate = from_dict
 
-        def sub(name: str, allowed: set[str]) -> dict[str, Any]:
-            value = conf.pop(name, None) or {}
-            if not isinstance(value, dict):
-                raise fail(name, "must be a dict", value)
-            for k in value:
-                if k not in allowed:
-                    raise fail(f"{name}.{k}", "is not a known parameter", value[k])
-            return value
 
-        simple = {
-            "penalty": "penalty",
-            "tol": "tol",
-            "alpha": "alpha",
-            "optimizer": "optimizer",
-            "batch_size": "batch_size",
-            "learning_rate": "learning_rate",
-            "early_stop": "early_stop",
-            "decay": "decay",
-            "decay_sqrt": "decay_sqrt",
-            "secure_aggregate": "secure_aggregate",
-            "scale_bits": "scale_bits",
+# -- FATE's HomoLR conf --------------------------------------------------------------------------
+def _off(why: str) -> BeforeValidator:
+    """A FATE switch fedloom accepts only when it is off (false, null or 0)."""
+    return rule(f"false: {why}", lambda v: not v)
+
+
+class InitParam(Settings):
+    """``init_param``: how the weights start (``random_seed`` also seeds the local shuffling)."""
+
+    init_method: Annotated[str, choice(INIT_METHODS)] = "zeros"
+    init_const: RealNumber = 1.0
+    fit_intercept: Flag = True
+    random_seed: OptionalSeed = None
+
+
+class EncryptParam(Settings):
+    """``encrypt_param``: only ``method: null`` (the updates are protected by secure aggregation)."""
+
+    ignored: ClassVar[frozenset[str]] = frozenset({"key_length"})
+
+    method: Annotated[
+        str | None,
+        rule(
+            "null: fedloom's HomoLR protects the updates with secure aggregation "
+            "(secure_aggregate: true), not with Paillier",
+            lambda v: v in (None, "none", "None"),
+        ),
+    ] = None
+
+
+class CrossValidationParam(Settings):
+    """``cv_param``: accepted; ``need_cv: true`` is refused (run cross-validation as separate jobs)."""
+
+    ignored: ClassVar[frozenset[str]] = frozenset(
+        {"n_splits", "shuffle", "random_seed", "mode", "role", "evaluate_param"}
+    )
+
+    need_cv: Annotated[object, _off("cross-validation is not implemented")] = False
+
+
+class PredictParam(Settings):
+    """``predict_param``: the probability above which the predicted class is 1."""
+
+    threshold: Probability = 0.5
+
+
+class HomoLRConf(Checked, _LRSettings):
+    """FATE's ``HomoLR`` parameters (``HomoLogisticParam``), names and nesting as FATE writes them.
+
+    ``max_iter`` counts epochs and ``aggregate_iters`` the local epochs between aggregations;
+    fedloom adds ``secure_aggregate`` (default true) and ``scale_bits``. FATE names with no effect
+    on fedloom's homo LR (:attr:`ignored`: ``re_encrypt_batches``, ``metrics``, ``callback_param``...)
+    are accepted at any value; the features fedloom does not implement are refused when switched on.
+    """
+
+    owner: ClassVar[str] = "HomoLR"
+    ignored: ClassVar[frozenset[str]] = frozenset(
+        {"mu", "re_encrypt_batches", "metrics", "use_first_metric_only", "callback_param", "validation_freqs"}
+    )
+
+    max_iter: Rounds = 100
+    aggregate_iters: Rounds = 1
+    init_param: InitParam = InitParam()
+    encrypt_param: EncryptParam = EncryptParam()
+    cv_param: CrossValidationParam = CrossValidationParam()
+    predict_param: PredictParam = PredictParam()
+    use_proximal: Annotated[object, _off("FedProx is not implemented")] = False
+    multi_class: Annotated[str | None, rule("'ovr'", lambda v: v in ("ovr", None))] = "ovr"
+    early_stopping_rounds: Annotated[
+        object, rule("null: validation-based early stopping is not implemented", lambda v: v is None)
+    ] = None
+
+    def settings(self) -> dict[str, object]:
+        """The keyword arguments of :class:`HomoLRParams`: FATE's epochs become FedAvg rounds."""
+        shared = {name: getattr(self, name) for name in _LRSettings.model_fields}
+        seed = self.init_param.random_seed
+        return {
+            **shared,
+            "max_iter": math.ceil(self.max_iter / self.aggregate_iters),
+            "local_epochs": self.aggregate_iters,
+            "init_method": self.init_param.init_method,
+            "init_const": self.init_param.init_const,
+            "fit_intercept": self.init_param.fit_intercept,
+            "threshold": self.predict_param.threshold,
+            **({} if seed is None else {"seed": seed}),
         }
-        for key, attr in simple.items():
-            if key in conf:
-                setattr(out, attr, conf.pop(key))
-        if out.penalty is None:
-            out.penalty = "none"
-        max_iter = conf.pop("max_iter", 100)
-        aggregate_iters = conf.pop("aggregate_iters", 1)
-        for name, value in (("max_iter", max_iter), ("aggregate_iters", aggregate_iters)):
-            if not _is_int(value) or value < 1:
-                raise fail(name, "must be an int >= 1", value)
-        out.local_epochs = aggregate_iters
-        out.max_iter = math.ceil(max_iter / aggregate_iters)
-        init = sub("init_param", {"init_method", "init_const", "fit_intercept", "random_seed"})
-        out.init_method = init.get("init_method", "zeros")
-        out.init_const = init.get("init_const", 1.0)
-        out.fit_intercept = init.get("fit_intercept", True)
-        seed = init.get("random_seed")
-        if seed is not None:
-            out.seed = seed
-        enc = sub("encrypt_param", {"method", "key_length"})
-        if enc.get("method") not in (None, "none", "None"):
-            raise fail(
-                "encrypt_param.method",
-                "must be null: fedloom's HomoLR protects the updates with secure aggregation "
-                "(secure_aggregate: true), not with Paillier",
-                enc.get("method"),
-            )
-        cv = sub(
-            "cv_param", {"n_splits", "shuffle", "random_seed", "need_cv", "mode", "role", "evaluate_param"}
-        )
-        if cv.get("need_cv"):
-            raise fail("cv_param.need_cv", "must be false: cross-validation is not implemented", True)
-        pred = sub("predict_param", {"threshold"})
-        out.threshold = pred.get("threshold", 0.5)
-        if conf.pop("use_proximal", False):
-            raise fail("use_proximal", "must be false: FedProx is not implemented", True)
-        conf.pop("mu", None)
-        mc = conf.pop("multi_class", "ovr")
-        if mc not in ("ovr", None):
-            raise fail("multi_class", "must be 'ovr'", mc)
-        rounds = conf.pop("early_stopping_rounds", None)
-        if rounds is not None:
-            raise fail(
-                "early_stopping_rounds",
-                "must be null: validation-based early stopping is not implemented",
-                rounds,
-            )
-        for name in cls._IGNORED:
-            conf.pop(name, None)
-        if conf:
-            name = sorted(conf)[0]
-            raise fail(name, "is not a known parameter", conf[name])
-        try:
-            out.validate()
-        except ConfigError as err:
-            err.component = component
-            raise
-        return out

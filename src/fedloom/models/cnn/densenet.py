@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import nn
 
+from fedloom.core.validation import int_list, integer, number
+from fedloom.models.cnn.common import ImageConfig, PooledClassifier
+
 __all__ = ["DenseNet", "DenseNetConfig"]
 
 
 @dataclass
-class DenseNetConfig:
-    """Sizes of a :class:`DenseNet`.
+class DenseNetConfig(ImageConfig):
+    """Sizes of a :class:`DenseNet` (and ``in_channels``, ``n_classes``: :class:`ImageConfig`).
 
     Parameters
     ----------
-    in_channels
-        Image channels.
-    n_classes
-        Output classes.
     growth
         Channels each layer adds (``k``).
     blocks
@@ -30,11 +30,9 @@ class DenseNetConfig:
         Channel reduction of a transition (``theta``).
     """
 
-    in_channels: int = 1
-    n_classes: int = 10
-    growth: int = 12
-    blocks: tuple[int, ...] = (4, 4, 4)
-    compression: float = 0.5
+    growth: Annotated[int, integer(ge=1)] = 12
+    blocks: Annotated[tuple[int, ...], int_list(ge=0)] = (4, 4, 4)
+    compression: Annotated[float, number(gt=0, le=1)] = 0.5
 
 
 class DenseLayer(nn.Module):
@@ -65,7 +63,7 @@ class Transition(nn.Module):
         return F.avg_pool2d(self.conv(F.relu(self.bn(x))), 2)  # (B, C_out, H/2, W/2)
 
 
-class DenseNet(nn.Module):
+class DenseNet(PooledClassifier):
     """Stem conv, dense blocks with transitions, BN-ReLU, global average pooling, linear head."""
 
     def __init__(self, config: DenseNetConfig | None = None) -> None:
@@ -89,6 +87,3 @@ class DenseNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn(self.body(x)))  # (B, C, H', W')
         return x.mean(dim=(2, 3))  # (B, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, K)

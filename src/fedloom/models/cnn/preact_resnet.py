@@ -8,17 +8,15 @@ import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import nn
 
+from fedloom.models.cnn.common import PooledClassifier
+from fedloom.models.cnn.resnet import ResNetConfig, residual_stages
+
 __all__ = ["PreActBlock", "PreActResNet", "PreActResNetConfig"]
 
 
 @dataclass
-class PreActResNetConfig:
-    """Sizes of a :class:`PreActResNet` (same meaning as :class:`~fedloom.models.cnn.resnet.ResNetConfig`)."""
-
-    in_channels: int = 1
-    n_classes: int = 10
-    widths: tuple[int, ...] = (16, 32, 64)
-    blocks: tuple[int, ...] = (1, 1, 1)
+class PreActResNetConfig(ResNetConfig):
+    """Sizes of a :class:`PreActResNet` (same fields as :class:`~fedloom.models.cnn.resnet.ResNetConfig`)."""
 
 
 class PreActBlock(nn.Module):
@@ -42,20 +40,14 @@ class PreActBlock(nn.Module):
         return out + skip
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(PooledClassifier):
     """Stem conv, pre-activation stages, final BN-ReLU, global average pooling, linear head."""
 
     def __init__(self, config: PreActResNetConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or PreActResNetConfig()
         self.stem = nn.Conv2d(c.in_channels, c.widths[0], 3, 1, 1, bias=False)
-        layers: list[nn.Module] = []
-        c_in = c.widths[0]
-        for i, (width, n) in enumerate(zip(c.widths, c.blocks, strict=True)):
-            for j in range(n):
-                layers.append(PreActBlock(c_in, width, 2 if (i > 0 and j == 0) else 1))
-                c_in = width
-        self.stages = nn.Sequential(*layers)
+        self.stages, c_in = residual_stages(c.widths, c.blocks, PreActBlock)
         self.bn = nn.BatchNorm2d(c_in)
         self.feature_dim = c_in
         self.head = nn.Linear(c_in, c.n_classes)
@@ -63,6 +55,3 @@ class PreActResNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn(self.stages(self.stem(x))))  # (B, C, H', W')
         return x.mean(dim=(2, 3))  # (B, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, K)

@@ -2,35 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNet", "ResNetConfig"]
+from fedloom.core.validation import int_list
+from fedloom.models.cnn.common import ImageConfig, PooledClassifier
+
+__all__ = ["BasicBlock", "ResNet", "ResNetConfig", "residual_stages"]
 
 
 @dataclass
-class ResNetConfig:
-    """Sizes of a :class:`ResNet`.
+class ResNetConfig(ImageConfig):
+    """Sizes of a :class:`ResNet` (and ``in_channels``, ``n_classes``: :class:`ImageConfig`).
 
     Parameters
     ----------
-    in_channels
-        Image channels (1 for MNIST-style data).
-    n_classes
-        Output classes.
     widths
         Channels of each stage; every stage after the first halves the resolution.
     blocks
         Residual blocks per stage.
     """
 
-    in_channels: int = 1
-    n_classes: int = 10
-    widths: tuple[int, ...] = (16, 32, 64)
-    blocks: tuple[int, ...] = (1, 1, 1)
+    widths: Annotated[tuple[int, ...], int_list(ge=1)] = (16, 32, 64)
+    blocks: Annotated[tuple[int, ...], int_list(ge=0)] = (1, 1, 1)
+
+
+def residual_stages(
+    widths: tuple[int, ...], blocks: tuple[int, ...], block: Callable[[int, int, int], nn.Module]
+) -> tuple[nn.Sequential, int]:
+    """``blocks[i]`` blocks of ``widths[i]`` channels per stage, the first block of every stage
+    after the first with stride 2; the stages and their output channels."""
+    layers: list[nn.Module] = []
+    c_in = widths[0]
+    for i, (width, n) in enumerate(zip(widths, blocks, strict=True)):
+        for j in range(n):
+            layers.append(block(c_in, width, 2 if (i > 0 and j == 0) else 1))
+            c_in = width
+    return nn.Sequential(*layers), c_in
 
 
 class BasicBlock(nn.Module):
@@ -54,7 +67,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(PooledClassifier):
     """Stem conv, residual stages, global average pooling, linear head."""
 
     def __init__(self, config: ResNetConfig | None = None) -> None:
@@ -63,19 +76,10 @@ class ResNet(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(c.in_channels, c.widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c.widths[0]), nn.ReLU()
         )
-        layers: list[nn.Module] = []
-        c_in = c.widths[0]
-        for i, (width, n) in enumerate(zip(c.widths, c.blocks, strict=True)):
-            for j in range(n):
-                layers.append(BasicBlock(c_in, width, 2 if (i > 0 and j == 0) else 1))
-                c_in = width
-        self.stages = nn.Sequential(*layers)
+        self.stages, c_in = residual_stages(c.widths, c.blocks, BasicBlock)
         self.feature_dim = c_in
         self.head = nn.Linear(c_in, c.n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))  # (B, C, H', W')
         return x.mean(dim=(2, 3))  # (B, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, K)

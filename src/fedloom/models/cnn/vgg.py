@@ -3,36 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import nn
+
+from fedloom.core.validation import int_list, number
+from fedloom.models.cnn.common import ImageConfig, PooledClassifier
 
 __all__ = ["VGG", "VGGConfig"]
 
 
 @dataclass
-class VGGConfig:
-    """Sizes of a :class:`VGG`.
+class VGGConfig(ImageConfig):
+    """Sizes of a :class:`VGG` (and ``in_channels``, ``n_classes``: :class:`ImageConfig`).
 
     Parameters
     ----------
-    in_channels
-        Image channels.
-    n_classes
-        Output classes.
     layers
         Conv widths in order; ``0`` stands for a 2x2 max pooling.
     dropout
         Dropout before the linear head.
     """
 
-    in_channels: int = 1
-    n_classes: int = 10
-    layers: tuple[int, ...] = (32, 32, 0, 64, 64, 0, 128, 0)
-    dropout: float = 0.2
+    layers: Annotated[tuple[int, ...], int_list(ge=0)] = (32, 32, 0, 64, 64, 0, 128, 0)
+    dropout: Annotated[float, number(ge=0, lt=1)] = 0.2
 
 
-class VGG(nn.Module):
+class VGG(PooledClassifier):
     """Conv stacks, global average pooling, dropout, linear head."""
 
     def __init__(self, config: VGGConfig | None = None) -> None:

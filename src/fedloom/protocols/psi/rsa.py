@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -70,7 +71,7 @@ from fedloom.crypto.rsa_blind import (
     id_parity,
     ints_to_array,
 )
-from fedloom.protocols.psi.common import PsiOutcome, guest_finish, host_finish, join, recv_hello, send_hello
+from fedloom.protocols.psi.common import PsiOutcome, PsiSettings, guest_finish, host_finish, join
 from fedloom.protocols.psi.messages import (
     RSA_BLINDED,
     RSA_GUEST_PUBKEY,
@@ -117,38 +118,15 @@ def _pubkey_from(msg: object, ctx: Context) -> RsaPublicKey:
         raise MessageError(exc.message, party=str(ctx.party), field="public_key") from None
 
 
-class _RsaPsi:
-    """Settings shared by both sides."""
+@dataclass(kw_only=True)
+class _RsaPsi(PsiSettings):
+    """Settings shared by both sides (each blinder chooses its own ``random_base_fraction``)."""
 
-    def __init__(
-        self,
-        *,
-        hash_method: str = "sha256",
-        final_hash_method: str = "sha256",
-        salt: str = "",
-        key_length: int = 2048,
-        random_base_fraction: float | None = None,
-        split_calculation: bool = False,
-        sync: bool = True,
-    ) -> None:
-        self.hash_method = hash_method
-        self.final_hash_method = final_hash_method
-        self.salt = salt
-        self.key_length = key_length
-        self.random_base_fraction = random_base_fraction
-        self.split_calculation = split_calculation
-        self.sync = sync
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "method": "rsa",
-            "hash_method": self.hash_method,
-            "final_hash_method": self.final_hash_method,
-            "salt": self.salt,
-            "key_length": self.key_length,
-            "split_calculation": self.split_calculation,
-            "sync": self.sync,
-        }
+    method: ClassVar[str] = "rsa"
+    final_hash_method: str = "sha256"
+    key_length: int = 2048
+    random_base_fraction: float | None = field(default=None, metadata={"local": True})
+    split_calculation: bool = False
 
     def _halves(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the ids signed under the host's key (half 0) and the guest's (half 1)."""
@@ -204,7 +182,7 @@ class RsaPsiGuest(_RsaPsi):
         """Run the protocol with every host of ``ctx``; ``ids`` are this party's distinct ids."""
         ids = list(ids)
         hosts = ctx.hosts
-        send_hello(ctx, self.settings(), len(ids))
+        self.send_hello(ctx, len(ids))
         g0, g1 = self._halves(ids)
         ids0 = [ids[i] for i in g0]
         ids1 = [ids[i] for i in g1]
@@ -255,7 +233,7 @@ class RsaPsiHost(_RsaPsi):
     def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
         """Run the protocol with the guest; ``ids`` are this party's distinct ids."""
         ids = list(ids)
-        n_guest = recv_hello(ctx, self.settings())
+        n_guest = self.recv_hello(ctx)
         key = generate_key(self.key_length)
         ctx.send(RSA_HOST_PUBKEY, _pubkey_msg(key))
         h0, h1 = self._halves(ids)

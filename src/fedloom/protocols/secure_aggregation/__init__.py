@@ -50,7 +50,7 @@ server colluding with ``k − 2`` clients learns the sum of the remaining two. M
 corrupt the sum (no input validation beyond range).
 
 **No dropout recovery**: if any client fails to send its masked vector, the masks do not cancel;
-the server waits for all clients in parallel up to the job timeout, then raises
+the server waits for every client until one common deadline (the job timeout), then raises
 :class:`~fedloom.core.PartyTimeoutError` (or :class:`~fedloom.core.PartyFailedError` when the
 client reported a failure) naming every missing client. It never hangs and never decodes a
 partial, wrong sum.

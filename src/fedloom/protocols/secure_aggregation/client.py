@@ -9,7 +9,7 @@ import numpy as np
 
 from fedloom.context import Context
 from fedloom.core.errors import MessageError, ProtocolError
-from fedloom.core.roles import PartyId
+from fedloom.core.roles import GUEST, HOST, PartyId
 from fedloom.crypto.key_agreement import (
     PUBLIC_KEY_BYTES,
     derive_seed,
@@ -18,7 +18,12 @@ from fedloom.crypto.key_agreement import (
     stream_id,
 )
 from fedloom.protocols.secure_aggregation.encoding import DEFAULT_SCALE_BITS, encode_fixed
-from fedloom.protocols.secure_aggregation.messages import SECAGG_MASKED, SECAGG_PUBLIC_KEY, MaskedInput
+from fedloom.protocols.secure_aggregation.messages import (
+    AGGREGATION,
+    SECAGG_MASKED,
+    SECAGG_PUBLIC_KEY,
+    MaskedInput,
+)
 
 __all__ = ["SecureAggregationClient", "default_clients", "seed_info"]
 
@@ -30,8 +35,6 @@ PROTOCOL = b"fedloom-secagg-v1"
 
 def default_clients(ctx: Context) -> list[PartyId]:
     """The clients of a horizontal job: the guest and every host, in party order."""
-    from fedloom.core.roles import GUEST, HOST
-
     return sorted([*ctx.parties(GUEST), *ctx.parties(HOST)])
 
 
@@ -55,7 +58,7 @@ class SecureAggregationClient:
     Examples
     --------
     >>> agg = SecureAggregationClient()                          # doctest: +SKIP
-    >>> agg.setup(ctx.sub("secagg"))                             # doctest: +SKIP
+    >>> agg.setup(ctx.sub("secagg_setup"))                       # doctest: +SKIP
     >>> agg.aggregate(ctx.sub("round", 0), values, round=0)      # doctest: +SKIP
     """
 
@@ -67,11 +70,6 @@ class SecureAggregationClient:
         self._seeds: dict[PartyId, bytes] = {}
         self._me: PartyId | None = None
         self._used: set[tuple[int, int]] = set()
-
-    @property
-    def ready(self) -> bool:
-        """Whether :meth:`setup` has run."""
-        return self._me is not None
 
     def setup(self, ctx: Context) -> None:
         """Exchange public keys with every other client and derive the pairwise seeds.
@@ -138,4 +136,4 @@ class SecureAggregationClient:
 
     def aggregate(self, ctx: Context, values: np.ndarray, *, round: int, tag: int = 0) -> None:
         """Send the masked ``values`` to the arbiter, who learns only the sum over all clients."""
-        ctx.sub("secagg", tag).send(SECAGG_MASKED, self.mask(values, round=round, tag=tag))
+        AGGREGATION.at(ctx, tag).send(SECAGG_MASKED, self.mask(values, round=round, tag=tag))

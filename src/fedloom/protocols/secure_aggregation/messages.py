@@ -4,7 +4,7 @@ Setup (once per session)::
 
     SECAGG_PUBLIC_KEY   client -> every other client   32-byte X25519 public key
 
-Each aggregation (once per ``(round, tag)``)::
+Each aggregation (once per ``(round, tag)``, in :data:`AGGREGATION` under the round's context)::
 
     SECAGG_MASKED       client -> arbiter              MaskedInput: (n,) uint64 in Z_{2^64}
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedloom.context import Channel
+from fedloom.context import Channel, NamespacePath
 from fedloom.core import ARBITER, GUEST, HOST
 from fedloom.core.wire import wire_type
 
@@ -24,6 +24,9 @@ from fedloom.core.wire import wire_type
 SECAGG_PUBLIC_KEY = Channel(
     "secagg_public_key", src=(GUEST, HOST), dst=(GUEST, HOST), disclosure="the peer's X25519 public key"
 )
+#: The namespace of one aggregation below the caller's (round) context: ``.../secagg-{tag}``.
+AGGREGATION = NamespacePath("secagg")
+
 #: MaskedInput: encode(x_i) + Σ_{j>i} PRG(s_ij) − Σ_{j<i} PRG(s_ij) mod 2^64.
 SECAGG_MASKED = Channel(
     "secagg_masked_input",

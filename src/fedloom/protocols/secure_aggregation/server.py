@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +14,7 @@ from fedloom.core.errors import MessageError, PartyFailedError, PartyTimeoutErro
 from fedloom.core.roles import PartyId
 from fedloom.protocols.secure_aggregation.client import default_clients
 from fedloom.protocols.secure_aggregation.encoding import DEFAULT_SCALE_BITS, decode_fixed
-from fedloom.protocols.secure_aggregation.messages import SECAGG_MASKED, MaskedInput
+from fedloom.protocols.secure_aggregation.messages import AGGREGATION, SECAGG_MASKED, MaskedInput
 
 __all__ = ["SecureAggregationServer"]
 
@@ -65,7 +65,7 @@ class SecureAggregationServer:
         if self.clients is None:
             self.setup(ctx)
         assert self.clients is not None
-        inputs = self._receive_all(ctx.sub("secagg", tag), round)
+        inputs = self._receive_all(AGGREGATION.at(ctx, tag), round)
         total: np.ndarray | None = None
         for client, msg in inputs.items():
             data = self._check(client, msg, round, tag, length if total is None else len(total))
@@ -81,43 +81,49 @@ class SecureAggregationServer:
         return decode_fixed(self.aggregate_raw(ctx, round=round, tag=tag, length=length), self.scale_bits)
 
     def _receive_all(self, ctx: Context, round: int) -> dict[PartyId, Any]:
-        """Every client's message, waited for in parallel so that all absent clients are named."""
+        """Every client's message, within one timeout for all, naming every client that sent none.
+
+        Clients are read in order, each until one common deadline (once it has passed, a message
+        that has arrived is still read), so a dropout is reported after ``ctx.timeout`` at most
+        and names every absent client.
+        """
         assert self.clients is not None
+        deadline = time.monotonic() + ctx.timeout
         got: dict[PartyId, Any] = {}
-        errors: dict[PartyId, BaseException] = {}
-
-        def recv(client: PartyId) -> None:
+        errors: dict[PartyId, PartyTimeoutError | PartyFailedError] = {}
+        for client in self.clients:
+            left = ctx.derive(timeout=max(0.0, deadline - time.monotonic()))
             try:
-                got[client] = ctx.recv(SECAGG_MASKED, frm=client)
-            except BaseException as exc:  # collected and reported below
+                got[client] = left.recv(SECAGG_MASKED, frm=client)
+            except (PartyTimeoutError, PartyFailedError) as exc:
                 errors[client] = exc
-
-        threads = [threading.Thread(target=recv, args=(c,), daemon=True) for c in self.clients]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
         if errors:
-            failed = {c: e for c, e in errors.items() if isinstance(e, PartyFailedError)}
-            timed_out = {c: e for c, e in errors.items() if isinstance(e, PartyTimeoutError)}
-            names = ", ".join(str(c) for c in sorted(errors))
-            what = (
-                f"secure aggregation of round {round} aborted: no masked input from {names} "
-                f"({len(errors)} of {len(self.clients)} clients dropped out); without every client "
-                "the pairwise masks do not cancel, and this protocol has no dropout recovery"
+            raise self._dropped(ctx, round, errors)
+        return got
+
+    def _dropped(
+        self, ctx: Context, round: int, errors: dict[PartyId, PartyTimeoutError | PartyFailedError]
+    ) -> ProtocolError:
+        """The error naming every client that sent nothing: a failure reported first, else a timeout."""
+        assert self.clients is not None
+        names = ", ".join(str(c) for c in sorted(errors))
+        what = (
+            f"secure aggregation of round {round} aborted: no masked input from {names} "
+            f"({len(errors)} of {len(self.clients)} clients dropped out); without every client "
+            "the pairwise masks do not cancel, and this protocol has no dropout recovery"
+        )
+        failed = sorted(c for c, e in errors.items() if isinstance(e, PartyFailedError))
+        if failed:
+            error: ProtocolError = PartyFailedError(
+                f"{what}; {failed[0]}: {errors[failed[0]]}", party=str(ctx.party)
             )
-            if failed:
-                first = min(failed)
-                raise PartyFailedError(f"{what}; {first}: {failed[first]}", party=str(ctx.party)) from failed[
-                    first
-                ]
-            if timed_out:
-                first = min(timed_out)
-                err = timed_out[first]
-                assert isinstance(err, PartyTimeoutError)
-                raise PartyTimeoutError(err.address, err.timeout, party=str(ctx.party), detail=what) from err
-            raise next(iter(errors.values()))
-        return {c: got[c] for c in self.clients}
+            cause = errors[failed[0]]
+        else:
+            cause = errors[min(errors)]
+            assert isinstance(cause, PartyTimeoutError)
+            error = PartyTimeoutError(cause.address, ctx.timeout, party=str(ctx.party), detail=what)
+        error.__cause__ = cause
+        return error
 
     def _check(self, client: PartyId, msg: Any, round: int, tag: int, length: int | None) -> np.ndarray:
         assert self.clients is not None

@@ -54,6 +54,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -226,34 +227,29 @@ def send_envelope(
     _Send(channel, env, target, chunk_bytes, timeout, party, tls, abort).run()
 
 
+@dataclass
 class _Send:
-    """One :func:`send_envelope`: the calls, the waiting and what we learnt about the peer."""
+    """One :func:`send_envelope` (its arguments), the calls, the waiting and what we learnt about the peer."""
 
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        env: Envelope,
-        target: str,
-        chunk_bytes: int,
-        timeout: float,
-        party: str,
-        tls: bool,
-        abort: Callable[[], None] | None,
-    ) -> None:
-        self.channel = channel
-        self.env = env
-        self.target = target
-        self.chunk_bytes = chunk_bytes
-        self.timeout = timeout
-        self.party = party
-        self.tls = tls
-        self.abort = abort
-        self.deadline = time.monotonic() + timeout
-        self.deliver = channel.stream_unary(DELIVER)
-        self.header = env.header_bytes()
-        self.last = ""  # the last connection error seen
-        self.closed_since: float | None = None
-        self.watch: _Connectivity | None = None  # set once we wait for the peer
+    channel: grpc.Channel
+    env: Envelope
+    target: str
+    chunk_bytes: int
+    timeout: float
+    party: str
+    tls: bool
+    abort: Callable[[], None] | None
+    deadline: float = field(init=False)
+    deliver: grpc.StreamUnaryMultiCallable = field(init=False)
+    header: bytes = field(init=False)
+    last: str = field(init=False, default="")  # the last connection error seen
+    closed_since: float | None = field(init=False, default=None)
+    watch: _Connectivity | None = field(init=False, default=None)  # set once we wait for the peer
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+        self.deliver = self.channel.stream_unary(DELIVER)
+        self.header = self.env.header_bytes()
 
     def run(self) -> None:
         try:

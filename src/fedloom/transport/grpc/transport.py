@@ -11,12 +11,13 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Unpack
 
 import grpc
 
 from fedloom.core.errors import ConfigError, MessageError, ProtocolError
 from fedloom.core.roles import PartyId
-from fedloom.transport.base import DEFAULT_MAX_MESSAGE_BYTES, Transport
+from fedloom.transport.base import Limits, Transport
 from fedloom.transport.envelope import Envelope
 from fedloom.transport.grpc.client import open_channel, send_envelope, send_failure
 from fedloom.transport.grpc.server import DEFAULT_STREAM_IDLE_TIMEOUT_S, TransportService, server_options
@@ -82,14 +83,11 @@ class GrpcTransport(Transport):
         listen: str = "127.0.0.1:0",
         peers: Mapping[str, str] | None = None,
         tls: TlsConfig | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         chunk_bytes: int = 1 << 20,
-        max_pending_bytes_per_peer: int | None = None,
         stream_idle_timeout_s: float = DEFAULT_STREAM_IDLE_TIMEOUT_S,
+        **limits: Unpack[Limits],
     ) -> None:
-        super().__init__(
-            party, max_message_bytes=max_message_bytes, max_pending_bytes_per_peer=max_pending_bytes_per_peer
-        )
+        super().__init__(party, **limits)
         _check_params(party, chunk_bytes, stream_idle_timeout_s, tls)
         self.tls = tls
         self.chunk_bytes = chunk_bytes
@@ -103,7 +101,7 @@ class GrpcTransport(Transport):
         self._service = TransportService(
             party,
             self.mailbox,
-            max_message_bytes=max_message_bytes,
+            max_message_bytes=self.max_message_bytes,
             check_identity=tls is not None and tls.mutual,
             idle_timeout_s=self.stream_idle_timeout_s,
         )
@@ -149,12 +147,6 @@ class GrpcTransport(Transport):
         self.mailbox.set_peers(known)
         for channel in stale:
             channel.close()
-
-    @property
-    def peers(self) -> dict[str, str]:
-        """A copy of the peer table."""
-        with self._lock:
-            return dict(self._peers)
 
     def _channel(self, dst: str) -> tuple[str, grpc.Channel]:
         with self._lock:

@@ -28,7 +28,8 @@ Per batch of :math:`n_b` rows, with :math:`u_h` what host :math:`h` contributes 
    hosts first (their forwards are needed before :math:`[d]`). With Paillier the guest draws
    its own fresh obfuscators in a background thread while it waits for its zeros; when the
    arbiter is short it sends the guest fewer than :math:`n_b` and the guest makes the rest
-   (the split balances the two: the arbiter's CRT zeros are cheaper, the guest is idle);
+   (the split balances the two: the arbiter's CRT zeros are cheaper, the guest is idle). All
+   of this is speed only, behind one call per role: :mod:`.zeros`;
 2. host → guest: :math:`[u_h] = [0]_h + u_h`;
 3. guest → hosts: :math:`[d] = \sum_h [u_h] + g + [0]_g` with :math:`g = \tfrac14 w_g^Tx_g - \tfrac12 y`
    (LR, :math:`y \in \{-1, 1\}`), :math:`g = w_g^Tx_g - y` (LinR); Poisson:
@@ -130,6 +131,20 @@ Precision: forwards and :math:`[d]` carry 32 fractional bits, features in :math:
 (FATE's ``floating_point_precision``); masked values are exact integers mod :math:`n`. With the
 ``plain`` cipher the arithmetic is the same fixed-point arithmetic, so a Paillier run equals a
 plain run bit for bit.
+
+Modules
+-------
+- :mod:`.messages` — every channel, in send order, with what its receiver learns; the masks
+  (:class:`.messages.Masker`) and the checks of received ciphertexts;
+- :mod:`.guest`, :mod:`.host`, :mod:`.arbiter` — one class per role, its methods in the order of
+  the messages (setup, per batch, per epoch, predict); :mod:`.role` what they share;
+- :mod:`.zeros` — the speed machinery: where the encryptions of zero come from (the arbiter's
+  background maker, the parties' pools, thread priority, cost constants);
+- :mod:`.records` — typed records of the plain messages, validated on receipt;
+- :mod:`.batch` — the batch plan and the data checks (alignment, columns, batch sizes);
+- :mod:`.loss` — what differs between LR, LinR and Poisson (:class:`.loss.Family`), convergence,
+  validation metrics;
+- :mod:`.optimizer`, :mod:`.params`, :mod:`.model`, :mod:`.ciphers` (key and vector types).
 """
 
 from fedloom.ml.hetero.glm.arbiter import GLMArbiter

@@ -1,20 +1,24 @@
 """A host's side of a hetero GLM: features only, never the label.
 
-See :mod:`fedloom.ml.hetero.glm` for the protocol and what each party learns.
+The methods read in the order of the messages (:mod:`.messages`): :meth:`GLMHost.fit` (key,
+setup), :meth:`~GLMHost._fit_one` per model, :meth:`~GLMHost._batch` per batch (zeros →
+forward → residual → masked gradient → loss terms → unmasked gradient),
+:meth:`~GLMHost._end_epoch` per epoch (weight diff → converged → validation), then
+:meth:`GLMHost.predict`. See :mod:`fedloom.ml.hetero.glm` for the protocol and what each party
+learns.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError, MessageError
-from fedloom.crypto.paillier import ObfuscatorPool
+from fedloom.core.errors import DataError, MessageError
 from fedloom.data.frame import Frame
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
@@ -25,11 +29,12 @@ from fedloom.ml.hetero.glm.batch import (
     check_features,
     ids_digest,
 )
-from fedloom.ml.hetero.glm.guest import as_params
-from fedloom.ml.hetero.glm.loss import Family
+from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
 from fedloom.ml.hetero.glm.params import GLMParams
+from fedloom.ml.hetero.glm.role import GLMParty, Training
+from fedloom.ml.hetero.glm.zeros import PartyZeros
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +46,19 @@ class _Run:
     p: GLMParams
     setup: records.Setup
     x: np.ndarray
-    xv: np.ndarray | None
-    pk: Any
-    pool: ObfuscatorPool | None
-    enc_label: Any
+    xv: np.ndarray | None  # validation features, when the guest validates
+    pk: PublicKey
+    zeros: PartyZeros
+    enc_label: Vector | None  # [y] (Poisson)
 
 
-class GLMHost:
+class GLMHost(GLMParty):
     """Host role of a hetero GLM (subclassed per model: :class:`~fedloom.ml.hetero.lr.HeteroLRHost` …).
 
-    Parameters
-    ----------
-    params
-        The algorithm's params object, or a FATE-style dict (validated in :meth:`fit`).
-    mask_seed
-        Tests only: draw gradient masks from this seed instead of the OS CSPRNG.
+    Built as :class:`~fedloom.ml.hetero.glm.role.GLMParty` (``params``, ``mask_seed``).
     """
 
-    params_class: ClassVar[type[GLMParams]] = GLMParams
-    model_class: ClassVar[type[GLMModel]] = GLMModel
-    family: ClassVar[Family] = Family()
-
-    def __init__(self, params: Any = None, *, mask_seed: int | None = None) -> None:
-        self.params = params
-        self.mask_seed = mask_seed
-
-    def _check(self, frame: Frame, party: str, what: str) -> None:
-        if not isinstance(frame, Frame):
-            raise DataError(f"the {what} data must be a Frame. Got {type(frame).__name__}.", party=party)
-        check_features(frame, party, what)
-
+    # -- fit: data, key, setup, then one model per class ---------------------------------------------
     def fit(self, ctx: Context, train: Frame, validate: Frame | None = None) -> GLMModel:
         """Train with the guest and the arbiter; returns this host's part of the model.
 
@@ -84,43 +72,29 @@ class GLMHost:
         MessageError
             A malformed message from a peer (names the peer).
         """
-        p = as_params(self.params, self.params_class)
-        fam = self.family
+        p = self._params()
         party = str(ctx.party)
-        if len(ctx.hosts) > 1 and not fam.multi_host:
-            raise ConfigError(
-                f"{fam.algorithm} supports one host; the job has {len(ctx.hosts)}",
-                party=party,
-                field="role.host",
-            )
-        self._check(train, party, "training")
-        if train.n_features == 0:
-            raise DataError("the host has no feature column", party=party)
-        if validate is not None:
-            self._check(validate, party, "validation")
-            validate = check_columns(train.feature_names, validate, party, fam.algorithm)
-        run = self._setup(ctx, p, train, validate)
-        model = self.model_class(role="host", feature_names=list(train.feature_names))
+        validate = self._check_data(ctx, train, validate, party)
+        ep = p.encrypt_param
+        pk: PublicKey = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
+        ctx.send(msg.HOST_WEIGHTS, train.n_features)  # what the arbiter may decrypt for us
+        setup, enc_label = self._setup(ctx, p, pk, train, validate)
+        zeros = PartyZeros.for_party(pk, p, setup.plan, tops_up=False)
         try:
-            for k in range(run.setup.n_models):
-                seconds: list[float] = []
-                w, n_iter, converged = self._fit_one(ctx.sub("class", k), run, k, seconds)
-                model.epoch_seconds.append(seconds)
-                model.coef.append([float(v) for v in w])
-                model.intercept.append(0.0)
-                model.n_iter.append(n_iter)
-                model.converged.append(converged)
+            xv = validate.features if validate is not None and setup.validate is not None else None
+            run = _Run(p, setup, train.features, xv, pk, zeros, enc_label)
+            model = self.model_class(role="host", feature_names=list(train.feature_names))
+            for k in range(setup.n_models):
+                self._record(model, self._fit_one(msg.CLASS.at(ctx, k), run, k))
         finally:
-            if run.pool is not None:
-                run.pool.close()
+            zeros.close()
         return model
 
-    def _setup(self, ctx: Context, p: GLMParams, train: Frame, validate: Frame | None) -> _Run:
-        """Key, HOST_WEIGHTS, SETUP / HOST_SETUP (alignment, batch sizes), [y] for Poisson."""
+    def _setup(
+        self, ctx: Context, p: GLMParams, pk: PublicKey, train: Frame, validate: Frame | None
+    ) -> tuple[records.Setup, Vector | None]:
+        """SETUP from the guest, HOST_SETUP back (alignment, batch sizes), ENC_LABEL (Poisson)."""
         party, guest = str(ctx.party), str(ctx.guest)
-        ep = p.encrypt_param
-        pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
-        ctx.send(msg.HOST_WEIGHTS, train.n_features)  # what the arbiter may decrypt for us
         raw = ctx.recv(msg.SETUP)
         digest = ids_digest(train.ids)
         vdigest = ids_digest(validate.ids) if validate is not None else None
@@ -145,86 +119,94 @@ class GLMHost:
         enc_label = None
         if not self.family.quadratic:
             enc_label = msg.expect_cipher(ctx.recv(msg.ENC_LABEL), pk, train.n_rows, "enc_label", guest)
-        pool = None
-        if ep.obfuscators == "local" and ep.method == "paillier":
-            pool = ObfuscatorPool(pk, capacity=max(setup.plan.sizes), batch=256)
-        xv = validate.features if validate is not None and setup.validate is not None else None
-        return _Run(p, setup, train.features, xv, pk, pool, enc_label)
+        return setup, enc_label
 
-    def _fit_one(self, ctx: Context, run: _Run, k: int, seconds: list[float]) -> tuple[np.ndarray, int, bool]:
+    def _fit_one(self, ctx: Context, run: _Run, k: int) -> Training:
+        """One model: epochs of batches, each epoch closed by :meth:`_end_epoch`."""
         p = run.p
         w = init_weights(p, run.x.shape[1], seed_offset=k)
-        opt = Optimizer(p, len(w), False)
-        masker = msg.Masker(run.pk, None if self.mask_seed is None else f"{self.mask_seed}/{ctx.party}/{k}")
-        guest, arbiter = str(ctx.guest), str(ctx.arbiter)
-        converged = False
-        n_iter = 0
+        t = Training(w=w, opt=Optimizer(p, len(w), False), masker=self._masker(ctx, run.pk, k))
         for e in range(p.max_iter):
-            ectx = ctx.sub("epoch", e)
+            ectx = msg.EPOCH.within(ctx, e)
             t0 = time.perf_counter()
-            w_start = w.copy()
+            w_start = t.w.copy()
             for b in range(run.setup.plan.n_batches):
-                w = self._batch(ectx.sub("batch", b), run, b, w, opt, masker, e)
-            n_iter = e + 1
-            if p.early_stop == "weight_diff":
-                ectx.send(msg.WEIGHT_DIFF, float(np.sum((w - w_start) ** 2)))
-            converged = records.expect_flag(ectx.recv(msg.CONVERGED), arbiter, "converged")
-            stop = False
-            if run.xv is not None and p.validates_at(e):
-                ectx.send(msg.VALIDATE_FORWARD, run.xv @ w)
-                stop = records.expect_flag(ectx.recv(msg.VALIDATION_STOP), guest, "validation_stop")
-            seconds.append(time.perf_counter() - t0)
-            if converged or stop:
+                self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
+            t.n_iter = e + 1
+            stop = self._end_epoch(ectx, run, t, e, w_start)
+            t.seconds.append(time.perf_counter() - t0)
+            if stop:
                 break
-        return w, n_iter, converged
+        return t
 
-    def _batch(
-        self, bctx: Context, run: _Run, b: int, w: np.ndarray, opt: Optimizer, masker: msg.Masker, e: int
-    ) -> np.ndarray:
+    # -- one batch, in the order of its messages ------------------------------------------------------
+    def _batch(self, bctx: Context, run: _Run, t: Training, b: int, e: int) -> None:
         """One mini-batch: forward to the guest, masked gradient to the arbiter, loss terms."""
         fam, p, pk = self.family, run.p, run.pk
-        guest, arbiter = str(bctx.guest), str(bctx.arbiter)
         single = len(bctx.hosts) == 1
         rows = run.setup.plan.rows(b)
         xb = run.x[rows]
         n_b, m = len(rows), run.x.shape[1]
-        wx = xb @ w
+        wx = xb @ t.w
         f = fam.host_forward(wx)
-        if p.encrypt_param.obfuscators == "arbiter":
-            zeros = msg.expect_cipher(bctx.recv(msg.ZEROS), pk, n_b, "zeros", arbiter)
-            fw = msg.with_scale(zeros, msg.FORWARD_FRAC_BITS) + f
-        else:
-            fw = pk.encrypt(f, msg.FORWARD_FRAC_BITS, pool=run.pool)
-        bctx.send(msg.HOST_FORWARD, fw)
-        penalty = n_b * opt.penalty(w)
+        # 1. this batch's encryptions of zero (the arbiter's, or our own pool: .zeros)
+        zeros = run.zeros.take(n_b, lambda: bctx.recv(msg.ZEROS), str(bctx.arbiter))
+        # 2. our forward [u_h] to the guest
+        bctx.send(msg.HOST_FORWARD, zeros.encrypt(f, msg.FORWARD_FRAC_BITS))
+        penalty = n_b * t.opt.penalty(t.w)
         early_loss = fam.quadratic and single
-        if early_loss:  # known before [d]: the guest can finish its loss sooner
+        if early_loss:  # 6. known before [d] (one host, LR / LinR): the guest can finish its loss sooner
             bctx.send(msg.HOST_LOSS, pk.encrypt(np.array([float(np.dot(f, f)), penalty])))
-        d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual", guest)
+        # 3. [d] from the guest; 4. our gradient [X_hᵀd], masked and re-randomised, to the arbiter
+        d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual", str(bctx.guest))
         cols = np.hstack([xb, f[:, None]]) if fam.quadratic and not single else xb
         dots = d.dot(cols, precision_bits=p.precision_bits)
-        masked, masks = self._masked_gradient(masker, d, dots[:m])
+        masked, masks = self._masked_gradient(t.masker, d, dots[:m])
         bctx.send(msg.MASKED_GRADIENT, masked)
-        if not early_loss:
-            if fam.quadratic:
-                term = dots[m : m + 1]
-            else:
-                term = run.enc_label[rows].dot(wx, precision_bits=p.precision_bits)
-            pen = pk.encrypt(np.array([penalty]))
-            bctx.send(msg.HOST_LOSS, type(term).concat([term, pen]).obfuscate())
-        raw = bctx.recv(msg.UNMASKED_GRADIENT)
-        residues = msg.residues_from_bytes(raw, masker.n, len(masks), arbiter)
-        grad = np.asarray(masker.unmask(residues, masks, masked.frac_bits)) / n_b
-        return opt.step(w, grad, e)
+        if not early_loss:  # 6. our loss terms, which need [d] (several hosts) or [y] (Poisson)
+            bctx.send(msg.HOST_LOSS, self._loss_terms(run, rows, wx, dots, m, penalty))
+        # 5. the arbiter's answer, unmasked: our gradient, and one optimiser step
+        self._apply_gradient(bctx, t, masked, masks, n_b, e)
 
-    def _masked_gradient(self, masker: msg.Masker, d: Any, grad: Any) -> tuple[Any, list[int]]:
+    def _masked_gradient(self, masker: msg.Masker, d: Vector, grad: Vector) -> tuple[Vector, list[int]]:
         """``[X_hᵀd + m]``, re-randomised (:meth:`.messages.Masker.mask`), and the masks.
 
         ``d`` is unused here; it is passed so that tests can play a host that deviates.
         """
         return masker.mask(grad)
 
-    def predict(self, ctx: Context, model: GLMModel, data: Frame) -> None:
+    def _loss_terms(
+        self, run: _Run, rows: np.ndarray, wx: np.ndarray, dots: Vector, m: int, penalty: float
+    ) -> Vector:
+        """``[Σ d·u_h, n_b·penalty]`` (several hosts) or ``[Σ y·w_hᵀx_h, n_b·penalty]`` (Poisson)."""
+        if self.family.quadratic:
+            term = dots[m : m + 1]
+        else:
+            assert run.enc_label is not None
+            term = run.enc_label[rows].dot(wx, precision_bits=run.p.precision_bits)
+        pen = run.pk.encrypt(np.array([penalty]))
+        return term.concat([term, pen]).obfuscate()
+
+    # -- the end of an epoch --------------------------------------------------------------------------
+    def _end_epoch(self, ectx: Context, run: _Run, t: Training, e: int, w_start: np.ndarray) -> bool:
+        """WEIGHT_DIFF → CONVERGED → on validation epochs VALIDATE_FORWARD, VALIDATION_STOP; True: stop."""
+        t.converged = self._converged(ectx, run.p, t, w_start)
+        stop = False
+        if run.xv is not None and run.p.validates_at(e):
+            ectx.send(msg.VALIDATE_FORWARD, run.xv @ t.w)
+            stop = records.expect_flag(ectx.recv(msg.VALIDATION_STOP), str(ectx.guest), "validation_stop")
+        return t.converged or stop
+
+    def _record(self, model: GLMModel, t: Training) -> None:
+        """Add model ``t``'s weights to this host's part of the model (hosts have no intercept)."""
+        model.epoch_seconds.append(t.seconds)
+        model.coef.append([float(v) for v in t.w])
+        model.intercept.append(0.0)
+        model.n_iter.append(t.n_iter)
+        model.converged.append(t.converged)
+
+    # -- predict --------------------------------------------------------------------------------------
+    def predict(self, ctx: Context, model: GLMModel | Mapping[str, object], data: Frame) -> None:
         """Send this host's ``w_hᵀx_h`` for every row and model to the guest.
 
         Raises
@@ -236,8 +218,7 @@ class GLMHost:
             A malformed prediction setup from the guest.
         """
         party = str(ctx.party)
-        if isinstance(model, dict):
-            model = self.model_class.from_dict(model)
+        model = self._model(model)
         self._check(data, party, "prediction")
         frame = check_columns(model.feature_names, data, party, self.family.algorithm)
         raw = ctx.recv(msg.PREDICT_SETUP)
@@ -246,3 +227,21 @@ class GLMHost:
         ctx.send(msg.PREDICT_FORWARD, records.PredictForward(digest, frame.features @ coef.T).to_wire())
         setup = records.PredictSetup.from_wire(raw, str(ctx.guest))
         check_aligned(digest, setup.ids, party, str(ctx.guest), "prediction")
+
+    # -- the host's own data ----------------------------------------------------------------------------
+    def _check_data(self, ctx: Context, train: Frame, validate: Frame | None, party: str) -> Frame | None:
+        """Roles, training and validation data checked; the validation columns in model order."""
+        fam = self.family
+        self._check_roles(ctx, party)
+        self._check(train, party, "training")
+        if train.n_features == 0:
+            raise DataError("the host has no feature column", party=party)
+        if validate is not None:
+            self._check(validate, party, "validation")
+            validate = check_columns(train.feature_names, validate, party, fam.algorithm)
+        return validate
+
+    def _check(self, frame: Frame, party: str, what: str) -> None:
+        if not isinstance(frame, Frame):
+            raise DataError(f"the {what} data must be a Frame. Got {type(frame).__name__}.", party=party)
+        check_features(frame, party, what)

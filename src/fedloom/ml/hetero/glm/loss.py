@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from fedloom.core.errors import ConfigError
+from fedloom.ml.evaluation.registry import lower_is_better, resolve_metrics, score_metrics
+from fedloom.ml.hetero.glm.ciphers import Vector
 
 
 class Family:
@@ -52,20 +53,12 @@ class Family:
         """The guest's plaintext contribution per row (added, or a multiplier for Poisson)."""
         raise NotImplementedError
 
-    def residual(self, forward: Any, part: np.ndarray, y: np.ndarray) -> Any:
+    def residual(self, forward: Vector, part: np.ndarray, y: np.ndarray) -> Vector:
         """``[d]`` from the summed host forwards ``[f]`` and the guest's part (before obfuscation)."""
         raise NotImplementedError
 
     def link(self, wx: np.ndarray) -> np.ndarray:
         """The prediction from the full linear score (offset included)."""
-        raise NotImplementedError
-
-    def residual_plain(self, wx: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The residual ``d`` computed in the clear from the full score (for references and tests)."""
-        raise NotImplementedError
-
-    def loss_plain(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        """Per-row loss in the clear (the same approximation the protocol uses)."""
         raise NotImplementedError
 
 
@@ -93,102 +86,37 @@ class Convergence:
 
 
 # -- validation metrics ----------------------------------------------------------------------------
-BINARY_METRICS = ("auc", "ks", "accuracy", "precision", "recall", "f1_score", "lift", "gain")
-MULTI_METRICS = ("accuracy", "precision", "recall")
-REGRESSION_METRICS = (
-    "rmse",
-    "mse",
-    "mae",
-    "r2_score",
-    "explained_variance",
-    "median_absolute_error",
-    "root_mean_squared_error",
-    "mean_squared_error",
-    "mean_absolute_error",
-)
-LOWER_IS_BETTER = frozenset(
-    {
-        "rmse",
-        "mse",
-        "mae",
-        "median_absolute_error",
-        "root_mean_squared_error",
-        "mean_squared_error",
-        "mean_absolute_error",
-    }
-)
-DEFAULT_METRICS = {"binary": ["auc", "ks"], "multi": ["accuracy"], "regression": ["rmse", "mae"]}
+#: Validation metrics when the conf names none.
+DEFAULT_METRICS = {"binary": ["auc", "ks"], "regression": ["rmse", "mae"]}
 
 
 def check_metrics(metrics: Sequence[str] | None, task: str, algorithm: str) -> list[str]:
-    """The validation metrics to compute (defaults per task); ConfigError for unknown ones."""
+    """The validation metrics to compute (defaults per task), as the conf spells them.
+
+    Raises
+    ------
+    ConfigError
+        A name the metric registry does not compute for ``task`` (naming ``metrics``).
+    """
     if not metrics:
         return list(DEFAULT_METRICS[task])
-    allowed = {"binary": BINARY_METRICS, "multi": MULTI_METRICS, "regression": REGRESSION_METRICS}[task]
-    for m in metrics:
-        if m not in allowed:
-            raise ConfigError(
-                f"The 'metrics' parameter of {algorithm} must list {task} metrics among "
-                f"{', '.join(allowed)}. Got {m!r}.",
-                field="metrics",
-            )
-    return [m for m in metrics if m not in ("lift", "gain")] or list(DEFAULT_METRICS[task])
+    resolve_metrics(task, metrics, owner=algorithm, scores_only=True)
+    return list(metrics)
 
 
 def compute_metrics(
     names: Sequence[str], task: str, y: np.ndarray, score: np.ndarray, pred: np.ndarray
 ) -> dict[str, float]:
-    """Metric values (scikit-learn) for a validation pass."""
-    from sklearn import metrics as skm
-
-    out: dict[str, float] = {}
-    for name in names:
-        if task == "binary":
-            if name == "auc":
-                out[name] = float(skm.roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
-            elif name == "ks":
-                if len(np.unique(y)) == 2:
-                    fpr, tpr, _ = skm.roc_curve(y, score)
-                    out[name] = float(np.max(tpr - fpr))
-                else:
-                    out[name] = float("nan")
-            elif name == "accuracy":
-                out[name] = float(skm.accuracy_score(y, pred))
-            elif name == "precision":
-                out[name] = float(skm.precision_score(y, pred, zero_division=0))
-            elif name == "recall":
-                out[name] = float(skm.recall_score(y, pred, zero_division=0))
-            elif name == "f1_score":
-                out[name] = float(skm.f1_score(y, pred, zero_division=0))
-        elif task == "multi":
-            if name == "accuracy":
-                out[name] = float(skm.accuracy_score(y, pred))
-            elif name == "precision":
-                out[name] = float(skm.precision_score(y, pred, average="macro", zero_division=0))
-            elif name == "recall":
-                out[name] = float(skm.recall_score(y, pred, average="macro", zero_division=0))
-        else:
-            yf = y.astype(np.float64)
-            if name in ("rmse", "root_mean_squared_error"):
-                out[name] = float(np.sqrt(skm.mean_squared_error(yf, score)))
-            elif name in ("mse", "mean_squared_error"):
-                out[name] = float(skm.mean_squared_error(yf, score))
-            elif name in ("mae", "mean_absolute_error"):
-                out[name] = float(skm.mean_absolute_error(yf, score))
-            elif name == "r2_score":
-                out[name] = float(skm.r2_score(yf, score))
-            elif name == "explained_variance":
-                out[name] = float(skm.explained_variance_score(yf, score))
-            elif name == "median_absolute_error":
-                out[name] = float(skm.median_absolute_error(yf, score))
-    return out
+    """Metric values of a validation pass, keyed as the conf spells them (``nan`` if undefined)."""
+    return score_metrics(task, names, y, score, pred)
 
 
 class EarlyStopping:
     """Stop when the watched metric(s) have not improved for ``rounds`` validations."""
 
-    def __init__(self, rounds: int | None, names: Sequence[str], first_only: bool) -> None:
+    def __init__(self, rounds: int | None, names: Sequence[str], first_only: bool, task: str) -> None:
         self.rounds = rounds
+        self.task = task
         self.names = list(names[:1]) if first_only else list(names)
         self.best: dict[str, float] = {}
         self.stale: dict[str, int] = {n: 0 for n in self.names}
@@ -202,7 +130,7 @@ class EarlyStopping:
             if math.isnan(v):
                 continue
             best = self.best.get(name)
-            better = best is None or (v < best if name in LOWER_IS_BETTER else v > best)
+            better = best is None or (v < best if lower_is_better(self.task, name) else v > best)
             if better:
                 self.best[name] = v
                 self.stale[name] = 0

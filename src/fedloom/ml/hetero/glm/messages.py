@@ -41,12 +41,20 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import Any
 
-from fedloom.context import Channel
+import numpy as np
+
+from fedloom.context import Channel, NamespacePath
 from fedloom.core import ARBITER, GUEST, HOST
 from fedloom.core.errors import MessageError
+from fedloom.crypto.paillier import EncryptedVector, PlainVector
 from fedloom.crypto.paillier.encoding import centre
+from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector, vector_like
+
+#: How every role nests a fit: one model (class) ``class-k``, its epochs, their batches.
+CLASS = NamespacePath("class")
+EPOCH = CLASS.then("epoch")
+BATCH = EPOCH.then("batch")
 
 PUBLIC_KEY = Channel(
     "public_key", src=ARBITER, dst=(GUEST, HOST), disclosure="the job's public key (n); nothing else"
@@ -131,8 +139,6 @@ PREDICT_FORWARD = Channel(
 
 #: Fixed-point scale of the hosts' forwards and of ``[d]`` (LR, LinR): 32 fractional bits.
 FORWARD_FRAC_BITS = 32
-#: Largest gradient vector the arbiter accepts from one party (features + intercept + slack).
-MAX_GRADIENT_LEN = 1 << 20
 
 
 class Masker:
@@ -162,7 +168,7 @@ class Masker:
         per party and model: two parties with the same masks would let the arbiter subtract them.
     """
 
-    def __init__(self, public_key: Any, seed: int | str | None = None) -> None:
+    def __init__(self, public_key: PublicKey, seed: int | str | None = None) -> None:
         self.pk = public_key
         self.n = int(public_key.n)
         self._rng = None if seed is None else random.Random(seed)
@@ -172,7 +178,7 @@ class Masker:
             return [secrets.randbelow(self.n) for _ in range(count)]
         return [self._rng.randrange(self.n) for _ in range(count)]
 
-    def mask(self, enc: Any) -> tuple[Any, list[int]]:
+    def mask(self, enc: Vector) -> tuple[Vector, list[int]]:
         """``[G + m·2^f]``, re-randomised, and the effective masks ``m·2^f mod n``."""
         masks = self._draw(len(enc))
         masked = (enc + self.pk.encrypt_ints(masks)).rerandomize()
@@ -190,12 +196,19 @@ class Masker:
         scale = 1 << frac_bits
         return [v / scale for v in signed]
 
+    def open(self, raw: object, masks: list[int], frac_bits: int, sender: str) -> np.ndarray:
+        """The gradient ``G`` from the arbiter's ``UNMASKED_GRADIENT`` (size, range, overflow checked)."""
+        residues = residues_from_bytes(raw, self.n, len(masks), sender)
+        return np.asarray(self.unmask(residues, masks, frac_bits))
+
 
 def _whose(field: str, sender: str | None) -> str:
     return f"{field} from {sender}" if sender else field
 
 
-def expect_cipher(value: Any, public_key: Any, length: int, field: str, sender: str | None = None) -> Any:
+def expect_cipher(
+    value: object, public_key: PublicKey, length: int, field: str, sender: str | None = None
+) -> Vector:
     """Check a received ciphertext vector: right type, key and length.
 
     Raises
@@ -204,7 +217,7 @@ def expect_cipher(value: Any, public_key: Any, length: int, field: str, sender: 
         Naming the sender (``party``) and the message (``field``).
     """
     where = _whose(field, sender)
-    if not (hasattr(value, "public_key") and hasattr(value, "frac_bits") and hasattr(value, "dot")):
+    if not isinstance(value, EncryptedVector | PlainVector):
         raise MessageError(
             f"{where}: expected a ciphertext vector. Got {type(value).__name__}.", party=sender, field=field
         )
@@ -219,25 +232,9 @@ def expect_cipher(value: Any, public_key: Any, length: int, field: str, sender: 
     return value
 
 
-def complete_zeros(value: Any, public_key: Any, length: int, own: Any, sender: str | None = None) -> Any:
-    """The arbiter's encryptions of zero, topped up to ``length`` from the party's own pool.
-
-    Without a pool (``own`` is None) exactly ``length`` values must arrive; with one, the arbiter
-    may send fewer (when it is short) and the party adds fresh obfuscators of its own, each
-    itself an encryption of zero.
-    """
-    if own is None:
-        return expect_cipher(value, public_key, length, "zeros", sender)
-    got = len(value) if hasattr(value, "__len__") and hasattr(value, "public_key") else -1
-    zeros = expect_cipher(value, public_key, min(max(got, 0), length), "zeros", sender)
-    if got == length:
-        return zeros
-    return type(zeros)(public_key, zeros.ciphertexts + own.take(length - got), 0)
-
-
-def with_scale(zeros: Any, frac_bits: int) -> Any:
+def with_scale(zeros: Vector, frac_bits: int) -> Vector:
     """The same encryptions of zero read at another scale (0·2^f = 0 at every f: no work)."""
-    return type(zeros)(zeros.public_key, zeros.ciphertexts, frac_bits)
+    return vector_like(zeros, zeros.ciphertexts, frac_bits)
 
 
 def residues_to_bytes(values: list[int], n: int) -> bytes:
@@ -246,7 +243,7 @@ def residues_to_bytes(values: list[int], n: int) -> bytes:
     return b"".join(int(v).to_bytes(width, "big") for v in values)
 
 
-def residues_from_bytes(buf: Any, n: int, count: int, sender: str | None = None) -> list[int]:
+def residues_from_bytes(buf: object, n: int, count: int, sender: str | None = None) -> list[int]:
     """Parse :func:`residues_to_bytes` output received from the arbiter, checking size and range."""
     field = "unmasked_gradient"
     if not isinstance(buf, bytes | bytearray | memoryview):

@@ -8,15 +8,19 @@ and no weights. One-vs-rest keeps one row of coefficients per class.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import ClassVar, Self, TypeAlias
 
 from fedloom.core.errors import DataError
 
 FORMAT_VERSION = 1
 
+#: A class label as the guest's data holds it (JSON-able).
+ClassLabel: TypeAlias = str | int | float
 
-def _clean(v: Any) -> Any:
+
+def _clean(v: object) -> object:
     """NaN / inf → None so the dict is strict JSON."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -70,11 +74,11 @@ class GLMModel:
     coef: list[list[float]] = field(default_factory=list)
     intercept: list[float] = field(default_factory=list)
     fit_intercept: bool = False
-    classes: list[Any] | None = None
+    classes: list[ClassLabel] | None = None
     loss_history: list[list[float]] = field(default_factory=list)
     n_iter: list[int] = field(default_factory=list)
     converged: list[bool] = field(default_factory=list)
-    validation: list[list[dict[str, Any]]] = field(default_factory=list)
+    validation: list[list[dict[str, object]]] = field(default_factory=list)
     best_iteration: list[int | None] = field(default_factory=list)
     epoch_seconds: list[list[float]] = field(default_factory=list)
     exposure_colname: str | None = None
@@ -85,17 +89,17 @@ class GLMModel:
         """Number of binary / regression models (classes with one-vs-rest)."""
         return max(len(self.coef), len(self.n_iter))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-able dict (NaN becomes null)."""
-        d = _clean(asdict(self))
+        d = {k: _clean(v) for k, v in asdict(self).items()}
         d["algorithm"] = self.algorithm
         d["format_version"] = FORMAT_VERSION
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Any:
+    def from_dict(cls, d: Mapping[str, object]) -> Self:
         """Rebuild from :meth:`to_dict` output (DataError for another algorithm's model)."""
-        if not isinstance(d, dict):
+        if not isinstance(d, Mapping):
             raise DataError(f"a {cls.algorithm} model must be a dict. Got {type(d).__name__}.", field="model")
         algo = d.get("algorithm", cls.algorithm)
         if algo != cls.algorithm:
@@ -104,15 +108,17 @@ class GLMModel:
         unknown = sorted(set(d) - names - {"algorithm", "format_version"})
         if unknown:
             raise DataError(f"unknown field(s) {unknown} in a {cls.algorithm} model", field=unknown[0])
+        values = {k: v for k, v in d.items() if k in names}
         try:
-            return cls(**{k: v for k, v in d.items() if k in names})
+            # The stored JSON's values, as to_dict wrote them (NaN as null): not re-checked here.
+            return cls(**values)  # type: ignore[arg-type]
         except TypeError as exc:
             raise DataError(f"malformed {cls.algorithm} model: {exc}", field="model") from None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         """Loss history, epochs run, convergence and per-epoch validation metrics."""
         one = self.n_models == 1
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "algorithm": self.algorithm,
             "role": self.role,
             "n_models": self.n_models,
@@ -128,5 +134,4 @@ class GLMModel:
             out["weights"] = [dict(zip(self.feature_names, c, strict=True)) for c in self.coef]
             if self.fit_intercept:
                 out["intercept"] = self.intercept
-        result: dict[str, Any] = _clean(out)
-        return result
+        return {k: _clean(v) for k, v in out.items()}

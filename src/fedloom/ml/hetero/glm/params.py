@@ -20,21 +20,18 @@ Differences from FATE's defaults, on purpose: ``encrypt_param.key_length`` is 20
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
+
+from fedloom.ml.hetero.params_common import (
+    AlgorithmParams,
+    NotImplementedFlag,
+    ParamBlock,
+    any_case,
+    canonical,
+    only_first,
 )
-
-from fedloom.core.errors import ConfigError
-from fedloom.core.validation import config_error
 
 PENALTIES = ("L1", "L2", "none")
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "nesterov_momentum_sgd")
@@ -42,22 +39,7 @@ EARLY_STOPS = ("diff", "weight_diff", "abs")
 INIT_METHODS = ("zeros", "ones", "const", "random_uniform", "random_normal", "random")
 
 
-def _choice(value: Any, allowed: tuple[str, ...]) -> str:
-    if value is None and "none" in allowed:
-        return "none"
-    if not isinstance(value, str):
-        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-    for a in allowed:
-        if value.lower() == a.lower():
-            return a
-    raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class InitParam(_Params):
+class InitParam(ParamBlock):
     """``init_param``: how weights start.
 
     Attributes
@@ -73,18 +55,13 @@ class InitParam(_Params):
         Seed of the random initialisation and of the batch shuffle (None: fresh randomness).
     """
 
-    init_method: str = "random_uniform"
+    init_method: Annotated[str, any_case(*INIT_METHODS)] = "random_uniform"
     init_const: float = 1.0
     fit_intercept: StrictBool = True
     random_seed: StrictInt | None = None
 
-    @field_validator("init_method", mode="before")
-    @classmethod
-    def _method(cls, v: Any) -> str:
-        return _choice(v, INIT_METHODS)
 
-
-class EncryptParam(_Params):
+class EncryptParam(ParamBlock):
     """``encrypt_param``: the cipher.
 
     Attributes
@@ -107,19 +84,19 @@ class EncryptParam(_Params):
 
     @field_validator("method", mode="before")
     @classmethod
-    def _method(cls, v: Any) -> str:
+    def _method(cls, v: object) -> str:
         if isinstance(v, str) and v.lower() == "iterativeaffine":
             raise ValueError("'IterativeAffine' is insecure and not offered; use 'paillier'")
-        return _choice(v, ("paillier", "plain"))
+        return canonical(v, ("paillier", "plain"))
 
 
-class PredictParam(_Params):
+class PredictParam(ParamBlock):
     """``predict_param``: the binary decision threshold."""
 
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
-class EncryptedModeCalculatorParam(_Params):
+class EncryptedModeCalculatorParam(ParamBlock):
     """``encrypted_mode_calculator_param`` (FATE's re-encryption modes; accepted, fedloom always
     uses fresh obfuscation)."""
 
@@ -127,7 +104,7 @@ class EncryptedModeCalculatorParam(_Params):
     re_encrypted_rate: float = 1.0
 
 
-class CrossValidationParam(_Params):
+class CrossValidationParam(ParamBlock):
     """``cv_param``: accepted; ``need_cv: true`` is refused (run cross-validation as separate jobs)."""
 
     n_splits: StrictInt = 5
@@ -135,19 +112,12 @@ class CrossValidationParam(_Params):
     role: str = "guest"
     shuffle: StrictBool = True
     random_seed: StrictInt | None = 1
-    need_cv: StrictBool = False
+    need_cv: NotImplementedFlag = False
     output_fold_history: StrictBool = True
     history_value_type: str = "score"
 
-    @field_validator("need_cv")
-    @classmethod
-    def _off(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("is not implemented; leave it false")
-        return v
 
-
-class StepwiseParam(_Params):
+class StepwiseParam(ParamBlock):
     """``stepwise_param``: accepted; ``need_stepwise: true`` is refused."""
 
     score_name: str = "AIC"
@@ -157,17 +127,10 @@ class StepwiseParam(_Params):
     max_step: StrictInt = 10
     nvmin: StrictInt = 2
     nvmax: StrictInt | None = None
-    need_stepwise: StrictBool = False
-
-    @field_validator("need_stepwise")
-    @classmethod
-    def _off(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("is not implemented; leave it false")
-        return v
+    need_stepwise: NotImplementedFlag = False
 
 
-class StochasticQuasiNewtonParam(_Params):
+class StochasticQuasiNewtonParam(ParamBlock):
     """``sqn_param`` (for FATE's ``sqn`` optimizer, which fedloom does not offer; accepted)."""
 
     update_interval_L: StrictInt = 3  # noqa: N815 - FATE's name
@@ -176,7 +139,7 @@ class StochasticQuasiNewtonParam(_Params):
     random_seed: StrictInt | None = None
 
 
-class CallbackParam(_Params):
+class CallbackParam(ParamBlock):
     """``callback_param`` (FATE 1.7+): validation settings may be given here instead of at the top."""
 
     callbacks: list[str] = Field(default_factory=list)
@@ -187,7 +150,7 @@ class CallbackParam(_Params):
     save_freq: StrictInt = 1
 
 
-class GLMParams(_Params):
+class GLMParams(AlgorithmParams):
     """Parameters shared by HeteroLR, HeteroLinR and HeteroPoisson (FATE's names).
 
     Attributes
@@ -233,18 +196,18 @@ class GLMParams(_Params):
 
     algorithm: ClassVar[str] = "HeteroGLM"
 
-    penalty: str = "L2"
+    penalty: Annotated[str, any_case(*PENALTIES)] = "L2"
     tol: float = Field(default=1e-4, ge=0.0)
     alpha: float = Field(default=1.0, ge=0.0)
     optimizer: str = "sgd"
     batch_size: StrictInt = -1
     shuffle: StrictBool = True
-    batch_strategy: str = "full"
+    batch_strategy: Annotated[str, only_first("full", "random")] = "full"
     masked_rate: StrictInt = 5
     learning_rate: float = Field(default=0.01, gt=0.0)
     init_param: InitParam = Field(default_factory=InitParam)
     max_iter: StrictInt = Field(default=20, ge=1)
-    early_stop: str = "diff"
+    early_stop: Annotated[str, any_case(*EARLY_STOPS)] = "diff"
     encrypt_param: EncryptParam = Field(default_factory=EncryptParam)
     encrypted_mode_calculator_param: EncryptedModeCalculatorParam = Field(
         default_factory=EncryptedModeCalculatorParam
@@ -262,30 +225,12 @@ class GLMParams(_Params):
     floating_point_precision: StrictInt | None = Field(default=23, ge=1, le=52)
     allow_small_batches: StrictBool = False
 
-    @field_validator("penalty", mode="before")
-    @classmethod
-    def _penalty(cls, v: Any) -> str:
-        return _choice(v, PENALTIES)
-
     @field_validator("optimizer", mode="before")
     @classmethod
-    def _optimizer(cls, v: Any) -> str:
+    def _optimizer(cls, v: object) -> str:
         if isinstance(v, str) and v.lower() == "sqn":
             raise ValueError("'sqn' is not implemented; use one of " + ", ".join(repr(o) for o in OPTIMIZERS))
-        return _choice(v, OPTIMIZERS)
-
-    @field_validator("early_stop", mode="before")
-    @classmethod
-    def _early_stop(cls, v: Any) -> str:
-        return _choice(v, EARLY_STOPS)
-
-    @field_validator("batch_strategy", mode="before")
-    @classmethod
-    def _strategy(cls, v: Any) -> str:
-        low = _choice(v, ("full", "random"))
-        if low != "full":
-            raise ValueError("only 'full' is implemented")
-        return low
+        return canonical(v, OPTIMIZERS)
 
     @field_validator("batch_size")
     @classmethod
@@ -334,20 +279,6 @@ class GLMParams(_Params):
         if self.decay_sqrt:
             return float(self.learning_rate / (1.0 + self.decay * epoch) ** 0.5)
         return float(self.learning_rate / (1.0 + self.decay * epoch))
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None = None, *, component: str | None = None) -> Any:
-        """Validate FATE-style values; any problem is a ConfigError naming the (dotted) field."""
-        if values is not None and not isinstance(values, dict):
-            raise ConfigError(
-                f"{cls.algorithm} parameters must be a JSON object. Got {type(values).__name__}.",
-                component=component,
-                field="params",
-            )
-        try:
-            return cls.model_validate(values or {})
-        except ValidationError as exc:
-            raise config_error(exc, cls.algorithm, component) from None
 
 
 class HeteroLRParams(GLMParams):

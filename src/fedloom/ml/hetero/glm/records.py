@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -36,7 +35,7 @@ def _fail(what: str, sender: str, field: str) -> MessageError:
     return MessageError(f"{field} from {sender}: {what}", party=sender, field=field)
 
 
-def _fields(value: Any, sender: str, record: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def _fields(value: object, sender: str, record: str, keys: tuple[str, ...]) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _fail(f"expected a {record} record (a dict). Got {type(value).__name__}.", sender, record)
     missing = [k for k in keys if k not in value]
@@ -46,7 +45,7 @@ def _fields(value: Any, sender: str, record: str, keys: tuple[str, ...]) -> dict
     return value
 
 
-def expect_digest(value: Any, sender: str, field: str, optional: bool = False) -> str | None:
+def expect_digest(value: object, sender: str, field: str, optional: bool = False) -> str | None:
     """A SHA-256 hex digest (64 lowercase hex chars), or None when ``optional``."""
     if value is None and optional:
         return None
@@ -55,21 +54,21 @@ def expect_digest(value: Any, sender: str, field: str, optional: bool = False) -
     return value
 
 
-def expect_count(value: Any, sender: str, field: str, low: int, high: int) -> int:
+def expect_count(value: object, sender: str, field: str, low: int, high: int) -> int:
     """An int in ``[low, high]`` (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= int(value) <= high:
         raise _fail(f"expected an int in [{low}, {high}]. Got {value!r:.40}.", sender, field)
     return int(value)
 
 
-def expect_flag(value: Any, sender: str, field: str) -> bool:
+def expect_flag(value: object, sender: str, field: str) -> bool:
     """A boolean (``True`` / ``False`` or a numpy bool)."""
     if not isinstance(value, bool | np.bool_):
         raise _fail(f"expected a boolean. Got {type(value).__name__}.", sender, field)
     return bool(value)
 
 
-def expect_square_norm(value: Any, sender: str, field: str) -> float:
+def expect_square_norm(value: object, sender: str, field: str) -> float:
     """A finite float ``≥ 0`` (a squared norm such as ``‖Δw‖²``)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise _fail(f"expected a number. Got {type(value).__name__}.", sender, field)
@@ -79,7 +78,7 @@ def expect_square_norm(value: Any, sender: str, field: str) -> float:
     return v
 
 
-def expect_scores(value: Any, sender: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
+def expect_scores(value: object, sender: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
     """A finite float / int array of exactly ``shape`` (scores such as ``w_hᵀx_h``)."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
         raise _fail(f"expected a numeric array. Got {type(value).__name__}.", sender, field)
@@ -102,7 +101,7 @@ class Setup:
     n_weights: int
     validate: str | None
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         """The dict sent on the wire."""
         return {
             "ids": self.ids,
@@ -115,7 +114,7 @@ class Setup:
         }
 
     @classmethod
-    def from_wire(cls, value: Any, sender: str) -> Setup:
+    def from_wire(cls, value: object, sender: str) -> Setup:
         """Validate a received setup (MessageError naming ``sender`` and the field)."""
         keys = ("ids", "n_rows", "order", "offsets", "n_models", "n_weights", "validate")
         v = _fields(value, sender, "setup", keys)
@@ -138,12 +137,12 @@ class HostSetup:
     validate: str | None
     n_features: int
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         """The dict sent on the wire."""
         return {"ids": self.ids, "validate": self.validate, "n_features": self.n_features}
 
     @classmethod
-    def from_wire(cls, value: Any, sender: str) -> HostSetup:
+    def from_wire(cls, value: object, sender: str) -> HostSetup:
         """Validate a received host setup (MessageError naming ``sender`` and the field)."""
         v = _fields(value, sender, "host_setup", ("ids", "validate", "n_features"))
         return cls(
@@ -160,12 +159,12 @@ class PredictSetup:
     ids: str
     n_rows: int
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         """The dict sent on the wire."""
         return {"ids": self.ids, "n_rows": self.n_rows}
 
     @classmethod
-    def from_wire(cls, value: Any, sender: str) -> PredictSetup:
+    def from_wire(cls, value: object, sender: str) -> PredictSetup:
         """Validate a received prediction setup."""
         v = _fields(value, sender, "predict_setup", ("ids", "n_rows"))
         return cls(
@@ -181,12 +180,12 @@ class PredictForward:
     ids: str
     wx: np.ndarray
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         """The dict sent on the wire."""
         return {"ids": self.ids, "wx": self.wx}
 
     @classmethod
-    def from_wire(cls, value: Any, sender: str, shape: tuple[int, int]) -> PredictForward:
+    def from_wire(cls, value: object, sender: str, shape: tuple[int, int]) -> PredictForward:
         """Validate a received prediction forward of ``shape`` (rows, models)."""
         v = _fields(value, sender, "predict_forward", ("ids", "wx"))
         return cls(

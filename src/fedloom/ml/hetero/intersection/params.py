@@ -13,46 +13,37 @@ Differences from FATE's defaults, on purpose: ``intersect_method`` is ``ecdh`` (
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator, model_validator
+
+from fedloom.ml.hetero.params_common import (
+    AlgorithmParams,
+    NotImplementedFlag,
+    ParamBlock,
+    any_case,
+    canonical,
+    only_first,
 )
-
-from fedloom.core.validation import config_error
 
 ALL_HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sm3")
 ID_HASHES = ("sha256", "sha384", "sha512", "sm3")
 
 
-def _hash_choice(value: Any, allowed: tuple[str, ...]) -> str:
-    low = str(value).lower() if isinstance(value, str) else value
-    if low not in allowed:
-        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-    if low != "none" and low not in hashlib.algorithms_available:
-        raise ValueError(f"{low!r} is not provided by this Python's OpenSSL")
-    return str(low)
+def _hash_choice(value: object, allowed: tuple[str, ...]) -> str:
+    name = canonical(value, allowed)
+    if name not in hashlib.algorithms_available:
+        raise ValueError(f"{name!r} is not provided by this Python's OpenSSL")
+    return name
 
 
-def _lower_choice(value: Any, allowed: tuple[str, ...]) -> str:
-    low = value.lower() if isinstance(value, str) else value
-    if low not in allowed:
-        raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
-    return str(low)
+#: H, the hash of ids into the group / Z_n.
+IdHash = Annotated[str, BeforeValidator(lambda v: _hash_choice(v, ID_HASHES))]
+#: H_f, the final hash of RSA signatures.
+FinalHash = Annotated[str, BeforeValidator(lambda v: _hash_choice(v, ALL_HASHES))]
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class RsaParams(_Params):
+class RsaParams(ParamBlock):
     """``rsa_params``: H, H_f, key size and the two optimisations of RSA PSI.
 
     Attributes
@@ -77,22 +68,12 @@ class RsaParams(_Params):
     """
 
     salt: str = ""
-    hash_method: str = "sha256"
-    final_hash_method: str = "sha256"
+    hash_method: IdHash = "sha256"
+    final_hash_method: FinalHash = "sha256"
     split_calculation: StrictBool = False
     random_base_fraction: float | None = None
     key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
     random_bit: StrictInt = Field(default=128, ge=1)
-
-    @field_validator("hash_method", mode="before")
-    @classmethod
-    def _h(cls, v: Any) -> str:
-        return _hash_choice(v, ID_HASHES)
-
-    @field_validator("final_hash_method", mode="before")
-    @classmethod
-    def _hf(cls, v: Any) -> str:
-        return _hash_choice(v, ALL_HASHES)
 
     @field_validator("random_base_fraction")
     @classmethod
@@ -102,7 +83,7 @@ class RsaParams(_Params):
         return v
 
 
-class EcdhParams(_Params):
+class EcdhParams(ParamBlock):
     """``ecdh_params``: how ids are hashed into the group, and the group.
 
     Attributes
@@ -116,21 +97,11 @@ class EcdhParams(_Params):
     """
 
     salt: str = ""
-    hash_method: str = "sha256"
-    curve: str = "curve25519"
-
-    @field_validator("hash_method", mode="before")
-    @classmethod
-    def _h(cls, v: Any) -> str:
-        return _hash_choice(v, ID_HASHES)
-
-    @field_validator("curve", mode="before")
-    @classmethod
-    def _c(cls, v: Any) -> str:
-        return _lower_choice(v, ("curve25519", "edwards25519"))
+    hash_method: IdHash = "sha256"
+    curve: Annotated[str, any_case("curve25519", "edwards25519")] = "curve25519"
 
 
-class DhParams(_Params):
+class DhParams(ParamBlock):
     """``dh_params`` (FATE's DH method; accepted, not implemented: use ecdh)."""
 
     salt: str = ""
@@ -138,7 +109,7 @@ class DhParams(_Params):
     key_length: StrictInt = Field(default=1024, ge=1024)
 
 
-class RawParams(_Params):
+class RawParams(ParamBlock):
     """``raw_params`` (FATE's raw method sends ids in the clear; accepted, not implemented)."""
 
     use_hash: StrictBool = False
@@ -148,7 +119,7 @@ class RawParams(_Params):
     join_role: Literal["guest", "host"] = "guest"
 
 
-class EncodeParams(_Params):
+class EncodeParams(ParamBlock):
     """``encode_params`` (deprecated in FATE; accepted and ignored)."""
 
     salt: str = ""
@@ -156,7 +127,7 @@ class EncodeParams(_Params):
     base64: StrictBool = False
 
 
-class IntersectCacheParams(_Params):
+class IntersectCacheParams(ParamBlock):
     """``intersect_cache_param`` (ignored by FATE since 1.7; accepted and ignored)."""
 
     use_cache: StrictBool = False
@@ -164,7 +135,7 @@ class IntersectCacheParams(_Params):
     encrypt_type: str = "sha256"
 
 
-class IntersectPreprocessParams(_Params):
+class IntersectPreprocessParams(ParamBlock):
     """``intersect_preprocess_params`` (Bloom-filter preprocessing; accepted, not used: fedloom's
     cardinality mode is exact)."""
 
@@ -177,7 +148,7 @@ class IntersectPreprocessParams(_Params):
     filter_owner: Literal["guest", "host"] = "guest"
 
 
-class IntersectParams(_Params):
+class IntersectParams(AlgorithmParams):
     """All parameters of the intersection (FATE's ``IntersectParam``).
 
     The ones that matter:
@@ -198,22 +169,24 @@ class IntersectParams(_Params):
         See :class:`RsaParams`, :class:`EcdhParams`.
     """
 
+    algorithm: ClassVar[str] = "Intersection"
+
     intersect_method: str = "ecdh"
     sync_intersect_ids: StrictBool = True
     only_output_key: StrictBool = False
     cardinality_only: StrictBool = False
     sync_cardinality: StrictBool = False
-    cardinality_method: str = "ecdh"
+    cardinality_method: Annotated[str, any_case("ecdh", "rsa", "dh")] = "ecdh"
     rsa_params: RsaParams = Field(default_factory=RsaParams)
     ecdh_params: EcdhParams = Field(default_factory=EcdhParams)
     dh_params: DhParams = Field(default_factory=DhParams)
     raw_params: RawParams = Field(default_factory=RawParams)
     intersect_preprocess_params: IntersectPreprocessParams = Field(default_factory=IntersectPreprocessParams)
-    join_method: str = "inner_join"
+    join_method: Annotated[str, only_first("inner_join", "left_join")] = "inner_join"
     new_sample_id: StrictBool = False
     sample_id_generator: Literal["guest", "host"] = "guest"
-    run_cache: StrictBool = False
-    run_preprocess: StrictBool = False
+    run_cache: NotImplementedFlag = False
+    run_preprocess: NotImplementedFlag = False
     # Deprecated in FATE 1.7+ (accepted, ignored).
     random_bit: StrictInt | None = None
     join_role: Literal["guest", "host"] = "guest"
@@ -228,33 +201,13 @@ class IntersectParams(_Params):
 
     @field_validator("intersect_method", mode="before")
     @classmethod
-    def _method(cls, v: Any) -> str:
-        low = _lower_choice(v, ("ecdh", "rsa", "dh", "raw"))
+    def _method(cls, v: object) -> str:
+        low = canonical(v, ("ecdh", "rsa", "dh", "raw"))
         if low == "raw":
             raise ValueError("'raw' sends ids in the clear and is not offered; use 'ecdh' or 'rsa'")
         if low == "dh":
             raise ValueError("'dh' is not implemented; 'ecdh' is the same protocol on a faster group")
         return low
-
-    @field_validator("cardinality_method", mode="before")
-    @classmethod
-    def _card_method(cls, v: Any) -> str:
-        return _lower_choice(v, ("ecdh", "rsa", "dh"))
-
-    @field_validator("join_method", mode="before")
-    @classmethod
-    def _join(cls, v: Any) -> str:
-        low = _lower_choice(v, ("inner_join", "left_join"))
-        if low != "inner_join":
-            raise ValueError("only 'inner_join' is implemented")
-        return low
-
-    @field_validator("run_cache", "run_preprocess")
-    @classmethod
-    def _off(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("is not implemented; leave it false")
-        return v
 
     @model_validator(mode="after")
     def _cross(self) -> IntersectParams:
@@ -266,13 +219,3 @@ class IntersectParams(_Params):
     def effective_method(self) -> str:
         """The protocol that runs: ``ecdh`` in cardinality-only mode, else ``intersect_method``."""
         return "ecdh" if self.cardinality_only else self.intersect_method
-
-    @classmethod
-    def from_dict(
-        cls, values: dict[str, Any] | None = None, *, component: str | None = None
-    ) -> IntersectParams:
-        """Validate FATE-style values; any problem is a ConfigError naming the (dotted) field."""
-        try:
-            return cls.model_validate(values or {})
-        except ValidationError as exc:
-            raise config_error(exc, "Intersection", component) from None

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError
-from fedloom.ml.hetero.intersection.params import IntersectParams
-from fedloom.protocols.psi import PsiOutcome
+from fedloom.core.errors import DataError
 
 #: How many offending ids an error message lists.
 SHOWN = 5
@@ -41,6 +36,8 @@ class IntersectionResult:
         This party's traffic during the run, all channels.
     seconds
         Wall time of the run on this party, key generation included.
+    cardinality_only
+        Only the size was computed (no party learns which ids).
     per_host
         Guest only: the size of the intersection with each host (``"host:10000"``).
     """
@@ -55,7 +52,7 @@ class IntersectionResult:
     cardinality_only: bool = False
     per_host: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-friendly form (ids as a list of strings)."""
         return {
             "ids": None if self.ids is None else [str(x) for x in self.ids],
@@ -67,20 +64,6 @@ class IntersectionResult:
             "cardinality_only": self.cardinality_only,
             "per_host": dict(self.per_host),
         }
-
-
-def as_params(params: IntersectParams | dict[str, Any] | None) -> IntersectParams:
-    """Accept an :class:`IntersectParams` or FATE-style dict (ConfigError naming a bad field)."""
-    if params is None:
-        return IntersectParams()
-    if isinstance(params, IntersectParams):
-        return params
-    if isinstance(params, dict):
-        return IntersectParams.from_dict(params)
-    raise ConfigError(
-        f"Intersection parameters must be IntersectParams or a dict. Got {type(params).__name__}.",
-        field="params",
-    )
 
 
 def check_ids(ids: object, party: str, field_name: str = "id") -> list[str]:
@@ -124,36 +107,3 @@ def check_ids(ids: object, party: str, field_name: str = "id") -> list[str]:
             field=field_name,
         )
     return values
-
-
-def run_role(
-    ctx: Context,
-    ids: object,
-    params: IntersectParams,
-    protocol: Callable[[Context, list[str]], PsiOutcome],
-) -> IntersectionResult:
-    """Check the ids, run ``protocol`` and wrap its outcome (ids sorted, traffic, time)."""
-    values = check_ids(ids, str(ctx.party))
-    sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
-    t0 = time.perf_counter()
-    outcome = protocol(ctx, values)
-    seconds = time.perf_counter() - t0
-    out_ids: np.ndarray | None = None
-    index: np.ndarray | None = None
-    if outcome.index is not None:
-        chosen = [values[i] for i in outcome.index.tolist()]
-        order = sorted(range(len(chosen)), key=chosen.__getitem__)
-        out_ids = np.empty(len(order), dtype=object)
-        out_ids[:] = [chosen[i] for i in order]
-        index = outcome.index[np.asarray(order, dtype=np.int64)] if order else outcome.index[:0]
-    return IntersectionResult(
-        ids=out_ids,
-        index=index,
-        count=outcome.count,
-        method=params.effective_method,
-        bytes_sent=ctx.stats.total_sent - sent0,
-        bytes_received=ctx.stats.total_received - recv0,
-        seconds=seconds,
-        cardinality_only=params.cardinality_only,
-        per_host=dict(outcome.per_host),
-    )

@@ -11,16 +11,18 @@ Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from fedloom.ml.hetero.glm.arbiter import GLMArbiter
+from fedloom.ml.hetero.glm.ciphers import Vector
 from fedloom.ml.hetero.glm.guest import GLMGuest
 from fedloom.ml.hetero.glm.host import GLMHost
 from fedloom.ml.hetero.glm.loss import Family
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.params import HeteroLinRParams
+from fedloom.ml.hetero.glm.role import GLMKind
 
 
 class LinRFamily(Family):
@@ -38,17 +40,11 @@ class LinRFamily(Family):
     def guest_part(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
         return wx - y
 
-    def residual(self, forward: Any, part: np.ndarray, y: np.ndarray) -> Any:
+    def residual(self, forward: Vector, part: np.ndarray, y: np.ndarray) -> Vector:
         return forward + part
 
     def link(self, wx: np.ndarray) -> np.ndarray:
         return np.asarray(wx, dtype=np.float64)
-
-    def residual_plain(self, wx: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return wx - y
-
-    def loss_plain(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        return 0.5 * (wx - y) ** 2
 
 
 class HeteroLinRModel(GLMModel):
@@ -57,28 +53,20 @@ class HeteroLinRModel(GLMModel):
     algorithm: ClassVar[str] = "HeteroLinR"
 
 
-class HeteroLinRGuest(GLMGuest):
+#: Hetero LinR's parameters, model and family, bound to its three role classes.
+LINR = GLMKind(HeteroLinRParams, HeteroLinRModel, LinRFamily())
+
+
+class HeteroLinRGuest(GLMGuest, kind=LINR):
     """Guest of hetero LinR: holds the target; see :class:`~fedloom.ml.hetero.glm.guest.GLMGuest`."""
 
-    params_class = HeteroLinRParams
-    model_class = HeteroLinRModel
-    family = LinRFamily()
 
-
-class HeteroLinRHost(GLMHost):
+class HeteroLinRHost(GLMHost, kind=LINR):
     """Host of hetero LinR; see :class:`~fedloom.ml.hetero.glm.host.GLMHost`."""
 
-    params_class = HeteroLinRParams
-    model_class = HeteroLinRModel
-    family = LinRFamily()
 
-
-class HeteroLinRArbiter(GLMArbiter):
+class HeteroLinRArbiter(GLMArbiter, kind=LINR):
     """Arbiter of hetero LinR; see :class:`~fedloom.ml.hetero.glm.arbiter.GLMArbiter`."""
-
-    params_class = HeteroLinRParams
-    model_class = HeteroLinRModel
-    family = LinRFamily()
 
 
 __all__ = [

@@ -18,18 +18,20 @@ Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from fedloom.core.errors import DataError
 from fedloom.data.frame import Frame
 from fedloom.ml.hetero.glm.arbiter import GLMArbiter
-from fedloom.ml.hetero.glm.guest import GLMGuest, as_params
+from fedloom.ml.hetero.glm.ciphers import Vector
+from fedloom.ml.hetero.glm.guest import GLMGuest
 from fedloom.ml.hetero.glm.host import GLMHost
 from fedloom.ml.hetero.glm.loss import Family
-from fedloom.ml.hetero.glm.model import GLMModel
-from fedloom.ml.hetero.glm.params import HeteroLRParams
+from fedloom.ml.hetero.glm.model import ClassLabel, GLMModel
+from fedloom.ml.hetero.glm.params import GLMParams, HeteroLRParams
+from fedloom.ml.hetero.glm.role import GLMKind
 from fedloom.ml.predictions import Predictions
 
 LOG2 = float(np.log(2.0))
@@ -60,17 +62,11 @@ class LRFamily(Family):
     def guest_part(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
         return 0.25 * wx - 0.5 * y
 
-    def residual(self, forward: Any, part: np.ndarray, y: np.ndarray) -> Any:
+    def residual(self, forward: Vector, part: np.ndarray, y: np.ndarray) -> Vector:
         return forward + part
 
     def link(self, wx: np.ndarray) -> np.ndarray:
         return sigmoid(np.asarray(wx, dtype=np.float64))
-
-    def residual_plain(self, wx: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return 0.25 * wx - 0.5 * y
-
-    def loss_plain(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        return LOG2 - 0.5 * y * wx + 0.125 * wx * wx
 
 
 class HeteroLRModel(GLMModel):
@@ -79,18 +75,24 @@ class HeteroLRModel(GLMModel):
     algorithm: ClassVar[str] = "HeteroLR"
 
 
-def _as_json_value(v: Any) -> Any:
+def _as_label(v: ClassLabel | np.generic) -> ClassLabel:
+    """A class label as a plain Python value (JSON-able)."""
     return v.item() if isinstance(v, np.generic) else v
 
 
-class HeteroLRGuest(GLMGuest):
+#: Hetero LR's parameters, model and family, bound to its three role classes.
+LR = GLMKind(HeteroLRParams, HeteroLRModel, LRFamily())
+
+
+class HeteroLRGuest(GLMGuest, kind=LR):
     """Guest of hetero LR: holds the label; see :class:`~fedloom.ml.hetero.glm.guest.GLMGuest`."""
 
-    params_class = HeteroLRParams
-    model_class = HeteroLRModel
-    family = LRFamily()
+    def _threshold(self, p: GLMParams) -> float:
+        return HeteroLRParams.coerce(p).predict_param.threshold
 
-    def _class_labels(self, label: np.ndarray, party: str) -> tuple[list[Any] | None, list[np.ndarray]]:
+    def _class_labels(
+        self, label: np.ndarray, party: str
+    ) -> tuple[list[ClassLabel] | None, list[np.ndarray]]:
         if label.dtype.kind == "f":
             frac = np.flatnonzero(label != np.rint(label))
             if len(frac):
@@ -101,7 +103,7 @@ class HeteroLRGuest(GLMGuest):
                     field="label",
                 )
             label = label.astype(np.int64)
-        classes = [_as_json_value(c) for c in np.unique(label).tolist()]
+        classes = [_as_label(c) for c in np.unique(label).tolist()]
         if len(classes) < 2:
             raise DataError(
                 f"the label of HeteroLR has a single class ({classes[0]!r} if any); it needs two",
@@ -110,8 +112,7 @@ class HeteroLRGuest(GLMGuest):
             )
         if len(classes) == 2:
             return classes, [np.where(label == classes[1], 1.0, -1.0)]
-        params = as_params(self.params, HeteroLRParams)
-        if params.multi_class == "binary":
+        if HeteroLRParams.coerce(self.params).multi_class == "binary":
             raise DataError(
                 f"the label of binary HeteroLR has {len(classes)} classes ({', '.join(map(str, classes[:5]))}"
                 f"{' …' if len(classes) > 5 else ''}); it must have exactly two (or set multi_class: ovr)",
@@ -124,9 +125,9 @@ class HeteroLRGuest(GLMGuest):
         self, label: np.ndarray, wx: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         score = sigmoid(wx)
-        params = as_params(self.params, HeteroLRParams)
+        threshold = self._threshold(HeteroLRParams.coerce(self.params))
         y = self._positive(label, k)
-        return y, score, (score > params.predict_param.threshold).astype(np.int64)
+        return y, score, (score > threshold).astype(np.int64)
 
     def _positive(self, label: np.ndarray, k: int) -> np.ndarray:
         classes = np.unique(label.astype(np.int64) if label.dtype.kind == "f" else label)
@@ -147,20 +148,12 @@ class HeteroLRGuest(GLMGuest):
         return Predictions(frame.ids, probs, result, frame.label, "multi", list(classes))
 
 
-class HeteroLRHost(GLMHost):
+class HeteroLRHost(GLMHost, kind=LR):
     """Host of hetero LR; see :class:`~fedloom.ml.hetero.glm.host.GLMHost`."""
 
-    params_class = HeteroLRParams
-    model_class = HeteroLRModel
-    family = LRFamily()
 
-
-class HeteroLRArbiter(GLMArbiter):
+class HeteroLRArbiter(GLMArbiter, kind=LR):
     """Arbiter of hetero LR; see :class:`~fedloom.ml.hetero.glm.arbiter.GLMArbiter`."""
-
-    params_class = HeteroLRParams
-    model_class = HeteroLRModel
-    family = LRFamily()
 
 
 __all__ = [

@@ -15,17 +15,19 @@ Protocol, message flow and what each party learns: :mod:`fedloom.ml.hetero.glm`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from fedloom.core.errors import DataError
 from fedloom.ml.hetero.glm.arbiter import GLMArbiter
+from fedloom.ml.hetero.glm.ciphers import Vector
 from fedloom.ml.hetero.glm.guest import GLMGuest
 from fedloom.ml.hetero.glm.host import GLMHost
 from fedloom.ml.hetero.glm.loss import Family
 from fedloom.ml.hetero.glm.model import GLMModel
-from fedloom.ml.hetero.glm.params import HeteroPoissonParams
+from fedloom.ml.hetero.glm.params import GLMParams, HeteroPoissonParams
+from fedloom.ml.hetero.glm.role import GLMKind
 
 
 class PoissonFamily(Family):
@@ -42,17 +44,11 @@ class PoissonFamily(Family):
     def guest_part(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
         return np.exp(np.asarray(wx, dtype=np.float64))  # wx includes log(exposure)
 
-    def residual(self, forward: Any, part: np.ndarray, y: np.ndarray) -> Any:
+    def residual(self, forward: Vector, part: np.ndarray, y: np.ndarray) -> Vector:
         return forward * part - y
 
     def link(self, wx: np.ndarray) -> np.ndarray:
         return np.exp(np.asarray(wx, dtype=np.float64))
-
-    def residual_plain(self, wx: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.exp(wx) - y
-
-    def loss_plain(self, wx: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        return np.exp(wx) - y * wx
 
 
 class HeteroPoissonModel(GLMModel):
@@ -61,12 +57,15 @@ class HeteroPoissonModel(GLMModel):
     algorithm: ClassVar[str] = "HeteroPoisson"
 
 
-class HeteroPoissonGuest(GLMGuest):
+#: Hetero Poisson's parameters, model and family, bound to its three role classes.
+POISSON = GLMKind(HeteroPoissonParams, HeteroPoissonModel, PoissonFamily())
+
+
+class HeteroPoissonGuest(GLMGuest, kind=POISSON):
     """Guest of hetero Poisson: holds the counts; see :class:`~fedloom.ml.hetero.glm.guest.GLMGuest`."""
 
-    params_class = HeteroPoissonParams
-    model_class = HeteroPoissonModel
-    family = PoissonFamily()
+    def _exposure(self, p: GLMParams) -> str | None:
+        return HeteroPoissonParams.coerce(p).exposure_colname
 
     def _check_regression_label(self, y: np.ndarray, party: str) -> np.ndarray:
         bad = np.flatnonzero(y < 0)
@@ -80,20 +79,12 @@ class HeteroPoissonGuest(GLMGuest):
         return y
 
 
-class HeteroPoissonHost(GLMHost):
+class HeteroPoissonHost(GLMHost, kind=POISSON):
     """Host of hetero Poisson; see :class:`~fedloom.ml.hetero.glm.host.GLMHost`."""
 
-    params_class = HeteroPoissonParams
-    model_class = HeteroPoissonModel
-    family = PoissonFamily()
 
-
-class HeteroPoissonArbiter(GLMArbiter):
+class HeteroPoissonArbiter(GLMArbiter, kind=POISSON):
     """Arbiter of hetero Poisson; see :class:`~fedloom.ml.hetero.glm.arbiter.GLMArbiter`."""
-
-    params_class = HeteroPoissonParams
-    model_class = HeteroPoissonModel
-    family = PoissonFamily()
 
 
 __all__ = [

@@ -1,0 +1,28 @@
+"""Hash functions by FATE's names (``sha256``, ``sm3``...), checked once for RSA and ECDH PSI."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fedloom.core.errors import ConfigError
+
+__all__ = ["check_hash", "hash_constructor"]
+
+
+def check_hash(name: str, allowed: Sequence[str], field_name: str) -> str:
+    """``name`` lower-cased when allowed and provided by hashlib, else ConfigError naming the field."""
+    low = str(name).lower()
+    if low not in allowed:
+        raise ConfigError(f"must be one of {', '.join(allowed)}. Got {name!r}.", field=field_name)
+    if low not in hashlib.algorithms_available:
+        raise ConfigError(f"{low!r} is not provided by this Python's OpenSSL.", field=field_name)
+    return low
+
+
+def hash_constructor(name: str) -> Callable[..., Any]:
+    """``hashlib``'s constructor of the (checked) hash ``name``; ``sm3`` through OpenSSL."""
+    if name in hashlib.algorithms_guaranteed:
+        return getattr(hashlib, name)
+    return lambda data=b"": hashlib.new(name, data)

@@ -1,0 +1,123 @@
+"""What the roles of a hetero GLM share: the algorithm's classes and parameters, and the steps
+the guest and the hosts take alike (the arbiter's answer to a masked gradient, the epoch's end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from fedloom.context import Context
+from fedloom.core.errors import ConfigError
+from fedloom.ml.hetero.glm import messages as msg
+from fedloom.ml.hetero.glm import records
+from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
+from fedloom.ml.hetero.glm.loss import Family
+from fedloom.ml.hetero.glm.model import GLMModel
+from fedloom.ml.hetero.glm.optimizer import Optimizer
+from fedloom.ml.hetero.glm.params import GLMParams
+
+
+@dataclass(frozen=True)
+class GLMKind:
+    """What makes a GLM one algorithm: its parameters, its model and its family (residual, loss)."""
+
+    params: type[GLMParams]
+    model: type[GLMModel]
+    family: Family
+
+
+class GLMRole:
+    """Base of the three roles; each algorithm binds its role classes to its kind::
+
+        LR = GLMKind(HeteroLRParams, HeteroLRModel, LRFamily())
+        class HeteroLRHost(GLMHost, kind=LR): ...
+
+    Parameters
+    ----------
+    params
+        The algorithm's params object, or a FATE-style dict (validated in ``fit``).
+    """
+
+    params_class: ClassVar[type[GLMParams]] = GLMParams
+    model_class: ClassVar[type[GLMModel]] = GLMModel
+    family: ClassVar[Family] = Family()
+
+    def __init_subclass__(cls, kind: GLMKind | None = None, **rest: object) -> None:
+        super().__init_subclass__(**rest)
+        if kind is not None:
+            cls.params_class, cls.model_class, cls.family = kind.params, kind.model, kind.family
+
+    def __init__(self, params: GLMParams | Mapping[str, object] | None = None) -> None:
+        self.params = params
+
+    def _params(self) -> GLMParams:
+        """The parameters, validated (a ConfigError names a bad field)."""
+        return self.params_class.coerce(self.params)
+
+    def _model(self, model: GLMModel | Mapping[str, object]) -> GLMModel:
+        """A stored model (or its dict) as this algorithm's model."""
+        return model if isinstance(model, GLMModel) else self.model_class.from_dict(model)
+
+
+@dataclass
+class Training:
+    """One model's state on the guest or a host: weights, optimiser, masks, and what it did."""
+
+    w: np.ndarray
+    opt: Optimizer
+    masker: msg.Masker
+    seconds: list[float] = field(default_factory=list)  # wall time of each epoch
+    n_iter: int = 0
+    converged: bool = False
+
+
+class GLMParty(GLMRole):
+    """Base of the guest and the hosts: they hold data and mask the gradients they send.
+
+    Parameters
+    ----------
+    params
+        The algorithm's params object, or a FATE-style dict (validated in ``fit``).
+    mask_seed
+        Tests only: draw gradient masks from this seed instead of the OS CSPRNG.
+    """
+
+    def __init__(
+        self, params: GLMParams | Mapping[str, object] | None = None, *, mask_seed: int | None = None
+    ) -> None:
+        super().__init__(params)
+        self.mask_seed = mask_seed
+
+    def _check_roles(self, ctx: Context, party: str) -> None:
+        """At least one host, and only one where the family needs it (Poisson)."""
+        fam = self.family
+        if not ctx.hosts:
+            raise ConfigError(f"{fam.algorithm} needs at least one host", party=party, field="role.host")
+        if len(ctx.hosts) > 1 and not fam.multi_host:
+            raise ConfigError(
+                f"{fam.algorithm} supports one host; the job has {len(ctx.hosts)}",
+                party=party,
+                field="role.host",
+            )
+
+    def _masker(self, ctx: Context, pk: PublicKey, k: int) -> msg.Masker:
+        """The masks of model ``k``'s gradients (seeded per party and model in tests)."""
+        return msg.Masker(pk, None if self.mask_seed is None else f"{self.mask_seed}/{ctx.party}/{k}")
+
+    def _apply_gradient(
+        self, bctx: Context, t: Training, masked: Vector, masks: list[int], n_b: int, e: int
+    ) -> None:
+        """UNMASKED_GRADIENT: the arbiter's answer unmasked to our batch gradient; one optimiser step."""
+        raw = bctx.recv(msg.UNMASKED_GRADIENT)
+        grad_sum = t.masker.open(raw, masks, masked.frac_bits, str(bctx.arbiter))
+        t.w = t.opt.step(t.w, grad_sum / n_b, e)
+
+    def _converged(self, ectx: Context, p: GLMParams, t: Training, w_start: np.ndarray) -> bool:
+        """WEIGHT_DIFF to the arbiter (``early_stop: weight_diff`` only), its CONVERGED back."""
+        if p.early_stop == "weight_diff":
+            ectx.send(msg.WEIGHT_DIFF, float(np.sum((t.w - w_start) ** 2)))
+        return records.expect_flag(ectx.recv(msg.CONVERGED), str(ectx.arbiter), "converged")

@@ -1,0 +1,111 @@
+"""What the parameter classes of ``ml/hetero`` share: FATE-style pydantic blocks, one error shape.
+
+Every algorithm's parameters are a :class:`AlgorithmParams` made of :class:`ParamBlock` s
+(FATE's nesting: ``init_param``, ``rsa_params`` …). Unknown names are refused, values are
+checked on assignment too, and any problem becomes one
+:class:`~fedloom.core.errors.ConfigError` naming the dotted field
+(:func:`fedloom.core.validation.config_error`):
+``The 'init_param.init_method' parameter of HeteroLR must be one of 'zeros', … Got 'x'.``
+
+Field types for FATE's habits:
+
+- :func:`any_case` — a choice spelt in any case, as FATE accepts it, returned in the canonical
+  spelling (``"l2"`` → ``"L2"``);
+- :func:`only_first` — a FATE choice of which fedloom implements one option
+  (``batch_strategy: full``);
+- :data:`NotImplementedFlag` — a FATE switch fedloom accepts at its default (false) and refuses
+  when switched on (``need_cv``, ``run_cache``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Self
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StrictBool, ValidationError
+
+from fedloom.core.errors import ConfigError
+from fedloom.core.validation import config_error
+
+
+def canonical(value: object, allowed: tuple[str, ...]) -> str:
+    """``value`` spelled as in ``allowed`` (case-insensitive; None is ``"none"`` when allowed)."""
+    if value is None and "none" in allowed:
+        return "none"
+    if isinstance(value, str):
+        for a in allowed:
+            if value.lower() == a.lower():
+                return a
+    raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+
+
+def any_case(*allowed: str) -> BeforeValidator:
+    """A field validator: :func:`canonical` among ``allowed`` (``Annotated[str, any_case("a", "b")]``)."""
+    return BeforeValidator(lambda v: canonical(v, allowed))
+
+
+def only_first(*accepted: str) -> BeforeValidator:
+    """A FATE choice among ``accepted`` of which fedloom implements the first only.
+
+    Any of them is read (in any case); all but the first are refused with
+    ``only '<first>' is implemented``.
+    """
+
+    def check(value: object) -> str:
+        name = canonical(value, accepted)
+        if name != accepted[0]:
+            raise ValueError(f"only {accepted[0]!r} is implemented")
+        return name
+
+    return BeforeValidator(check)
+
+
+def _must_be_off(value: bool) -> bool:
+    if value:
+        raise ValueError("is not implemented; leave it false")
+    return value
+
+
+#: A FATE switch for a feature fedloom does not implement: accepted when false, refused when true.
+NotImplementedFlag = Annotated[StrictBool, AfterValidator(_must_be_off)]
+
+
+class ParamBlock(BaseModel):
+    """One block of FATE parameters: unknown names refused, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AlgorithmParams(ParamBlock):
+    """All parameters of one algorithm, built from FATE-style dicts with one error shape."""
+
+    #: Named in error messages (``HeteroLR``, ``Intersection``).
+    algorithm: ClassVar[str] = "fedloom"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object] | None = None, *, component: str | None = None) -> Self:
+        """Validate FATE-style values; any problem is a ConfigError naming the (dotted) field."""
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(
+                f"{cls.algorithm} parameters must be a JSON object. Got {type(values).__name__}.",
+                component=component,
+                field="params",
+            )
+        try:
+            return cls.model_validate(dict(values or {}))
+        except ValidationError as exc:
+            raise config_error(exc, cls.algorithm, component) from None
+
+    @classmethod
+    def coerce(cls, params: AlgorithmParams | Mapping[str, object] | None) -> Self:
+        """Accept a params object of this class or a FATE-style dict (ConfigError naming a bad field)."""
+        if params is None:
+            return cls()
+        if isinstance(params, cls):
+            return params
+        if isinstance(params, Mapping):
+            return cls.from_dict(params)
+        raise ConfigError(
+            f"{cls.algorithm} parameters must be {cls.__name__} or a dict. Got {type(params).__name__}.",
+            field="params",
+        )

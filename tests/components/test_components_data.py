@@ -237,7 +237,9 @@ def test_fate_parameter_names_are_accepted() -> None:
     [
         ({"with_lable": True}, "with_lable", "not a recognised name"),
         ({"label_type": "text"}, "label_type", "must be one of"),
-        ({"input_format": "sparse"}, "input_format", "only 'dense'"),
+        ({"input_format": "sparse", "missing_fill": True}, "missing_fill", "dense input only"),
+        ({"output_format": "tag"}, "output_format", "'dense' or 'sparse'"),
+        ({"input_format": "csv"}, "input_format", "must be one of"),
         ({"missing_fill_method": "mode"}, "missing_fill_method", "must be one of"),
     ],
 )

@@ -169,3 +169,65 @@ def test_fate_homo_nn_job_runs_unchanged(
     assert metrics["eval_type"] == job and metrics["accuracy"] > accuracy
     preds = pd.read_parquet(outputs(out, "nn_0", "guest-9999") / "data.parquet")
     assert (preds["predict_result"] == preds["label"]).mean() == pytest.approx(metrics["accuracy"])
+
+
+@pytest.fixture(scope="module")
+def homo_lr_ovr(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    jobs = tmp_path_factory.mktemp("jobs")
+    return fedloom_run(
+        LR_DIR / "homo_lr_one_vs_all_conf.json", LR_DIR / "homo_lr_one_vs_all_dsl.json", data_dir, jobs
+    )
+
+
+def test_fate_homo_lr_one_vs_all_job_runs_unchanged(homo_lr_ovr: dict[str, Any]) -> None:
+    guest = components(homo_lr_ovr, "guest:9999")
+    # one binary model per class, the same on every party (the arbiter's without a schema)
+    models = [
+        json.loads((outputs(homo_lr_ovr, "homo_lr_0", p) / "model.json").read_text())["model"]
+        for p in PARTIES
+    ]
+    assert [m["classes"] for m in models] == [[0, 1, 2, 3]] * 3
+    for k in range(4):
+        assert models[0]["per_class"][k]["weights"] == models[1]["per_class"][k]["weights"]
+        assert models[0]["per_class"][k]["weights"] == models[2]["per_class"][k]["weights"]
+    assert guest["homo_lr_0"]["metrics"]["classes"] == [0, 1, 2, 3]
+    assert guest["homo_lr_0"]["metrics"]["rounds"] == 1
+    # FATE's layout: the argmax class, its score, every class's score in predict_detail
+    for comp in ("homo_lr_0", "homo_lr_1"):
+        preds = pd.read_parquet(outputs(homo_lr_ovr, comp, "guest-9999") / "data.parquet")
+        details = pd.DataFrame([json.loads(d) for d in preds["predict_detail"]])
+        assert details.columns.tolist() == ["0", "1", "2", "3"]
+        assert (details.to_numpy().argmax(axis=1) == preds["predict_result"]).all()
+        np.testing.assert_allclose(details.to_numpy().max(axis=1), preds["predict_score"])
+    host_preds = pd.read_parquet(outputs(homo_lr_ovr, "homo_lr_1", "host-10000") / "data.parquet")
+    assert set(host_preds["type"]) == {"test"}
+    metrics = guest["evaluation_0"]["metrics"]
+    assert metrics["eval_type"] == "multi" and metrics["accuracy"] > 0.4  # one epoch (FATE's max_iter: 1)
+
+
+def test_fate_homo_lr_one_vs_all_class_models_equal_fedavg_on_each_binary_task(
+    homo_lr_ovr: dict[str, Any],
+) -> None:
+    from fedloom.context import Context
+    from fedloom.data import Frame, frame_from_table, read_csv_table
+    from fedloom.ml.homo.lr import HomoLRArbiter, HomoLRClient, HomoLRModel
+    from fedloom.ml.homo.params import HomoLRParams
+    from fedloom.testing import run_parties
+
+    conf = json.loads((LR_DIR / "homo_lr_one_vs_all_conf.json").read_text())
+    params = HomoLRParams.from_dict(conf["component_parameters"]["common"]["homo_lr_0"])
+    tables = [read_csv_table(FATE / "data" / f"vehicle_scale_homo_{r}.csv") for r in ("guest", "host")]
+    frames = [frame_from_table(t, with_label=True, label_name="y") for t in tables]
+    stored = json.loads((outputs(homo_lr_ovr, "homo_lr_0", "guest-9999") / "model.json").read_text())["model"]
+    for k, c in enumerate(stored["classes"]):
+        g, h = (Frame(f.ids, f.features, f.feature_names, f.label == c) for f in frames)
+
+        def guest_fit(ctx: Context, g: Frame = g) -> HomoLRModel:
+            return HomoLRClient(params).fit(ctx, g)
+
+        def host_fit(ctx: Context, h: Frame = h) -> HomoLRModel:
+            return HomoLRClient(params).fit(ctx, h)
+
+        out = run_parties({"guest": guest_fit, "host": host_fit, "arbiter": HomoLRArbiter(params).fit})
+        assert stored["per_class"][k]["weights"] == [float(w) for w in out["guest"].weights]
+        assert stored["per_class"][k]["intercept"] == float(out["guest"].intercept)

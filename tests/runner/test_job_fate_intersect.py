@@ -30,11 +30,11 @@ pytestmark = pytest.mark.skipif(not CONFS, reason="FATE examples not present")
 
 #: FATE confs whose options fedloom does not implement yet (issue 17): each must be refused
 #: before anything runs, with a ConfigError naming the parameter.
-NOT_YET = {
-    "test_intersect_job_dh": "intersect_method",
-    "test_intersect_job_rsa_cache": "run_cache",
-    "test_intersect_job_rsa_w_preprocess": "run_preprocess",
-}
+NOT_YET: dict[str, str] = {}
+
+#: FATE confs that run with a dsl of their own, in test_job_fate_cache.py (FATE's testsuite pairs
+#: the cache conf with ``test_intersect_job_cache_dsl.json``: its intersect_0 outputs a cache only).
+OWN_DSL = {"test_intersect_job_rsa_cache"}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("conf", CONFS, ids=[c.name.removesuffix("_conf.json") for c in CONFS])
 def test_fate_intersect_job_runs_unchanged(conf: Path, data_dir: Path, tmp_path: Path) -> None:
+    if conf.name.removesuffix("_conf.json") in OWN_DSL:
+        pytest.skip("runs with its own dsl in test_job_fate_cache.py")
     params = json.loads(conf.read_text())["component_parameters"]["common"]["intersect_0"]
     dsl = INTERSECT / "test_intersect_job_dsl.json"
 

@@ -43,7 +43,7 @@ class _Args(BaseModel):
     """Arguments of :func:`run`, checked before any party starts."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    method: Literal["ecdh", "rsa"]
+    method: Literal["ecdh", "rsa", "dh"]
     n: int = Field(ge=1, le=MAX_N)
     overlap: float = Field(ge=0.0, le=1.0)
     split: bool
@@ -102,7 +102,7 @@ def run(
     Raises
     ------
     ConfigError
-        An argument out of range (``method`` not ecdh/rsa, ``n`` not in [1, 10**8], ``overlap``
+        An argument out of range (``method`` not ecdh/rsa/dh, ``n`` not in [1, 10**8], ``overlap``
         not in [0, 1], ``key_size`` outside the RSA key sizes, ``timeout`` not positive).
     """
     kwargs = {"method": method, "n": n, "overlap": overlap, "split": split, "key_size": key_size}
@@ -136,7 +136,7 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``--method ecdh|rsa [--n N] [--overlap F] [--split] [--key-size BITS] [--json]``."""
     parser = argparse.ArgumentParser(description="PSI between two processes on loopback gRPC.")
-    parser.add_argument("--method", choices=("ecdh", "rsa"), default="ecdh")
+    parser.add_argument("--method", choices=("ecdh", "rsa", "dh"), default="ecdh")
     parser.add_argument("--n", type=int, default=100_000, help="ids per party")
     parser.add_argument("--overlap", type=float, default=0.5, help="fraction of ids in common")
     parser.add_argument("--split", action="store_true", help="RSA split_calculation")

@@ -44,7 +44,7 @@ def paillier(
 
 @app.command("psi")
 def psi(
-    method: str = typer.Option("ecdh", "--method", help="ecdh or rsa."),
+    method: str = typer.Option("ecdh", "--method", help="ecdh, rsa or dh (MODP 2048)."),
     split: bool = typer.Option(False, "--split", help="RSA split_calculation (work shared by both sides)."),
     n: int = typer.Option(100_000, "--n", help="Ids per party."),
     overlap: float = typer.Option(0.5, "--overlap", help="Fraction of ids in common."),
@@ -65,17 +65,22 @@ def psi(
 
 @app.command("hetero-lr")
 def hetero_lr(
-    dataset: str = typer.Option("synth50k", "--dataset", help="synth50k (FATE comparison setup) or breast."),
+    dataset: str = typer.Option(
+        "synth50k", "--dataset", help="synth50k (FATE comparison setup), breast or sparse (host side CSR)."
+    ),
     epochs: int = typer.Option(5, "--epochs", help="Full-batch epochs."),
     key_size: int = typer.Option(1024, "--key-size", help="Paillier key bits (FATE's examples use 1024)."),
     workers: int = typer.Option(1, "--workers", help="Crypto threads per party."),
+    rows: int = typer.Option(100_000, "--rows", help="sparse: rows (70% train)."),
+    features: int = typer.Option(10_000, "--features", help="sparse: the host's columns."),
+    density: float = typer.Option(0.001, "--density", help="sparse: fraction of non-zeros."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Hetero LR with guest, host and arbiter as three OS processes; seconds per epoch and test AUC."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from fedloom.bench.hetero_lr import run
 
-    report = run(dataset, epochs, key_size, workers=workers)
+    report = run(dataset, epochs, key_size, workers=workers, rows=rows, features=features, density=density)
     if as_json:
         typer.echo(json.dumps(report))
         return

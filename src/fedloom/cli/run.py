@@ -208,6 +208,8 @@ def print_summary(result: JobResult, console: Console) -> None:
             for info in result.parties.values()
         )
     ]
+    for note in result.notes:
+        console.print(f"note:    {note}", highlight=False, soft_wrap=True)
     if result.model_job:
         console.print(f"models:  of job {result.model_job}", highlight=False)
     elif trained and result.ok:
@@ -261,6 +263,7 @@ def execute(
     show_progress: bool = True,
     model_job: str | None = None,
     tls: bool = True,
+    cache_job: str | None = None,
 ) -> JobResult:
     """Run a job with progress and a summary on ``console``; returns the result (failed or not).
 
@@ -284,6 +287,7 @@ def execute(
             on_start=view.start if view else None,
             model_job=model_job,
             tls=tls,
+            cache_job=cache_job,
         )
     finally:
         if view is not None:
@@ -314,6 +318,12 @@ def run_command(
         help="Predict job: the id (or folder) of the earlier job whose models pipeline.* inputs load "
         "(default: job_parameters.common.model_version).",
     ),
+    cache_job: str | None = typer.Option(
+        None,
+        "--cache-job",
+        help="The id (or folder) of the earlier job whose cache outputs the dsl's CacheLoader "
+        "components load (overrides their job_id).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
     insecure_transport: bool = typer.Option(
         False,
@@ -334,6 +344,7 @@ def run_command(
         show_progress=not as_json,
         model_job=model_job,
         tls=not insecure_transport,
+        cache_job=cache_job,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=1, default=str))

@@ -13,6 +13,7 @@ that train and predict with an algorithm are registrations on :mod:`.model`.
 from __future__ import annotations
 
 from fedloom.components import (
+    cache_loader,
     data_transform,
     evaluation,
     feature_scale,
@@ -21,6 +22,7 @@ from fedloom.components import (
     homo_nn,
     intersection,
     reader,
+    sample_weight,
 )
 from fedloom.components.base import Component, Data, Env, Inputs, Outputs, Table
 from fedloom.dsl import REGISTRY, ModuleRegistry
@@ -28,8 +30,9 @@ from fedloom.dsl import REGISTRY, ModuleRegistry
 # The base's types a caller of the runner needs, and the lookups of this package ...
 __all__ = ["Component", "Data", "Env", "Inputs", "Outputs", "Table", "component_class", "registry"]
 # ... and the component modules (importing the package imports them, which registers them):
-__all__ += ["data_transform", "evaluation", "feature_scale", "intersection", "reader"]
+__all__ += ["data_transform", "evaluation", "feature_scale", "intersection", "reader", "sample_weight"]
 __all__ += ["glm", "homo_lr", "homo_nn"]  # the model components, registrations on .model
+__all__ += ["cache_loader"]
 
 
 def registry() -> ModuleRegistry:

@@ -141,9 +141,10 @@ def data_select(data: Data, ids: np.ndarray, *, keys_only: bool = False) -> Data
 
 
 def data_to_pandas(data: Data) -> pd.DataFrame:
-    """A pandas table with the id column first (what ``data.parquet`` holds)."""
+    """A pandas table with the id column first (what ``data.parquet`` holds); a sparse Frame as
+    its id, label and one ``features`` column of ``name:value`` text (never densified)."""
     if isinstance(data, Frame):
-        return data.to_pandas()
+        return data.to_sparse_text() if data.is_sparse else data.to_pandas()
     return data.df
 
 
@@ -165,6 +166,8 @@ class Inputs:
     missing
         For each slot, why a wired input is absent on this party (its producer does not run
         here, or gave no output here).
+    caches
+        ``input.cache`` dicts (an upstream component's or a ``CacheLoader``'s ``cache`` output).
     """
 
     data: dict[str, list[Data]] = field(default_factory=dict)
@@ -172,6 +175,7 @@ class Inputs:
     isometric_models: list[dict[str, object]] = field(default_factory=list)
     sources: dict[str, list[str]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
+    caches: list[dict[str, object]] = field(default_factory=list)
 
     def one(self, *slots: str) -> Data:
         """The single data input of the first slot present among ``slots`` (all slots when empty).
@@ -209,11 +213,15 @@ class Outputs:
         ``model`` part are files (:func:`split_model_files`).
     metrics
         A JSON-able dict shown in the job summary (counts, timings, scores).
+    cache
+        A JSON-able dict kept for later components or jobs (``output.cache``; FATE's
+        intersection cache), saved as ``{cache name}.json``; or ``None``.
     """
 
     data: list[Data] = field(default_factory=list)
     model: dict[str, object] | None = None
     metrics: dict[str, object] = field(default_factory=dict)
+    cache: dict[str, object] | None = None
 
 
 @dataclass
@@ -312,9 +320,18 @@ def model_of(models: Sequence[Mapping[str, object]], module: str, component: str
     raise DataError(f"{component} needs a {module} model as input.model; got {kinds}.", field="input.model")
 
 
+#: Modules that take a sparse Frame as it is (DataTransform's ``output_format: sparse``); every
+#: other module gets it densified (the same numbers: sparse is a storage choice, not a value).
+SPARSE_MODULES = frozenset({"HeteroLR", "HeteroLinR", "HeteroPoisson", "FeatureScale"})
+
+
 def frame_input(data: Data, module: str, slot: str) -> Frame:
-    """``data`` as a Frame, or a DataError saying that DataTransform must come first."""
+    """``data`` as a Frame (dense unless ``module`` is in :data:`SPARSE_MODULES`), or a DataError
+    saying that DataTransform must come first."""
     if isinstance(data, Frame):
+        if data.is_sparse and module not in SPARSE_MODULES:
+            log.info("%s: densifying the sparse %s of %s (it works on dense features)", module, slot, data)
+            return data.to_dense()
         return data
     raise DataError(
         f"{module} needs parsed data (the output of DataTransform, or of an Intersection fed by it) "

@@ -3,8 +3,13 @@
 FATE's parameter names are accepted (``DataTransformParam``, FATE 1.x):
 
 =======================  ================================================================
-``input_format``         ``dense`` (the table store holds dense tables only)
-``output_format``        ``dense``
+``input_format``         ``dense`` (numeric columns), ``sparse`` (svmlight, also spelt
+                         ``svmlight``), ``tag``, ``tag_value`` (or ``tag`` with
+                         ``tag_with_value``): rows of text, see :mod:`fedloom.data.text_rows`
+``output_format``        ``dense`` or ``sparse`` (a CSR matrix, kept sparse by row
+                         selection, FeatureScale and the hetero GLMs)
+``delimitor``            between the tokens of a text row (blank: any whitespace)
+``tag_with_value``, ``tag_value_delimitor``   ``tag:value`` tokens (``index:value`` for sparse)
 ``with_label``           whether ``label_name`` is the label (else it is a feature)
 ``label_name``           label column, default ``y``
 ``label_type``           ``int`` / ``int64`` / ``long`` (classes) or ``float`` / ``float64``
@@ -16,9 +21,11 @@ FATE's parameter names are accepted (``DataTransformParam``, FATE 1.x):
 ``outlier_replace``      replace the values in ``outlier_impute`` …
 ``outlier_replace_method``, ``outlier_replace_value``   … with a statistic or a designated value
 ``with_match_id``, ``match_id_name``, ``match_id_index``  the id column (the table's own)
-``data_type``, ``delimitor``, ``exclusive_data_type``, ``tag_with_value``,
-``tag_value_delimitor``  accepted; features are always float64 and tables are already parsed
+``data_type``, ``exclusive_data_type``  accepted; features are always float64
 =======================  ================================================================
+
+``missing_fill`` and ``outlier_replace`` work on dense input only (a text row has no missing
+cells: an absent index is a zero); with another ``input_format`` they are refused.
 
 The model output records the schema (id, label, feature names and order), the fill and
 outlier values and the parameters, so a component fed ``data_transform_0.model`` (predict, or
@@ -35,7 +42,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from fedloom.components.base import Component, Inputs, Outputs, Table, model_of, stored_float, stored_object
 from fedloom.context import Context
@@ -43,6 +50,7 @@ from fedloom.core.errors import DataError
 from fedloom.core.roles import GUEST, HOST
 from fedloom.data import Frame, check_compatible, frame_from_table, make_schema
 from fedloom.data.schema import schema_features
+from fedloom.data.text_rows import frame_from_text
 from fedloom.dsl import ModuleSpec, register_module
 
 __all__ = ["DataTransform", "DataTransformParams"]
@@ -51,16 +59,14 @@ log = logging.getLogger(__name__)
 
 FillValue = float | list[float] | dict[str, float]
 _STAT_METHODS = ("mean", "median", "min", "max")
-_DENSE_ONLY = (
-    ("sparse", "tag", "svmlight"),
-    "only 'dense' is supported (tables are stored dense); {v!r} is not",
-)
 #: FATE values fedloom refuses, per parameter, with the reason.
 _REFUSED = {
-    "input_format": _DENSE_ONLY,
-    "output_format": _DENSE_ONLY,
+    "input_format": ((), ""),
+    "output_format": (("tag", "tag_value", "svmlight"), "output_format is 'dense' or 'sparse'; {v!r} is not"),
     "label_type": (("str",), "labels are stored as numbers; use 'int' (classes) or 'float' (regression)"),
 }
+#: Other spellings of a format.
+_ALIASES = {"svmlight": "sparse", "libsvm": "sparse", "tag_with_value": "tag_value"}
 
 
 class DataTransformParams(BaseModel):
@@ -68,8 +74,8 @@ class DataTransformParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input_format: Literal["dense"] = "dense"
-    output_format: Literal["dense"] = "dense"
+    input_format: Literal["dense", "sparse", "tag", "tag_value"] = "dense"
+    output_format: Literal["dense", "sparse"] = "dense"
     delimitor: str = ","
     data_type: Literal["float64", "float", "int", "int64", "long"] = "float64"
     exclusive_data_type: dict[str, str] | None = None
@@ -99,7 +105,27 @@ class DataTransformParams(BaseModel):
         refused, why = _REFUSED[str(info.field_name)]
         if v.lower() in refused:
             raise ValueError(why.format(v=v))
+        if info.field_name == "input_format":
+            return _ALIASES.get(v.lower(), v.lower())
         return v.lower()
+
+    @field_validator("missing_fill", "outlier_replace")
+    @classmethod
+    def _dense_only(cls, v: bool, info: ValidationInfo) -> bool:
+        fmt = info.data.get("input_format", "dense")
+        if v and fmt != "dense":
+            raise ValueError(
+                f"{info.field_name} works on dense input only; input_format {fmt!r} has no missing "
+                "cells (an absent index or tag is a zero)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _tag_with_value(self) -> DataTransformParams:
+        """FATE's ``tag`` with ``tag_with_value: true`` is the ``tag_value`` format."""
+        if self.input_format == "tag" and self.tag_with_value:
+            self.input_format = "tag_value"
+        return self
 
     @property
     def label_kind(self) -> Literal["int", "float"]:
@@ -205,6 +231,50 @@ def transform(
     if model is not None:
         params = DataTransformParams.model_validate(model.get("params"))
     _check_id_column(table, params)
+    if params.input_format != "dense":
+        return _from_text(table, params, model), TransformInfo()
+    frame, info = _dense(table, params, model)
+    return (frame.to_sparse() if params.output_format == "sparse" else frame), info
+
+
+def _from_text(table: Table, params: DataTransformParams, model: Mapping[str, object] | None) -> Frame:
+    """Rows of text (``sparse`` / ``tag`` / ``tag_value``) → a Frame, sparse unless ``output_format``
+    is ``dense``; with a ``model``, its columns (predict data)."""
+    names = None
+    with_label = params.with_label
+    if model is not None:
+        names = list(schema_features(stored_object(model.get("schema"), "schema")))
+        schema_label = stored_object(model.get("schema"), "schema").get("label")
+        with_label = with_label and schema_label is not None and _rows_have_label(table, params)
+    frame = frame_from_text(
+        table.df,
+        input_format=params.input_format,  # type: ignore[arg-type]  # not "dense" here
+        id_column=table.id_column,
+        delimitor=params.delimitor,
+        tag_value_delimitor=params.tag_value_delimitor,
+        with_label=with_label,
+        label_name=params.label_name,
+        label_type=params.label_kind,
+        feature_names=names,
+        table=table.name,
+    )
+    return frame.to_dense() if params.output_format == "dense" else frame
+
+
+def _rows_have_label(table: Table, params: DataTransformParams) -> bool:
+    """Whether predict rows still carry the label: their first token is not a feature token."""
+    col = [c for c in table.df.columns if c != table.id_column]
+    if len(col) != 1 or not len(table.df):
+        return True
+    first = str(table.df[col[0]].iloc[0]).strip()
+    tokens = first.split() if not params.delimitor.strip() else first.split(params.delimitor)
+    head = tokens[0].strip() if tokens else ""
+    return params.input_format == "tag" or (bool(head) and params.tag_value_delimitor not in head)
+
+
+def _dense(
+    table: Table, params: DataTransformParams, model: Mapping[str, object] | None
+) -> tuple[Frame, TransformInfo]:
     df = table.df.copy()
     with_label = params.with_label
     if model is not None and with_label and params.label_name not in df.columns:
@@ -299,6 +369,6 @@ SPEC = register_module(
         outputs={"data", "model"},
         requires_data=True,
         entry={GUEST: DataTransform, HOST: DataTransform},
-        description="Parse a dense table into ids, label and features; fill missing values.",
+        description="Parse a dense or sparse / tag table into ids, label and features; fill missing values.",
     )
 )

@@ -50,6 +50,15 @@ scaled columns. A component given that model (``input.model``, or ``isometric_mo
 data through ``scale_1`` fed ``scale_0.model``, or ``pipeline.scale_0.model`` in a predict job)
 fits nothing: it checks the new data against the schema and applies the stored statistics.
 
+**Sparse data** (``DataTransform``'s ``output_format: sparse``) stays sparse: the statistics are
+those of the full columns (implicit zeros included; computed a block of columns at a time, the
+same numbers as on the dense data) and only the stored non-zeros are transformed. That is exact
+only where a column's implicit zeros stay zero, ``(clip(0) - centre) / scale == 0``: true for
+``standard_scale`` with ``with_mean: false`` (and a range holding 0) and for ``min_max_scale`` of a
+column whose lower bound is 0. Any other scaling would turn every zero into a non-zero (a dense
+matrix), so it is refused naming the parameter (``with_mean`` or ``method``), as scikit-learn
+refuses to centre a sparse matrix.
+
 Importing this module registers ``FeatureScale`` with :data:`fedloom.dsl.REGISTRY`.
 """
 
@@ -63,6 +72,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
+from scipy import sparse
 
 from fedloom.components.base import (
     Component,
@@ -86,6 +96,8 @@ log = logging.getLogger(__name__)
 MODULE = "FeatureScale"
 #: A spread below this is a constant column: its scale is taken as 1 (FATE's rule).
 MIN_SCALE = 1e-6
+#: Dense cells per block of columns when fitting on sparse data (about 32 MiB of float64).
+SPARSE_BLOCK_CELLS = 1 << 22
 #: Data slots read, in order of preference.
 DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
 
@@ -259,7 +271,21 @@ def fit_scale(frame: Frame, params: FeatureScaleParams) -> dict[str, ColumnScale
         return {}
     if frame.n_rows == 0:
         raise DataError(f"table {frame.table or '?'}: no rows to fit the scaling on.", field="input.data")
-    x = frame.features[:, cols]  # (n, k)
+    if frame.is_sparse:  # dense blocks of columns: the same statistics as the dense data
+        x_all = frame.sparse_features().tocsc()
+        step = max(1, SPARSE_BLOCK_CELLS // max(frame.n_rows, 1))
+        out: dict[str, ColumnScale] = {}
+        for a in range(0, len(cols), step):
+            block = cols[a : a + step]
+            out.update(_fit_columns(np.asarray(x_all[:, block].toarray()), block, features, params))
+        return out
+    return _fit_columns(frame.features[:, cols], cols, features, params)
+
+
+def _fit_columns(
+    x: np.ndarray, cols: list[int], features: Sequence[str], params: FeatureScaleParams
+) -> dict[str, ColumnScale]:
+    """:func:`fit_scale` of the columns ``cols``, whose values are ``x`` (n, k)."""
     lower, upper = x.min(axis=0), x.max(axis=0)
     if params.mode == "cap":
         if isinstance(params.feat_upper, float | int):  # a list is refused in mode 'cap'
@@ -307,6 +333,8 @@ def transform(frame: Frame, columns: Mapping[str, ColumnScale]) -> Frame:
     upper = np.array([s.upper for s in stats])
     centre = np.array([s.centre for s in stats])
     scale = np.array([s.scale for s in stats])
+    if frame.is_sparse:
+        return frame.with_features(_transform_sparse(frame, cols, lower, upper, centre, scale))
     feats = frame.features.copy()
     feats[:, cols] = (np.clip(feats[:, cols], lower, upper) - centre) / scale  # (n, k)
     return Frame(
@@ -317,7 +345,36 @@ def transform(frame: Frame, columns: Mapping[str, ColumnScale]) -> Frame:
         match_id_name=frame.match_id_name,
         label_name=frame.label_name,
         table=frame.table,
+        weights=frame.weights,
     )
+
+
+def _transform_sparse(
+    frame: Frame,
+    cols: list[int],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    centre: np.ndarray,
+    scale: np.ndarray,
+) -> sparse.csr_matrix:
+    """The scaled CSR matrix: only stored values change; a column with implicit zeros must map 0 to 0."""
+    x = frame.sparse_features().tocsc(copy=True)
+    n = frame.n_rows
+    for k, j in enumerate(cols):
+        lo, hi = int(x.indptr[j]), int(x.indptr[j + 1])
+        if hi - lo < n and (np.clip(0.0, lower[k], upper[k]) - centre[k]) / scale[k] != 0.0:
+            field = "method" if centre[k] == lower[k] else "with_mean"  # min-max centres on the lower bound
+            raise ConfigError(
+                f"table {frame.table or '?'}: scaling column {frame.feature_names[j]!r} of sparse data "
+                f"moves its zeros to {(np.clip(0.0, lower[k], upper[k]) - centre[k]) / scale[k]:.6g}, "
+                "which would make the matrix dense; use standard_scale with with_mean false (or "
+                "min_max_scale on a column whose minimum is 0), or DataTransform's output_format dense.",
+                field=field,
+            )
+        x.data[lo:hi] = (np.clip(x.data[lo:hi], lower[k], upper[k]) - centre[k]) / scale[k]
+    out = x.tocsr()
+    out.eliminate_zeros()
+    return out
 
 
 class FeatureScale(Component):

@@ -7,6 +7,11 @@ the same columns), the arbiter aggregates. FATE's parameter names are checked by
 ``encrypt_param.method: Paillier``, is a :class:`~fedloom.core.ConfigError` naming the field);
 fedloom adds ``secure_aggregate`` (default true) and ``scale_bits``.
 
+**Multi-class** (labels other than 0 / 1 on any client): FATE's one-vs-rest, one binary FedAvg per
+class after the clients agree the class list by secure aggregation (the arbiter learns the union
+of the label values only: :mod:`fedloom.ml.homo.classes`); predictions are the argmax of the
+per-class scores, each class's score in ``predict_detail``.
+
 **Train**: every client fits, then predicts its own rows. **Predict**: each client predicts its
 rows with its stored model; no message is exchanged. Guest and hosts output predictions in FATE's
 layout; every party stores the global model (the arbiter's holds no schema); metrics are the rounds,

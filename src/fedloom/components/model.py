@@ -15,11 +15,35 @@ The loader runs when a job first needs the algorithm (importing one may load tor
 crypto stack), not when the component registers. :class:`ModelBinding` does the rest, the same
 way for every algorithm:
 
-**Train** (``input.data.train_data`` [+ ``validate_data``]; a model input as well is refused,
-warm starts are not supported)::
+**Train** (``input.data.train_data`` [+ ``validate_data``])::
 
     model = Guest(params).fit(ctx.sub("fit"), train, validate)       # Host alike; Arbiter.fit(ctx)
     Guest(params).predict(ctx.sub("output_train"), model, train)     # and "output_validate"
+
+**Warm start** (``train_data`` and a ``model`` input of the same module): every party continues
+from its own stored part, ``fit(ctx.sub("fit"), train, validate, init=model)`` (the arbiter
+``fit(ctx, init=model)``). Only role classes whose ``fit`` takes ``init`` warm-start; for the
+others the model input is refused (ConfigError naming ``input.model``). The job's parameters
+apply (FATE's ``max_iter`` counts the epochs of both runs); the train data must have the stored
+schema.
+
+**Cross-validation** (``cv_param.need_cv: true``, handled here for every model component; the
+algorithm never sees ``cv_param``): the rows are split into ``n_splits`` folds by id, so every
+party derives the same folds from the ids it holds and nothing is sent to agree on them:
+without ``shuffle`` contiguous folds in row order (the intersection's aligned order; sklearn's
+``KFold``), with ``shuffle`` the rows ordered by ``sha256(random_seed, id)`` first. The seed is
+the conf's, which every party has anyway, so a party learns nothing it did not know. Each fold::
+
+    model = Guest(params).fit(<step>.cv.fold-i/fit, train[fold != i], None)     # Arbiter.fit(...)
+    Guest(params).predict(<step>.cv.fold-i/output_train, model, train[fold != i])  # history only
+    Guest(params).predict(<step>.cv.fold-i/output_validate, model, train[fold == i])
+
+Each fold is a job step of its own (:func:`fold_context`), as it has a key of its own.
+
+Metrics: per fold the scores of the held-out predictions (through
+:mod:`fedloom.ml.evaluation.registry`) and their mean / std (``cv_summary``); with
+``output_fold_history`` the data output holds every fold's predictions in FATE's layout, ``type``
+``train`` / ``validate`` and a ``fold`` column. No model is output (as FATE's CV job).
 
 **Predict** (``input.data.test_data`` / ``data`` / ``eval_data``, plus ``input.model``: an upstream
 component's model or ``pipeline.<component>.model``, the model of an earlier job)::
@@ -48,15 +72,18 @@ What an algorithm provides is typed by the Protocols below: :class:`DataRole` (g
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Annotated, ClassVar, Generic, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 from fedloom.components.base import Component, Inputs, Outputs, Table, frame_input, model_of
-from fedloom.context import Context
+from fedloom.context import Context, NamespacePath
 from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.roles import ARBITER, GUEST, HOST, Role
 from fedloom.data import Frame, align
@@ -68,12 +95,14 @@ __all__ = [
     "PREDICT_SLOTS",
     "Algorithm",
     "ArbiterRole",
+    "CVSettings",
     "DataRole",
     "ModelBinding",
     "ModelComponent",
     "ModelParams",
     "StoredModel",
     "TrainedModel",
+    "cv_folds",
     "register_model_component",
 ]
 
@@ -175,22 +204,140 @@ def slot_present(inputs: Inputs, slot: str) -> bool:
 
 
 def is_training(inputs: Inputs, module: str) -> bool:
-    """``train_data`` wired in: train; otherwise predict with ``input.model``.
+    """``train_data`` wired in: train (a warm start when a model is given too); otherwise predict
+    with ``input.model``."""
+    return slot_present(inputs, "train_data")
+
+
+def takes_init(fit: Callable[..., object]) -> bool:
+    """Whether a role's ``fit`` accepts ``init=`` (the stored model of a warm start)."""
+    try:
+        return "init" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def refuse_warm_start(module: str, component: str) -> ConfigError:
+    """The refusal of a model input with train_data for an algorithm that cannot warm-start."""
+    return ConfigError(
+        f"{module} does not warm-start: give it either train_data (train) or test_data with "
+        "input.model (predict), not train_data with a model.",
+        component=component,
+        field="input.model",
+    )
+
+
+# -- cross-validation -------------------------------------------------------------------------------
+#: Each fold's levels below its step: ``fit``, ``output_train``, ``output_validate``.
+CV_FIT = NamespacePath("fit", indexed=False)
+CV_TRAIN = NamespacePath("output_train", indexed=False)
+CV_VALIDATE = NamespacePath("output_validate", indexed=False)
+
+
+def fold_context(ctx: Context, i: int) -> Context:
+    """Fold ``i``'s context: its own job step ``<component>.cv.fold-<i>`` (every party builds it alike).
+
+    A fold is a training of its own, with its own key: a context pins one public key per job step
+    (its first namespace level), so each fold is a step rather than a level below the component's.
+    """
+    step = ctx.namespace[0] if ctx.namespace else "model"
+    return ctx.derive(namespace=(f"{step}.cv.fold-{i}", *ctx.namespace[1:]))
+
+
+class CVSettings(BaseModel):
+    """FATE's ``cv_param``, as every model component reads it (``mode``, ``role``,
+    ``history_value_type`` and ``evaluate_param`` are accepted and unused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_splits: Annotated[StrictInt, Field(ge=2)] = 5
+    mode: str = "hetero"
+    role: str = "guest"
+    shuffle: StrictBool = True
+    random_seed: StrictInt | None = 1
+    need_cv: StrictBool = False
+    output_fold_history: StrictBool = True
+    history_value_type: str = "score"
+    evaluate_param: dict[str, object] | None = None
+
+    @classmethod
+    def of(cls, conf: Mapping[str, object], component: str | None = None) -> CVSettings:
+        """The ``cv_param`` of a conf (defaults without one); ConfigError naming the field."""
+        raw = conf.get("cv_param")
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"The 'cv_param' parameter must be an object. Got {type(raw).__name__}.",
+                component=component,
+                field="cv_param",
+            )
+        try:
+            return cls.model_validate(dict(raw))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in ("cv_param", *err["loc"]))
+            raise ConfigError(
+                f"The '{where}' parameter is invalid: {err['msg']}. Got {err.get('input')!r}.",
+                component=component,
+                field=where,
+            ) from None
+
+
+def without_cv(conf: Mapping[str, object]) -> dict[str, object]:
+    """The conf the algorithm checks: ``cv_param`` is the base's (see :class:`CVSettings`)."""
+    return {k: v for k, v in conf.items() if k != "cv_param"}
+
+
+def cv_folds(ids: np.ndarray, n_splits: int, shuffle: bool, seed: int | None) -> np.ndarray:
+    """The fold of each row, from its id only, so every party holding the same ids agrees.
+
+    Without ``shuffle``: contiguous folds in row order, the first ``n % n_splits`` one row longer
+    (sklearn's ``KFold``). With ``shuffle``: the same, after ordering the rows by
+    ``sha256(f"{seed}:{id}")`` (``seed`` None counts as 0).
 
     Raises
     ------
-    ConfigError
-        Both ``train_data`` and a model: warm starts are not supported.
+    DataError
+        Fewer rows than folds.
     """
-    if not slot_present(inputs, "train_data"):
-        return False
-    if inputs.models:
-        raise ConfigError(
-            f"{module} does not warm-start: give it either train_data (train) or test_data with "
-            "input.model (predict), not train_data with a model.",
-            field="input.model",
-        )
-    return True
+    n = len(ids)
+    if n < n_splits:
+        raise DataError(f"cross-validation needs at least n_splits={n_splits} rows; the data has {n}")
+    order = np.arange(n)
+    if shuffle:
+        key = f"{0 if seed is None else seed}:".encode()
+        digests = [hashlib.sha256(key + str(i).encode()).hexdigest() for i in ids]
+        order = np.asarray(sorted(range(n), key=digests.__getitem__), dtype=np.int64)
+    folds = np.empty(n, dtype=np.int64)
+    start = 0
+    for i in range(n_splits):
+        size = n // n_splits + (1 if i < n % n_splits else 0)
+        folds[order[start : start + size]] = i
+        start += size
+    return folds
+
+
+def fold_scores(preds: Predictions) -> dict[str, float]:
+    """Every score metric of one fold's held-out predictions (empty without a label)."""
+    from fedloom.ml.evaluation.registry import resolve_metrics, score_metrics
+
+    if preds.label is None or len(preds.ids) == 0:
+        return {}
+    names = resolve_metrics(preds.task, None, scores_only=True)
+    pos = (preds.classes or [0, 1])[-1] if preds.task == "binary" else 1
+    return score_metrics(preds.task, names, preds.label, preds.score, preds.result, pos_label=pos)
+
+
+def cv_summary(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """``{metric: {"mean", "std"}}`` over the folds (population std, NaN folds left out)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in per_fold[0] if per_fold else {}:
+        values = np.asarray([f[name] for f in per_fold], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            out[name] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
 
 
 def train_inputs(inputs: Inputs, module: str) -> tuple[Frame, Frame | None]:
@@ -362,16 +509,31 @@ class ModelBinding(Generic[P, M]):
 
     def check(self, conf: Mapping[str, object]) -> None:
         """Refuse a conf the algorithm refuses (ConfigError naming the field)."""
-        self.algorithm().params.from_dict(dict(conf))
+        CVSettings.of(conf)
+        self.algorithm().params.from_dict(without_cv(conf))
 
     def params(self, conf: Mapping[str, object], component: ModelComponent) -> P:
         """The algorithm's parameters of ``conf`` (the job's, or the stored model's)."""
-        return self.algorithm().params.from_dict(dict(conf), component=component.env.component)
+        return self.algorithm().params.from_dict(without_cv(conf), component=component.env.component)
 
     def run(self, component: ModelComponent, ctx: Context, inputs: Inputs) -> Outputs:
         """Train (``train_data`` wired in) or predict (a stored model) on ``component``'s party."""
         role = component.env.party.role
         training = is_training(inputs, self.module)
+        cv = CVSettings.of(component.params.as_dict(), component.env.component)
+        if training and cv.need_cv:
+            if inputs.models:
+                raise ConfigError(
+                    f"{self.module} cross-validates from scratch: cv_param.need_cv with a model input "
+                    "(a warm start) is not supported.",
+                    component=component.env.component,
+                    field="input.model",
+                )
+            if role == ARBITER:
+                return self._cv_arbiter(component, ctx, cv)
+            algo = self.algorithm()
+            data_role = algo.guest if role == GUEST else algo.host
+            return self._cross_validate(component, data_role, ctx, inputs, cv)
         if role == ARBITER and training:
             return self._train_arbiter(component, ctx, inputs)
         if role == ARBITER:
@@ -382,6 +544,63 @@ class ModelBinding(Generic[P, M]):
             return self._train(component, party, ctx, inputs)
         return self._predict(component, party, ctx, inputs)
 
+    def _init(self, component: ModelComponent, inputs: Inputs, fit: Callable[..., object]) -> M | None:
+        """The stored model a warm start continues from (None without a model input)."""
+        if not inputs.models:
+            return None
+        if not takes_init(fit):
+            raise refuse_warm_start(self.module, component.env.component)
+        stored = StoredModel.of(inputs, self.module, component.env.component)
+        return self.algorithm().model.from_dict(stored.model)
+
+    # -- cross-validation ----------------------------------------------------------------------------
+    def _cross_validate(
+        self,
+        component: ModelComponent,
+        role: Callable[[P], DataRole[M]],
+        ctx: Context,
+        inputs: Inputs,
+        cv: CVSettings,
+    ) -> Outputs:
+        env = component.env
+        train = frame_input(inputs.one("train_data"), self.module, "train_data")
+        party = role(self.params(component.params.as_dict(), component))
+        folds = cv_folds(train.ids, cv.n_splits, cv.shuffle, cv.random_seed)
+        tables: list[Table] = []
+        per_fold: list[dict[str, float]] = []
+        for i in range(cv.n_splits):
+            env.progress(i / cv.n_splits, f"cross-validation fold {i + 1} of {cv.n_splits}")
+            fctx = fold_context(ctx, i)
+            fit_rows = train.take(np.flatnonzero(folds != i))
+            held_out = train.take(np.flatnonzero(folds == i))
+            model = party.fit(CV_FIT.at(fctx), fit_rows, None)
+            sets = ([("train", fit_rows)] if cv.output_fold_history else []) + [("validate", held_out)]
+            for kind, frame in sets:
+                preds = party.predict((CV_TRAIN if kind == "train" else CV_VALIDATE).at(fctx), model, frame)
+                if preds is None:
+                    continue
+                if kind == "validate":
+                    per_fold.append(fold_scores(preds))
+                if cv.output_fold_history:
+                    table = predictions_table(preds, kind, env.component)
+                    table.df["fold"] = i
+                    tables.append(table)
+        metrics: dict[str, object] = {"mode": "cv", "n_splits": cv.n_splits, "train_rows": train.n_rows}
+        if per_fold:
+            metrics["cv_folds"] = per_fold
+            metrics["cv_summary"] = cv_summary(per_fold)
+        return Outputs(data=[concat_tables(tables)] if tables else [], metrics=metrics)
+
+    def _cv_arbiter(self, component: ModelComponent, ctx: Context, cv: CVSettings) -> Outputs:
+        party = self._arbiter(component.params.as_dict(), component)
+        for i in range(cv.n_splits):
+            fctx = fold_context(ctx, i)
+            model = party.fit(CV_FIT.at(fctx))
+            if cv.output_fold_history:
+                party.predict(CV_TRAIN.at(fctx), model)
+            party.predict(CV_VALIDATE.at(fctx), model)
+        return Outputs(metrics={"mode": "cv", "n_splits": cv.n_splits})
+
     # -- guest and host ------------------------------------------------------------------------
     def _train(
         self, component: ModelComponent, role: Callable[[P], DataRole[M]], ctx: Context, inputs: Inputs
@@ -389,8 +608,14 @@ class ModelBinding(Generic[P, M]):
         env = component.env
         train, validate = train_inputs(inputs, self.module)
         party = role(self.params(component.params.as_dict(), component))
+        init = self._init(component, inputs, party.fit)
+        if init is not None:  # a warm start: the stored schema, in its order
+            stored = StoredModel.of(inputs, self.module, env.component)
+            train = stored.aligned(train)
+            validate = None if validate is None else stored.aligned(validate)
         env.progress(0.0, f"training on {train.n_rows} rows, {train.n_features} features")
-        model = party.fit(ctx.sub("fit"), train, validate)
+        fit = party.fit if init is None else functools.partial(party.fit, init=init)  # type: ignore[call-arg]
+        model = fit(ctx.sub("fit"), train, validate)
         env.progress(0.9, "predicting on the training data")
         sets = [("train", train)] + ([] if validate is None else [("validate", validate)])
         tables = [_predictions(party, ctx, model, frame, kind, env.component) for kind, frame in sets]
@@ -424,7 +649,9 @@ class ModelBinding(Generic[P, M]):
 
     def _train_arbiter(self, component: ModelComponent, ctx: Context, inputs: Inputs) -> Outputs:
         party = self._arbiter(component.params.as_dict(), component)
-        model = party.fit(ctx.sub("fit"))
+        init = self._init(component, inputs, party.fit)
+        fit = party.fit if init is None else functools.partial(party.fit, init=init)  # type: ignore[call-arg]
+        model = fit(ctx.sub("fit"))
         party.predict(ctx.sub("output_train"), model)
         if slot_present(inputs, "validate_data"):
             party.predict(ctx.sub("output_validate"), model)

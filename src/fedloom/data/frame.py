@@ -1,4 +1,8 @@
-"""Frame: one party's rows as ids, an optional label and a dense float64 feature matrix.
+"""Frame: one party's rows as ids, an optional label and a float64 feature matrix.
+
+The matrix is dense (numpy) or sparse (a ``scipy.sparse`` CSR matrix, from ``DataTransform``'s
+``output_format: sparse``); row selection, column selection and ``x @ w`` keep a sparse matrix
+sparse, and :meth:`Frame.dense_features` gives the dense array where a consumer needs one.
 
 Ids are text: a numpy ``object`` array of ``str``, unique within a frame. They are what parties
 match on (PSI), so they are never numbers that could print two ways (``1`` vs ``1.0``): integer
@@ -14,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy import sparse
 
 from fedloom.core.errors import DataError
 
-__all__ = ["Frame", "normalise_ids"]
+__all__ = ["Frame", "append_column", "normalise_ids"]
 
 _MAX_LISTED = 5
 
@@ -80,6 +85,14 @@ def normalise_ids(
     return out
 
 
+def append_column(x: Any, col: np.ndarray) -> Any:
+    """``[x | col]``: a dense array stays dense (``np.hstack``); a sparse matrix stays sparse (CSC,
+    the layout of an encrypted ``dot`` over columns)."""
+    if sparse.issparse(x):
+        return sparse.hstack([x, sparse.csc_matrix(col.reshape(-1, 1))], format="csc")
+    return np.hstack([x, col.reshape(-1, 1)])
+
+
 def _check_unique(ids: np.ndarray, table: str | None, column: str) -> None:
     index = pd.Index(ids)
     if index.is_unique:
@@ -115,6 +128,9 @@ class Frame:
         Name of the label column when there is a label.
     table
         ``namespace.name`` of the source table, for error messages.
+    weights
+        ``(n_rows,)`` non-negative finite sample weights (``SampleWeight``'s output) or ``None``;
+        kept by :meth:`take`, :meth:`select` and :meth:`select_features`.
     """
 
     ids: np.ndarray
@@ -124,6 +140,7 @@ class Frame:
     match_id_name: str
     label_name: str | None
     table: str | None
+    weights: np.ndarray | None = None
 
     def __init__(
         self,
@@ -134,12 +151,17 @@ class Frame:
         match_id_name: str = "id",
         label_name: str | None = None,
         table: str | None = None,
+        weights: ArrayLike | None = None,
     ) -> None:
         self.match_id_name, self.label_name, self.table = match_id_name, label_name, table
         self.ids = normalise_ids(ids, table=self.table, column=self.match_id_name)
         _check_unique(self.ids, self.table, self.match_id_name)
         n = len(self.ids)
-        feats = np.asarray(features, dtype=np.float64)
+        if sparse.issparse(features):
+            feats = sparse.csr_matrix(features, dtype=np.float64)
+            feats.sum_duplicates()
+        else:
+            feats = np.asarray(features, dtype=np.float64)
         if feats.ndim == 1 and n and feats.size == 0:
             feats = feats.reshape(n, 0)
         if feats.ndim != 2 or feats.shape[0] != n:
@@ -167,6 +189,35 @@ class Frame:
                     field=self.label_name,
                 )
             self.label = lab
+        self.weights = None if weights is None else self._checked_weights(weights)
+
+    def _checked_weights(self, weights: ArrayLike) -> np.ndarray:
+        """``weights`` as a float64 ``(n_rows,)`` array of finite values ``>= 0`` (DataError else)."""
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.n_rows,):
+            raise DataError(f"{_where(self.table)}weights must have shape ({self.n_rows},). Got {w.shape}.")
+        bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+        if len(bad):
+            raise DataError(
+                f"{_where(self.table)}sample weights must be finite and >= 0 (row {int(bad[0])}: "
+                f"{w[bad[0]]!r}).",
+                field="weight",
+            )
+        return w
+
+    def with_weights(self, weights: ArrayLike | None) -> Frame:
+        """The same rows with ``weights`` (one per row, finite, ``>= 0``; ``None`` drops them)."""
+        frame = Frame._trusted(
+            self.ids,
+            self.features,
+            self.feature_names,
+            self.label,
+            self.match_id_name,
+            self.label_name,
+            self.table,
+        )
+        frame.weights = None if weights is None else self._checked_weights(weights)
+        return frame
 
     @classmethod
     def _trusted(
@@ -178,11 +229,13 @@ class Frame:
         match_id_name: str,
         label_name: str | None,
         table: str | None,
+        weights: np.ndarray | None = None,
     ) -> Frame:
         """Build without re-checking: for subsets of a frame that was checked already."""
         frame = object.__new__(cls)
         frame.ids, frame.features, frame.feature_names, frame.label = ids, features, feature_names, label
         frame.match_id_name, frame.label_name, frame.table = match_id_name, label_name, table
+        frame.weights = weights
         return frame
 
     # -- shape -------------------------------------------------------------------------
@@ -198,6 +251,52 @@ class Frame:
     def n_features(self) -> int:
         """Number of feature columns."""
         return int(self.features.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the features are a ``scipy.sparse`` CSR matrix."""
+        return bool(sparse.issparse(self.features))
+
+    def dense_features(self) -> np.ndarray:
+        """The features as a dense ``(n_rows, n_features)`` array (a copy when sparse)."""
+        feats: Any = self.features
+        return np.asarray(feats.toarray()) if sparse.issparse(feats) else feats
+
+    def sparse_features(self) -> Any:
+        """The features as a ``scipy.sparse`` CSR matrix (converted when dense)."""
+        return self.features if self.is_sparse else sparse.csr_matrix(self.features)
+
+    def with_features(self, features: Any) -> Frame:
+        """The same rows (ids, label, weights) with another ``(n_rows, n_features)`` matrix of the
+        same columns: a dense array, or a sparse one (kept as CSR)."""
+        if sparse.issparse(features):
+            feats = sparse.csr_matrix(features, dtype=np.float64)
+            feats.sum_duplicates()
+        else:
+            feats = np.asarray(features, dtype=np.float64)
+        if feats.shape != (self.n_rows, self.n_features):
+            raise DataError(
+                f"{_where(self.table)}features must have shape {(self.n_rows, self.n_features)}. "
+                f"Got {feats.shape}."
+            )
+        return Frame._trusted(
+            self.ids,
+            feats,
+            self.feature_names,
+            self.label,
+            self.match_id_name,
+            self.label_name,
+            self.table,
+            self.weights,
+        )
+
+    def to_sparse(self) -> Frame:
+        """The same frame with CSR features (``self`` when already sparse)."""
+        return self if self.is_sparse else self.with_features(sparse.csr_matrix(self.features))
+
+    def to_dense(self) -> Frame:
+        """The same frame with dense features (``self`` when already dense)."""
+        return self.with_features(self.dense_features()) if self.is_sparse else self
 
     @property
     def has_label(self) -> bool:
@@ -234,6 +333,7 @@ class Frame:
             self.match_id_name,
             self.label_name,
             self.table,
+            None if self.weights is None else self.weights[idx],
         )
 
     def positions(self, ids: Iterable[Any] | np.ndarray, *, strict: bool = True) -> np.ndarray:
@@ -282,6 +382,7 @@ class Frame:
             self.match_id_name,
             self.label_name,
             self.table,
+            self.weights,
         )
 
     # -- conversion --------------------------------------------------------------------
@@ -291,10 +392,27 @@ class Frame:
         if self.label is not None:
             data[self.label_name or "y"] = self.label
         df = pd.DataFrame(data)
-        feats = pd.DataFrame(self.features, columns=list(self.feature_names))
+        feats = pd.DataFrame(self.dense_features(), columns=list(self.feature_names))
         return pd.concat([df, feats], axis=1)
+
+    def to_sparse_text(self, column: str = "features") -> pd.DataFrame:
+        """``id`` column, the label (if any), then one text column of ``name:value`` pairs (the
+        non-zeros of each row, in column order): a sparse frame's table without densifying it."""
+        data: dict[str, Any] = {self.match_id_name: self.ids}
+        if self.label is not None:
+            data[self.label_name or "y"] = self.label
+        x = self.sparse_features()
+        names, indptr, indices = self.feature_names, x.indptr, x.indices
+        data[column] = [
+            " ".join(
+                f"{names[j]}:{v!r}" for j, v in zip(indices[a:b].tolist(), x.data[a:b].tolist(), strict=True)
+            )
+            for a, b in zip(indptr[:-1].tolist(), indptr[1:].tolist(), strict=True)
+        ]
+        return pd.DataFrame(data)
 
     def __repr__(self) -> str:
         label = f", label={self.label_name!r}" if self.label is not None else ""
         src = f", table={self.table!r}" if self.table else ""
-        return f"Frame(rows={self.n_rows}, features={self.n_features}{label}{src})"
+        kind = ", sparse" if self.is_sparse else ""
+        return f"Frame(rows={self.n_rows}, features={self.n_features}{kind}{label}{src})"

@@ -22,6 +22,9 @@ between the rename and the commit can leave the new file under the old catalog r
 ``work_mode`` / ``backend`` / storage-engine keys are accepted and ignored; a relative ``file``
 resolves against the conf's folder. fedloom adds ``id_column`` (default: the first column),
 ``label_name`` (recorded in the catalog) and ``drop`` (replace an existing table).
+FATE's ``"meta": {"input_format": "sparse" | "tag" | "tag_value"}`` stores each row as its id
+and the rest of the line as text (:func:`~fedloom.data.text_rows.read_text_table`), for
+``DataTransform`` to parse.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from fedloom.core.errors import ConfigError, DataError
 from fedloom.core.hashing import sha256_file
 from fedloom.data.csv_reader import column_missing, read_csv_table
 from fedloom.data.frame import _check_unique, normalise_ids
+from fedloom.data.text_rows import read_text_table
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -393,16 +397,17 @@ class TableStore:
         delimiter: str = ",",
         partitions: int | None = None,
         drop: bool = False,
+        text_rows: bool = False,
     ) -> TableInfo:
-        """Read a dense CSV file (checked by :func:`~fedloom.data.csv_reader.read_csv_table`) and store it."""
+        """Read a dense CSV file (checked by :func:`~fedloom.data.csv_reader.read_csv_table`) and store it;
+        with ``text_rows``, rows of sparse / tag text (:func:`~fedloom.data.text_rows.read_text_table`)."""
         path = Path(path)
         _check_name(name, "table_name")
         _check_name(namespace, "namespace")
         if not path.is_file():
             raise DataError(f"table {namespace}.{name}: the file {str(path)!r} does not exist.", field="file")
-        df = read_csv_table(
-            path, id_column=id_column, head=head, delimiter=delimiter, table=f"{namespace}.{name}"
-        )
+        read = read_text_table if text_rows else read_csv_table
+        df = read(path, id_column=id_column, head=head, delimiter=delimiter, table=f"{namespace}.{name}")
         return self.save(
             df,
             name,
@@ -599,7 +604,15 @@ def parse_upload_conf(conf: Mapping[str, Any], conf_dir: str | Path | None = Non
     for key in ("id_column", "label_name"):
         if conf.get(key) is not None and not isinstance(conf[key], str):
             raise ConfigError(f"{key!r} must be a column name. Got {conf[key]!r}.", field=key)
+    meta = conf.get("meta") or {}
+    fmt = str(meta.get("input_format", "dense")).lower() if isinstance(meta, Mapping) else "dense"
+    if fmt not in ("dense", "sparse", "svmlight", "tag", "tag_value"):
+        raise ConfigError(
+            f"'meta.input_format' must be dense, sparse, tag or tag_value. Got {fmt!r}.",
+            field="meta.input_format",
+        )
     return {
+        "text_rows": fmt != "dense",
         "path": path,
         "name": _check_name(conf["table_name"], "table_name"),
         "namespace": _check_name(conf["namespace"], "namespace"),

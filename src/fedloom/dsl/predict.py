@@ -27,7 +27,7 @@ from fedloom.core.errors import ConfigError
 from fedloom.dsl.conf import load_json
 from fedloom.dsl.graph import PIPELINE, Dsl
 
-__all__ = ["derive_predict_conf", "derive_predict_dsl"]
+__all__ = ["derive_predict_conf", "derive_predict_dsl", "fate_model_id"]
 
 READER = "Reader"
 #: Train slot -> predict slot, in FATE's order of preference.
@@ -167,6 +167,23 @@ def _passthrough(
     return {o: list(target) for o in comp.output.data}
 
 
+def fate_model_id(roles: Mapping[str, Iterable[object]]) -> str:
+    """FATE's model id of a job with these ``role`` entries, built as FATE-Flow builds it: roles
+    sorted by name, each role's distinct party ids sorted (as numbers when they are numbers) and
+    joined with ``_``, then ``#model``: ``arbiter-10000#guest-9999#host-9999_10000#model``."""
+
+    def key(pid: str) -> tuple[int, int, str]:
+        return (0, int(pid), "") if pid.isdigit() else (1, 0, pid)
+
+    named = {str(getattr(r, "value", r)): ids for r, ids in roles.items()}  # Role or its name
+    parts = []
+    for role in sorted(named):
+        distinct = sorted({str(i) for i in named[role]}, key=key)
+        if distinct:
+            parts.append(f"{role}-{'_'.join(distinct)}")
+    return "#".join([*parts, "model"])
+
+
 def derive_predict_conf(
     train_conf: Mapping[str, Any] | str | Path,
     predict_dsl: Mapping[str, Any],
@@ -176,7 +193,8 @@ def derive_predict_conf(
     """A predict conf for ``predict_dsl`` from the training conf (FATE's template, filled in).
 
     Roles, initiator and job parameters are copied, with ``job_type: predict`` and the model id and
-    version set. Component parameters keep only the ``Reader`` entries of the predict DSL, with the
+    version set (with a ``model_version`` and no ``model_id``, the id is FATE's, :func:`fate_model_id`).
+    Component parameters keep only the ``Reader`` entries of the predict DSL, with the
     training tables (edit them to predict on other data); the deployed components take their
     parameters from the model.
     """
@@ -184,6 +202,8 @@ def derive_predict_conf(
     readers = {n for n, c in predict_dsl.get("components", {}).items() if c.get("module") == READER}
     job_params = conf.get("job_parameters") or {}
     common = dict(job_params.get("common") or {})
+    if model_version and not model_id:
+        model_id = fate_model_id(conf.get("role") or {})
     common.update({"job_type": "predict", "model_id": model_id, "model_version": model_version})
     out: dict[str, Any] = {
         "dsl_version": 2,

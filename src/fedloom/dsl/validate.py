@@ -19,10 +19,12 @@ role keys in the conf's key order, so a ``"0"`` written before ``"all"`` loses t
 specific key always wins (same result for every conf that lists ``"all"`` first).
 ``common`` parameters reach only the roles the module runs on (FATE passes ``data_transform_0``'s
 ``common`` to the guest and host, not to the arbiter). As in FATE, a component that takes a
-``model`` (or ``cache``) input from a component of the same module, without ``train_data``
+``model`` input from a component of the same module, without ``train_data``
 (not a warm start), runs with that component's parameters: ``data_transform_1`` fed by
 ``data_transform_0.model`` transforms validation data exactly as ``data_transform_0`` did.
-Parameters written for it are ignored, with a warning in :attr:`Job.warnings`.
+Parameters written for it are ignored, with a warning in :attr:`Job.warnings`. A ``cache`` input
+passes no parameters: FATE's cache dsl gives ``intersect_1`` (fed by ``intersect_0.cache``) its
+own, e.g. ``sync_intersect_ids: false``.
 FATE's ``need_run`` (``false`` switches a component off for a party) is accepted for every module,
 checked to be a boolean and read with :meth:`Job.need_run`; it is not passed to the module's
 parameter model unless that model declares it.
@@ -228,7 +230,7 @@ class Job:
         seen = {cur}
         while True:
             comp = self.dsl.components[cur]
-            refs = [r for r in self.dsl.refs[cur] if r.slot in ("model", "cache") and not r.external]
+            refs = [r for r in self.dsl.refs[cur] if r.slot == "model" and not r.external]
             if not refs:
                 return cur
             up = refs[-1].component

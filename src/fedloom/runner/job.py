@@ -59,6 +59,7 @@ from fedloom.dsl.registry import DATA_INPUTS
 
 __all__ = [
     "StatusFile",
+    "cache_artifact_path",
     "load_model_artifact",
     "model_artifact_path",
     "party_dir_name",
@@ -90,6 +91,11 @@ def privacy_path(job_dir: Path, party: PartyId) -> Path:
 def model_artifact_path(job_dir: Path, component: str, party: PartyId) -> Path:
     """``{job_dir}/outputs/{component}/{role}-{id}/model.json``: ``party``'s model of a component."""
     return job_dir / "outputs" / component / party_dir_name(party) / "model.json"
+
+
+def cache_artifact_path(job_dir: Path, component: str, party: PartyId, cache_name: str = "cache") -> Path:
+    """``{job_dir}/outputs/{component}/{role}-{id}/{cache_name}.json``: ``party``'s cache output."""
+    return job_dir / "outputs" / component / party_dir_name(party) / f"{cache_name}.json"
 
 
 def load_model_artifact(job_dir: Path, component: str, party: PartyId) -> dict[str, Any]:
@@ -202,11 +208,14 @@ class StatusFile:
         self.flush()
 
 
-def save_outputs(out_dir: Path, names: list[str], outputs: Outputs) -> dict[str, str]:
+def save_outputs(
+    out_dir: Path, names: list[str], outputs: Outputs, cache_names: list[str] | None = None
+) -> dict[str, str]:
     """Write a component's outputs under ``out_dir``; returns ``{what: path}``.
 
     Data go to ``{name}.parquet`` (the DSL's output name, usually ``data``), written with pyarrow,
-    the id column first; the model to ``model.json``; metrics to ``metrics.json``.
+    the id column first; the model to ``model.json``; a cache to ``{cache name}.json`` (default
+    ``cache.json``; :func:`cache_artifact_path`); metrics to ``metrics.json``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
@@ -223,6 +232,10 @@ def save_outputs(out_dir: Path, names: list[str], outputs: Outputs) -> dict[str,
             write_bytes_atomic(out_dir / file_name, content)
         write_json_atomic(out_dir / "model.json", model)
         written["model"] = str(out_dir / "model.json")
+    if outputs.cache is not None:
+        for cache_name in cache_names or ["cache"]:
+            write_json_atomic(out_dir / f"{cache_name}.json", outputs.cache)
+            written[f"cache:{cache_name}"] = str(out_dir / f"{cache_name}.json")
     write_json_atomic(out_dir / "metrics.json", outputs.metrics)
     written["metrics"] = str(out_dir / "metrics.json")
     return written
@@ -289,6 +302,8 @@ def _inputs(
             inputs.models.append(value)
         elif ref.slot == "isometric_model":
             inputs.isometric_models.append(value)
+        elif ref.slot == "cache":
+            inputs.caches.append(value)
     return inputs
 
 
@@ -436,11 +451,14 @@ def _run_component(
     if outputs.model is not None:
         for out_name in comp_def.output.model or ["model"]:
             produced.values[(name, "model", out_name)] = outputs.model
+    if outputs.cache is not None:
+        for out_name in comp_def.output.cache or ["cache"]:
+            produced.values[(name, "cache", out_name)] = outputs.cache
     files: dict[str, str] = {}
     if job_dir is not None:
         out_dir = job_dir / "outputs" / name / party_dir_name(party)
         names = list(comp_def.output.data) or ["data"]
-        files = save_outputs(out_dir, names, outputs)
+        files = save_outputs(out_dir, names, outputs, list(comp_def.output.cache) or ["cache"])
     rows = data_rows(outputs.data[0]) if outputs.data else None
     entry = {
         "state": "done",

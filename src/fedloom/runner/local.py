@@ -26,9 +26,11 @@ taken for a finished job's.
 ``pipeline.<component>.model`` runs against the models of an earlier job of this machine. FATE names
 that job with ``job_parameters.common.model_id`` / ``model_version``; here ``model_version`` *is*
 the training job's id (as in FATE, where a model's version is the id of the job that trained it),
-and ``model_id`` is FATE's party string (``arbiter-10000#guest-9999#host-10000#model``), checked
-when given. ``run_job(model_job=...)`` (``fedloom run --model-job JOB_ID``) names the job instead
-(it wins over ``model_version``; FATE's example confs leave both empty). A job id is looked up in
+and ``model_id`` is FATE's party string (``arbiter-10000#guest-9999#host-9999_10000#model``, party
+ids sorted as FATE sorts them), checked when given. ``run_job(model_job=...)`` (``fedloom run
+--model-job JOB_ID``) names the job instead: it wins over the conf's ``model_version`` and
+``model_id`` (a FATE predict conf carries FATE's own, stale here), and the result's ``notes`` say
+which values written in the conf it overrode. A job id is looked up in
 the jobs folder; a path to a job folder works too. Before any process starts, every party that
 runs a consuming component must find its own ``model.json`` there, of the consuming module.
 Each party then loads its part (:func:`fedloom.runner.job.load_model_artifact`); the deployed
@@ -57,6 +59,8 @@ from fedloom.components import Env, component_class, registry
 from fedloom.core.errors import ConfigError, FedloomError, PartyFailedError, exit_code
 from fedloom.core.roles import PartyId
 from fedloom.dsl import Job, load_job, load_json
+from fedloom.dsl.predict import fate_model_id
+from fedloom.runner.caches import preflight_caches, with_cache_job
 from fedloom.runner.job import load_model_artifact, party_dir_name, status_path, write_json_atomic
 from fedloom.runner.launcher import LaunchResult, PartySpec, launch
 
@@ -67,6 +71,7 @@ __all__ = [
     "default_jobs_dir",
     "model_id_of",
     "new_job_id",
+    "overridden_model_conf",
     "preflight",
     "resolve_model_job",
     "run_job",
@@ -137,6 +142,9 @@ class JobResult:
         the job id (what a predict job passes as ``--model-job`` or ``model_version``).
     model_job
         The earlier job whose models this (predict) job loaded.
+    notes
+        What the run changed in the conf as written (``--model-job`` overriding the conf's
+        ``model_id`` / ``model_version``), one line each.
     tls
         Whether the parties talked mutual TLS (``False``: plaintext, ``fedloom run
         --insecure-transport``).
@@ -154,6 +162,7 @@ class JobResult:
     model_version: str = ""
     model_job: str | None = None
     tls: bool = True
+    notes: list[str] = field(default_factory=list)
 
     @property
     def outputs_dir(self) -> Path:
@@ -209,6 +218,7 @@ class JobResult:
             "model_version": self.model_version,
             "model_job": self.model_job,
             "tls": self.tls,
+            "notes": self.notes,
         }
 
 
@@ -238,14 +248,9 @@ def preflight(job: Job, data_dir: Path) -> None:
 
 
 def model_id_of(job: Job) -> str:
-    """FATE's model id: ``arbiter-10000#guest-9999#host-10000#model`` (roles sorted, several
-    parties of a role joined with ``_``)."""
-    parts = [
-        f"{role.value}-{'_'.join(job.party_ids(role))}"
-        for role in sorted(job.conf.role, key=lambda r: r.value)
-        if job.party_ids(role)
-    ]
-    return "#".join([*parts, "model"])
+    """FATE's model id: ``arbiter-10000#guest-9999#host-9999_10000#model`` (roles sorted, the
+    party ids of a role sorted as numbers and joined with ``_``, as FATE-Flow builds it)."""
+    return fate_model_id({role: job.party_ids(role) for role in job.conf.role})
 
 
 def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -> Path | None:
@@ -258,7 +263,9 @@ def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -
     ------
     ConfigError
         The job loads ``pipeline.*`` models and names no job, the job is not found, it failed, or
-        its ``model_id`` differs from the conf's; or ``model_job`` is given to a job that loads none.
+        its ``model_id`` differs from the conf's (unless ``model_job`` is given: it wins over the
+        conf's ``model_id`` / ``model_version``, see :func:`overridden_model_conf`); or
+        ``model_job`` is given to a job that loads none.
     """
     refs = job.dsl.external_refs()
     if not refs:
@@ -306,13 +313,34 @@ def resolve_model_job(job: Job, model_job: str | Path | None, jobs_root: Path) -
         )
     wanted_id = str(common.get("model_id") or "")
     trained_id = str(summary.get("model_id") or "")
-    if wanted_id and trained_id and wanted_id != trained_id:
+    if model_job in (None, "") and wanted_id and trained_id and wanted_id != trained_id:
         raise ConfigError(
             f"model_id {wanted_id!r} does not match job {folder.name}, whose model id is {trained_id!r} "
             "(the parties that trained it).",
             field="job_parameters.common.model_id",
         )
     return folder
+
+
+def overridden_model_conf(job: Job, model_job: str | Path | None, model_dir: Path | None) -> list[str]:
+    """Notes saying which ``model_id`` / ``model_version`` written in the conf ``--model-job``
+    overrode (a FATE predict conf carries FATE's own values, stale here); empty when none was."""
+    if model_job in (None, "") or model_dir is None:
+        return []
+    common = job.conf.job_parameters.common
+    summary: dict[str, Any] = {}
+    with contextlib.suppress(OSError, json.JSONDecodeError):
+        summary = json.loads((model_dir / "job.json").read_text(encoding="utf-8"))
+    actual = {"model_id": str(summary.get("model_id") or ""), "model_version": model_dir.name}
+    notes = []
+    for key in ("model_id", "model_version"):
+        written = str(common.get(key) or "")
+        if written and written != actual[key]:
+            notes.append(
+                f"--model-job {model_job} overrides job_parameters.common.{key} {written!r} of the conf "
+                f"(the models loaded are job {model_dir.name}'s, {key} {actual[key] or '?'!r})"
+            )
+    return notes
 
 
 def _unfinished(folder: Path) -> str:
@@ -408,6 +436,7 @@ def run_job(
     on_start: Callable[[str, Path, Job], None] | None = None,
     model_job: str | Path | None = None,
     tls: bool = True,
+    cache_job: str | Path | None = None,
 ) -> JobResult:
     """Validate, then run every party of a job as its own process and wait for all.
 
@@ -435,6 +464,10 @@ def run_job(
         load; default ``job_parameters.common.model_version`` (see the module docs).
     tls
         Mutual TLS with a CA made for this job (default); ``False``: plaintext, debugging only.
+    cache_job
+        The earlier job (id in the jobs folder, or its folder) whose ``cache`` outputs the dsl's
+        ``CacheLoader`` components load; overrides their ``job_id`` (see
+        :mod:`fedloom.runner.caches`).
 
     Returns
     -------
@@ -451,6 +484,10 @@ def run_job(
     conf_d, dsl_d = _as_dict(conf, "conf"), _as_dict(dsl, "dsl")
     job = load_job(conf_d, dsl_d, registry())
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
+    if cache_job not in (None, ""):
+        conf_d = with_cache_job(job, conf_d, cache_job, root)
+        job = load_job(conf_d, dsl_d, registry())
+    preflight_caches(job, root)
     data_path, model_dir = _validate(job, root, data_dir, model_job)
     timeout = timeout or float(job.conf.job_parameters.common.get("timeout") or 600)
     job_id = job_id or new_job_id()
@@ -465,7 +502,7 @@ def run_job(
     result = JobResult(job_id, jdir, ok=False, seconds=0.0, order=list(job.order),
                        modules={name: job.spec(name).name for name in job.order}, model_id=model_id_of(job),
                        model_version=job_id, model_job=None if model_dir is None else model_dir.name,
-                       tls=tls)  # fmt: skip
+                       tls=tls, notes=overridden_model_conf(job, model_job, model_dir))  # fmt: skip
     with _watching(jdir, parties, progress, poll):
         launched = _launch(result, specs, timeout=timeout, log_level=log_level)
     status = _close_status(jdir, launched, read_status(jdir, parties))

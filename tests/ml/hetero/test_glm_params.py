@@ -51,7 +51,6 @@ def test_defaults_pass_their_own_checks(cls: type[GLMParams]) -> None:
             "penalty",
             "The 'penalty' parameter of HeteroLR must be one of 'L1', 'L2', 'none'",
         ),
-        ({"optimizer": "sqn"}, "optimizer", "'sqn' is not implemented"),
         ({"early_stop": "loss"}, "early_stop", "must be one of"),
         ({"batch_size": 0}, "batch_size", "-1 (full batch)"),
         ({"init_param": {"init_methd": "zeros"}}, "init_param.init_methd", "not a recognised name"),

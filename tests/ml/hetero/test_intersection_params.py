@@ -95,11 +95,7 @@ def test_fate_example_parameters_are_accepted(values: dict[str, Any]) -> None:
 
 
 #: FATE example confs using a feature fedloom refuses on purpose, and the field the error names.
-NOT_IMPLEMENTED = {
-    "test_intersect_job_dh_conf.json": "intersect_method",
-    "test_intersect_job_rsa_cache_conf.json": "run_cache",
-    "test_intersect_job_rsa_w_preprocess_conf.json": "run_preprocess",
-}
+NOT_IMPLEMENTED: dict[str, str] = {}
 
 
 def _kept(given: dict[str, Any], parsed: dict[str, Any]) -> bool:
@@ -166,7 +162,8 @@ def test_method_and_hash_names_are_case_insensitive_like_fate() -> None:
         ({"rsa_params": {"key_lenght": 2048}}, "rsa_params.key_lenght", "not a recognised name"),
         ({"ecdh_params": {"curve": "p256"}}, "ecdh_params.curve", "must be one of"),
         ({"intersect_method": "raw"}, "intersect_method", "in the clear"),
-        ({"intersect_method": "dh"}, "intersect_method", "not implemented"),
+        ({"dh_params": {"key_length": 1536}}, "dh_params.key_length", "2048"),
+        ({"dh_params": {"hash_method": "md5"}}, "dh_params.hash_method", "must be one of"),
         ({"intersect_method": "psi"}, "intersect_method", "must be one of"),
         ({"rsa_params": {"key_length": 512}}, "rsa_params.key_length", "1024"),
         ({"rsa_params": {"key_length": "2048"}}, "rsa_params.key_length", "integer"),
@@ -176,8 +173,13 @@ def test_method_and_hash_names_are_case_insensitive_like_fate() -> None:
         ({"rsa_params": {"random_base_fraction": 1.5}}, "rsa_params.random_base_fraction", "(0, 1]"),
         ({"sync_intersect_ids": "yes"}, "sync_intersect_ids", "boolean"),
         ({"join_method": "left_join"}, "join_method", "inner_join"),
-        ({"run_cache": True}, "run_cache", "not implemented"),
-        ({"run_preprocess": True}, "run_preprocess", "not implemented"),
+        ({"run_cache": True}, "run_cache", "intersect_method 'rsa'"),
+        ({"run_preprocess": True, "cardinality_only": True}, "run_preprocess", "cardinality_only"),
+        (
+            {"intersect_preprocess_params": {"false_positive_rate": 0.7}},
+            "intersect_preprocess_params.false_positive_rate",
+            "0.5",
+        ),
         ({"rsa_params": []}, "rsa_params", "invalid"),
     ],
 )

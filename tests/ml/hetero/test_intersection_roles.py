@@ -23,6 +23,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ecdh": {"intersect_method": "ecdh"},
     "ecdh-edwards": {"intersect_method": "ecdh", "ecdh_params": {"curve": "edwards25519", "salt": "x"}},
     "rsa": {"intersect_method": "rsa", "rsa_params": {"key_length": 1024}},
+    "dh": {"intersect_method": "dh", "dh_params": {"salt": "s", "key_length": 1024}},
     "rsa-fraction": {
         "intersect_method": "rsa",
         "rsa_params": {"key_length": 1024, "random_base_fraction": 0.3},
@@ -95,7 +96,7 @@ def test_equals_set_intersection_on_small_random_sets(
 @pytest.mark.parametrize("n_hosts", [1, 2, 3])
 def test_equals_set_intersection_with_one_to_three_hosts(name: str, n_hosts: int) -> None:
     rng = random.Random(n_hosts * 100 + len(name))
-    size = 600 if name.startswith("rsa") else 2500
+    size = 600 if name.startswith(("rsa", "dh")) else 2500
     universe = [f"id-{i:05d}-{rng.random():.3f}" for i in range(int(size * 1.6))]
     guest = rng.sample(universe, size)
     hosts = [rng.sample(universe, size) for _ in range(n_hosts)]
@@ -147,6 +148,17 @@ def test_cardinality_only_gives_the_count_and_nothing_else(method: str) -> None:
     assert no_sync[GUEST].count == 150 and no_sync["host:10000"].count is None
     guest_sent = no_sync[GUEST].bytes_sent
     assert guest_sent < len(guest) * 32 + 1000  # a·H(v) (32 bytes each) plus the hello
+
+
+def test_cardinality_method_dh_runs_the_dh_protocol() -> None:
+    guest = [f"p{i}" for i in range(40)]
+    host = [f"p{i}" for i in range(25, 70)]
+    params = {"cardinality_only": True, "cardinality_method": "dh", "sync_cardinality": True}
+
+    out = intersect(params, guest, host)
+
+    for res in out.values():
+        assert res.ids is None and res.index is None and res.count == 15 and res.method == "dh"
 
 
 @pytest.mark.parametrize(

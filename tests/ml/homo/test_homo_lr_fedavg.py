@@ -96,10 +96,13 @@ def test_fate_params_are_checked_by_name() -> None:
         HomoLRParams.from_fate({"penalty": "L3"})
 
 
-def test_multi_class_labels_are_refused_clearly() -> None:
-    f = frame("vehicle_scale_homo_guest.csv")
+def test_labels_that_are_not_class_numbers_are_refused_clearly() -> None:
+    # multi-class labels train one-vs-rest (test_homo_lr_ovr.py); fractional ones are refused
+    g = frame("vehicle_scale_homo_guest.csv")
+    assert g.label is not None
+    f = Frame(g.ids, g.features, g.feature_names, g.label / 2 + 0.25, label_name="y", table="vehicle")
     params = HomoLRParams(max_iter=2)
-    with pytest.raises(DataError, match=r"HomoLR is binary.*Use HomoNN"):
+    with pytest.raises(DataError, match=r"class labels must be integers 0\.\.255; vehicle holds \[0\.25"):
         run_parties(
             {
                 "guest": lambda ctx: HomoLRClient(params).fit(ctx, f),

@@ -37,6 +37,7 @@ from fedloom.crypto.paillier.encoding import (
 )
 from fedloom.crypto.paillier.keys import DEFAULT_KEY_SIZE, MAX_KEY_SIZE, MIN_KEY_SIZE
 from fedloom.crypto.paillier.residues import ResidueVector
+from fedloom.crypto.paillier.vector import is_sparse_matrix, sparse_columns
 
 
 def _valid_key_size(key_size: object) -> TypeGuard[int]:
@@ -234,7 +235,10 @@ class PlainVector(ResidueVector[PlainPublicKey]):
         return self._new([v * k % n for v, k in zip(self._c, ks, strict=True)], self._frac + extra)
 
     def dot(self, matrix: Any, precision_bits: int = MUL_PRECISION_BITS) -> PlainVector:
-        """``Σ_i v_i · X[i, :]`` mod n (same encoding as Paillier)."""
+        """``Σ_i v_i · X[i, :]`` mod n (same encoding as Paillier; a ``scipy.sparse`` matrix is
+        summed over its non-zeros only)."""
+        if is_sparse_matrix(matrix):
+            return self._sparse_dot(sparse_columns(matrix, len(self._c)), precision_bits)
         mat = self._plain_matrix(matrix)
         if is_int_array(mat):
             ks, extra = mat.astype(object), 0
@@ -247,6 +251,19 @@ class PlainVector(ResidueVector[PlainPublicKey]):
         vals = np.empty(len(self._c), dtype=object)
         vals[:] = self._c
         out = [int(sum((vals * ks[:, j]).tolist())) % n for j in range(mat.shape[1])]
+        return self._new(out, self._frac + extra)
+
+    def _sparse_dot(self, mat: Any, precision_bits: int) -> PlainVector:
+        data = np.asarray(mat.data)
+        if is_int_array(data):
+            ks, extra = [int(v) for v in data.tolist()], 0
+        else:
+            ks, extra = to_fixed(data.astype(np.float64), precision_bits), precision_bits
+        n, cs, indptr, rows = self._pk.n, self._c, mat.indptr, mat.indices.tolist()
+        out = [
+            sum(cs[rows[p]] * ks[p] for p in range(int(indptr[j]), int(indptr[j + 1]))) % n
+            for j in range(mat.shape[1])
+        ]
         return self._new(out, self._frac + extra)
 
     def segment_sum(self, segment_ids: Any, n_segments: int) -> PlainVector:

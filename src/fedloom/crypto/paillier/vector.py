@@ -61,7 +61,7 @@ from fedloom.crypto.paillier.encoding import (
     is_int_array,
     to_fixed,
 )
-from fedloom.crypto.paillier.multiexp import batch_invert, signed_digit_multi_exp, signed_multi_exp
+from fedloom.crypto.paillier.multiexp import batch_invert, multi_exp, signed_digit_multi_exp, signed_multi_exp
 from fedloom.crypto.paillier.residues import ResidueVector
 
 if TYPE_CHECKING:
@@ -104,6 +104,30 @@ def _matrix_to_ints(matrix: np.ndarray, precision_bits: int) -> tuple[np.ndarray
     out = np.empty(len(flat), dtype=object)
     out[:] = flat
     return out.reshape(matrix.shape), extra
+
+
+def is_sparse_matrix(matrix: Any) -> bool:
+    """Whether ``matrix`` is a ``scipy.sparse`` matrix or array (recognised by its methods, so the
+    crypto layer does not import scipy)."""
+    return hasattr(matrix, "tocsc") and hasattr(matrix, "nnz")
+
+
+def sparse_columns(matrix: Any, length: int) -> Any:
+    """A ``scipy.sparse`` matrix (or a sparse vector, one column) → canonical CSC, rows checked.
+
+    Canonical: duplicates summed and explicit zeros dropped, so a column's stored entries are
+    exactly its non-zeros.
+    """
+    mat = matrix.tocsc(copy=True)
+    if mat.shape[0] != length and mat.shape[0] == 1 and mat.shape[1] == length:
+        mat = mat.T.tocsc()  # a sparse row vector counts as one column
+    if mat.shape[0] != length:
+        raise CryptoError(f"length mismatch in dot: {length} and {mat.shape[0]}")
+    if mat.dtype.kind not in "biuf":
+        raise CryptoError(f"dot takes a numeric matrix, got dtype {mat.dtype}")
+    mat.sum_duplicates()
+    mat.eliminate_zeros()
+    return mat
 
 
 class EncryptedVector(ResidueVector["PaillierPublicKey"]):
@@ -247,6 +271,8 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         anyway (or there are several columns), every row is inverted and the exponents are cut
         into signed digits (:func:`~fedloom.crypto.paillier.multiexp.signed_digit_multi_exp`).
         """
+        if is_sparse_matrix(matrix):
+            return self._sparse_dot(sparse_columns(matrix, len(self._c)), precision_bits)
         mat = self._plain_matrix(matrix)
         if mat.dtype.kind not in "biufO":
             raise CryptoError(f"dot takes a numeric matrix, got dtype {mat.dtype}")
@@ -300,6 +326,44 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         for part in parts[1:]:
             result = [x * y % n2 for x, y in zip(result, part, strict=True)]
         return self._new(result, f)
+
+    def _sparse_dot(self, mat: Any, precision_bits: int) -> EncryptedVector:
+        r""":meth:`dot` with a canonical CSC matrix: one multi-exponentiation per column over its
+        non-zeros only (cost ∝ nnz, not rows × columns). The same fixed-point encoding as the
+        dense path, so the decrypted result is the same integer bit for bit.
+
+        Rows with a negative entry use their inverse :math:`c_i^{-1}` (one batch inversion over
+        those rows only): term :math:`(c_i^{-1})^{|X_{ij}|}`.
+        """
+        n_rows, n_cols = mat.shape
+        cs, n2 = self._c, self._pk.nsquare
+        ks, extra = _matrix_to_ints(np.asarray(mat.data), precision_bits)
+        f = self._frac + extra
+        if n_rows == 0 or mat.nnz == 0:
+            return self._new([mpz(1)] * n_cols, f)
+        indptr, indices = np.asarray(mat.indptr), np.asarray(mat.indices, dtype=np.int64)
+        neg = ks < 0
+        neg_rows = np.unique(indices[neg]) if neg.any() else np.empty(0, dtype=np.int64)
+        inv_slot = np.zeros(n_rows, dtype=np.int64)
+        inv_slot[neg_rows] = n_rows + np.arange(len(neg_rows), dtype=np.int64)
+        bases = list(cs) + (batch_invert([cs[i] for i in neg_rows.tolist()], n2) if len(neg_rows) else [])
+        index = np.where(neg, inv_slot[indices], indices)
+
+        def columns(a: int, b: int) -> list[Any]:
+            out = []
+            for j in range(a, b):
+                lo, hi = int(indptr[j]), int(indptr[j + 1])
+                if ks.dtype == object:  # huge multipliers: one exponentiation per non-zero
+                    acc = mpz(1)
+                    for i, k in zip(index[lo:hi].tolist(), ks[lo:hi].tolist(), strict=True):
+                        acc = acc * gmpy2.powmod(bases[i], abs(int(k)), n2) % n2
+                    out.append(acc)
+                else:
+                    out.append(multi_exp(bases, index[lo:hi], np.abs(ks[lo:hi]), n2))
+            return out
+
+        per_col = max(1, mat.nnz // max(n_cols, 1))
+        return self._new(_chunked(columns, n_cols, max(1, PARALLEL_MIN_POWMOD // per_col)), f)
 
     # -- reductions ---------------------------------------------------------------------------------
     def segment_sum(self, segment_ids: Any, n_segments: int) -> EncryptedVector:

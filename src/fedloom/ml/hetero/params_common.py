@@ -12,7 +12,7 @@ Field types for FATE's habits:
 - :func:`any_case` — a choice spelt in any case, as FATE accepts it, returned in the canonical
   spelling (``"l2"`` → ``"L2"``);
 - :func:`only_first` — a FATE choice of which fedloom implements one option
-  (``batch_strategy: full``);
+  (``join_method: inner_join``);
 - :data:`NotImplementedFlag` — a FATE switch fedloom accepts at its default (false) and refuses
   when switched on (``need_cv``, ``run_cache``).
 """

@@ -3,7 +3,7 @@
 - :mod:`.nn` — :class:`HomoNNClient` / :class:`HomoNNArbiter`: FedAvg of any torch model (torch is
   imported only when this submodule is);
 - :mod:`.lr` — :class:`HomoLRClient` / :class:`HomoLRArbiter`: logistic regression in numpy with
-  FATE's HomoLR parameters;
+  FATE's HomoLR parameters (multi-class one-vs-rest, the class list agreed by :mod:`.classes`);
 - :mod:`.client` / :mod:`.arbiter` — the round loop both share; :mod:`.messages` — its channels;
   :mod:`.params` — parameters (pydantic, FATE's names, one message shape);
 - :mod:`.nn_conf` — FATE's ``HomoNN`` conf (the network and its training); :mod:`.nn_tabular` —

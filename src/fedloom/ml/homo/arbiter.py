@@ -84,8 +84,18 @@ class FedAvgArbiter:
     def __init__(self, params: FedAvgParams) -> None:
         self.params = params
 
-    def fit(self, ctx: Context) -> FedAvgResult:
-        """Run every round; returns the aggregates the arbiter saw."""
+    def fit(
+        self,
+        ctx: Context,
+        start: int = 0,
+        prev: np.ndarray | None = None,
+        prev_loss: float | None = None,
+    ) -> FedAvgResult:
+        """Run every round; returns the aggregates the arbiter saw.
+
+        A warm start: ``start`` is the first round (its stored round count), ``prev`` and
+        ``prev_loss`` the stored global weights and last global loss (the early-stop rule's state);
+        with ``start >= max_iter`` no round runs and ``weights`` is ``prev``."""
         p = self.params
         clients = default_clients(ctx)
         if not clients:
@@ -93,13 +103,24 @@ class FedAvgArbiter:
         setup = msg.SETUP.at(ctx)
         hellos = {c: setup.recv(msg.CLIENT_HELLO, frm=c) for c in clients}
         length = self._check_hellos(hellos)
+        starts = {c: h.start_round for c, h in hellos.items() if isinstance(h, msg.ClientHello)}
+        if any(v != start for v in starts.values()):
+            raise ConfigError(
+                "the clients continue from other rounds than the arbiter (round "
+                f"{start}): "
+                + ", ".join(f"{c}: {v}" for c, v in starts.items())
+                + "; a warm start needs every party's model from the same job",
+                field="input.model",
+            )
         server = SecureAggregationServer(clients, scale_bits=p.scale_bits) if p.secure_aggregate else None
         if server is not None:
             server.setup(msg.SECAGG_SETUP.at(ctx))
+        if prev is not None and prev.shape != (length,):
+            raise ConfigError(
+                f"the stored model has {prev.size} values and the clients' {length}", field="input.model"
+            )
         result = FedAvgResult(clients=[str(c) for c in clients])
-        prev: np.ndarray | None = None
-        prev_loss: float | None = None
-        for r in range(p.max_iter):
+        for r in range(start, p.max_iter):
             t0 = time.perf_counter()
             rc = msg.ROUND.at(ctx, r)
             total = self._sum(rc, server, clients, r, TAG_UPDATE, msg.PLAIN_UPDATE, length + 2)

@@ -100,8 +100,11 @@ class FedAvgClient(ABC):
         """Validation loss, accuracy and row count under the current model, or ``None``."""
         return None
 
-    def federate(self, ctx: Context) -> FedAvgHistory:
-        """Run every round with the arbiter and the other clients; the model ends as the global one."""
+    def federate(self, ctx: Context, start: int = 0) -> FedAvgHistory:
+        """Run every round with the arbiter and the other clients; the model ends as the global one.
+
+        ``start``: the first round (a warm start continues from its stored round count; rounds
+        ``start .. max_iter - 1`` run, none when ``start >= max_iter``)."""
         p = self.params
         setup = msg.SETUP.at(ctx)
         weights = self.get_weights()
@@ -115,6 +118,7 @@ class FedAvgClient(ABC):
                 p.scale_bits,
                 p.early_stop,
                 self.schema_digest,
+                start,
             ),
         )
         if ctx.role == GUEST and ctx.parties(HOST):
@@ -132,7 +136,7 @@ class FedAvgClient(ABC):
         if agg is not None:
             agg.setup(msg.SECAGG_SETUP.at(ctx))
         history = FedAvgHistory()
-        for r in range(p.max_iter):
+        for r in range(start, p.max_iter):
             t0 = time.perf_counter()
             rc = msg.ROUND.at(ctx, r)
             loss, n = self.local_train(r)

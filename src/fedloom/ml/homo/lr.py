@@ -9,9 +9,22 @@ learning rate decayed per epoch ``t`` as ``lr / sqrt(1 + decay·t)`` (``decay_sq
 the arbiter returns ``Σ n_i·[w, b] / Σ n_i`` and stops early by ``early_stop`` / ``tol`` on the
 global loss (``diff``: |Δloss| < tol). No torch is imported.
 
-Binary labels only (0/1); use HomoNN for multi-class. What each party learns is stated in
-:mod:`fedloom.ml.homo.nn` (the same protocol): the arbiter learns the global model, the global
-weighted loss and the sample total; clients learn the global model.
+Multi-class as FATE trains it, one-vs-rest: the clients first agree the class list with the
+arbiter (:mod:`fedloom.ml.homo.classes`: the arbiter learns the union of the label values, not
+which client holds which); with labels other than 0 / 1 anywhere, one binary model per class
+``c`` (labels ``y == c``) is trained by its own FedAvg with secure aggregation (namespace
+``ovr_class-k``), and a row's class is the argmax of the per-class scores (``predict_detail``: every
+class's score, as FATE prints it). What each party learns is stated in :mod:`fedloom.ml.homo.nn`
+(the same protocol): the arbiter learns the global model(s), the global weighted loss and the
+sample total; clients learn the global model(s).
+
+Warm start (``fit(..., init=stored_model)``, a ``model`` input with ``train_data``): every party
+continues its own stored model: clients from the global weights, their optimiser state and epoch
+count (stored in :attr:`HomoLRModel.state`), the arbiter from the global weights and last loss (the
+early-stop rule's state); the rounds continue from the stored round count, ``max_iter`` counting
+them in total (a model stored at ``max_iter``, or converged, runs no more). Mini-batch shuffling is
+keyed on ``(seed, absolute epoch)``, so ``k`` rounds then ``m`` more equal ``k + m`` rounds.
+One-vs-rest continues each class's model; other agreed classes than the stored ones are refused.
 """
 
 from __future__ import annotations
@@ -23,9 +36,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.core.errors import DataError
+from fedloom.core.errors import ConfigError, DataError
 from fedloom.data import Frame
+from fedloom.ml.homo import messages as msg
 from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult, fedavg_summary
+from fedloom.ml.homo.classes import arbiter_classes, client_classes, is_one_vs_rest, label_values
 from fedloom.ml.homo.client import FedAvgClient, feature_digest, finite_loss
 from fedloom.ml.homo.params import HomoLRParams
 from fedloom.ml.predictions import Predictions
@@ -55,6 +70,13 @@ class HomoLRModel:
         Per round: the global loss (and, on clients, local loss and validation metrics).
     converged
         Whether the early-stop rule ended training.
+    classes, per_class
+        One-vs-rest only: the agreed class labels and one binary model per class (then
+        ``weights`` is empty); empty for a binary model.
+    state
+        What a warm start continues from (a binary model or one class's): on a client the
+        optimiser's state (``optimizer``, ``t``, ``m``, ``v``) and the epochs run (``epoch``), on the
+        arbiter ``{"rounds": n}``; empty in models stored before warm starts existed.
     """
 
     weights: np.ndarray
@@ -63,21 +85,38 @@ class HomoLRModel:
     threshold: float = 0.5
     history: list[dict[str, float]] = field(default_factory=list)
     converged: bool = False
+    classes: list[int] = field(default_factory=list)
+    per_class: list[HomoLRModel] = field(default_factory=list)
+    state: dict[str, object] = field(default_factory=dict)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """P(y = 1) per row of ``x`` ``(n, d)``."""
         return _sigmoid(np.asarray(x, dtype=np.float64) @ self.weights + self.intercept)
 
     def predict(self, frame: Frame) -> Predictions:
-        """Predictions in FATE's layout (binary; classes ``[0, 1]``)."""
+        """Predictions in FATE's layout (binary: classes ``[0, 1]``; one-vs-rest: the class of the
+        highest per-class score, every class's score in ``predict_detail``)."""
         if self.feature_names and list(frame.feature_names) != self.feature_names:
             frame = frame.select_features(self.feature_names)
+        if self.per_class:
+            scores = np.column_stack([m.predict_proba(frame.features) for m in self.per_class])  # (n, k)
+            best = np.asarray(self.classes, dtype=np.int64)[np.argmax(scores, axis=1)]
+            return Predictions(frame.ids, scores, best, frame.label, "multi", list(self.classes))
         score = self.predict_proba(frame.features)
         result = (score > self.threshold).astype(np.int64)
         return Predictions(frame.ids, score, result, frame.label, "binary", [0, 1])
 
     def summary(self) -> dict[str, object]:
-        """JSON-able metrics: rounds, convergence, the global loss per round."""
+        """JSON-able metrics: rounds, convergence, the global loss per round (one-vs-rest: the
+        classes, the most rounds of any class, and each class's own summary)."""
+        if self.per_class:
+            per = {str(c): m.summary() for c, m in zip(self.classes, self.per_class, strict=True)}
+            return {
+                "classes": list(self.classes),
+                "rounds": max(len(m.history) for m in self.per_class),
+                "converged": all(m.converged for m in self.per_class),
+                "per_class": per,
+            }
         return fedavg_summary(self.history, self.converged)
 
     def to_dict(self) -> dict[str, object]:
@@ -89,6 +128,12 @@ class HomoLRModel:
             "threshold": self.threshold,
             "history": self.history,
             "converged": self.converged,
+            **(
+                {"classes": list(self.classes), "per_class": [m.to_dict() for m in self.per_class]}
+                if self.per_class
+                else {}
+            ),
+            **({"state": self.state} if self.state else {}),
         }
 
     @classmethod
@@ -110,6 +155,12 @@ class HomoLRModel:
             and isinstance(history, list)
         ):
             raise DataError("the stored model is not a HomoLR model (weights, intercept...)", field="model")
+        classes, per_class = d.get("classes", []), d.get("per_class", [])
+        if not (isinstance(classes, list) and isinstance(per_class, list) and len(classes) == len(per_class)):
+            raise DataError("the stored HomoLR model's classes and per_class do not match", field="model")
+        state = d.get("state", {})
+        if not isinstance(state, Mapping):
+            raise DataError("the stored HomoLR model's state is not a mapping", field="model")
         return cls(
             np.asarray(weights, dtype=np.float64),
             float(intercept),
@@ -117,7 +168,15 @@ class HomoLRModel:
             float(threshold),
             [dict(h) for h in history],
             bool(d.get("converged", False)),
+            [int(c) for c in classes],
+            [cls.from_dict(m) for m in per_class],
+            dict(state),
         )
+
+    def start_round(self) -> int:
+        """The round a warm start from this (binary or one class's) model begins with: its round
+        count, or never (``2**31``, past any ``max_iter``) once the early-stop rule has fired."""
+        return 2**31 if self.converged else len(self.history)
 
 
 class _Optimizer:
@@ -128,6 +187,41 @@ class _Optimizer:
         self.m = np.zeros(size)
         self.v = np.zeros(size)
         self.t = 0
+
+    def state(self) -> dict[str, object]:
+        """JSON-able state (a warm start restores it with :meth:`load`)."""
+        return {
+            "optimizer": self.name,
+            "t": self.t,
+            "m": [float(x) for x in self.m],
+            "v": [float(x) for x in self.v],
+        }
+
+    def load(self, state: Mapping[str, object]) -> None:
+        """Restore :meth:`state`.
+
+        Raises
+        ------
+        ConfigError
+            The state is of another optimiser or size, or malformed (names ``input.model``).
+        """
+        name, t, m, v = state.get("optimizer"), state.get("t"), state.get("m"), state.get("v")
+        if name != self.name:
+            raise ConfigError(
+                f"the stored HomoLR model was trained with optimizer {name!r}, this job uses "
+                f"{self.name!r}; a warm start continues with the same optimizer",
+                field="input.model",
+            )
+        size = len(self.m)
+        if not (
+            isinstance(t, int) and isinstance(m, list) and isinstance(v, list) and len(m) == len(v) == size
+        ):
+            raise ConfigError(
+                f"the stored HomoLR model's optimizer state does not fit {size} weights", field="input.model"
+            )
+        self.t = t
+        self.m = np.asarray(m, dtype=np.float64)
+        self.v = np.asarray(v, dtype=np.float64)
 
     def step(self, w: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
         self.t += 1
@@ -162,6 +256,8 @@ class HomoLRClient(FedAvgClient):
     """
 
     params: HomoLRParams
+    #: The model of one class of a one-vs-rest fit (the classes are agreed already).
+    _one_class: bool = False
 
     def __init__(self, params: HomoLRParams) -> None:
         self.params = params
@@ -173,14 +269,28 @@ class HomoLRClient(FedAvgClient):
         self._epoch = 0
         self._rng = np.random.default_rng(0)
 
-    def fit(self, ctx: Context, train: Frame, validate: Frame | None = None) -> HomoLRModel:
+    def fit(
+        self, ctx: Context, train: Frame, validate: Frame | None = None, *, init: HomoLRModel | None = None
+    ) -> HomoLRModel:
         """Federated training on this client's rows; returns the global model.
+
+        ``init`` (a warm start): this client's stored model of an earlier HomoLR job; training
+        continues from its weights, optimiser state and round count (``max_iter`` counts rounds in
+        total; one-vs-rest: each class's model continues its own).
 
         Raises
         ------
         DataError
-            No label, or labels other than 0 and 1.
+            No label, or labels that are not integers in ``[0, MAX_CLASSES)``.
+        ConfigError
+            ``init`` does not fit (other classes or features, no optimiser state: names
+            ``input.model``).
         """
+        if not self._one_class:
+            classes = client_classes(ctx, train, self.params)
+            check_warm_classes(init, classes)
+            if is_one_vs_rest(classes):
+                return self._fit_one_vs_rest(ctx, train, validate, classes, init)
         p = self.params
         self._x, self._y = train.features, _binary_labels(train)
         d = train.n_features
@@ -190,17 +300,48 @@ class HomoLRClient(FedAvgClient):
         self._val = validate
         self.schema_digest = feature_digest(train.feature_names)
         self._rng = np.random.default_rng(p.seed)
-        self._w = self._init(d)
         self._opt = _Optimizer(p.optimizer, d + 1)
-        history = self.federate(ctx)
+        if init is None:
+            self._w, self._epoch, prior, start = self._init(d), 0, [], 0
+        else:
+            state = warm_state(init)
+            if len(init.weights) != d:
+                raise ConfigError(
+                    f"the stored HomoLR model has {len(init.weights)} weights and the training data "
+                    f"{d} features",
+                    field="input.model",
+                )
+            self._opt.load(state)
+            epoch = state.get("epoch")
+            if not isinstance(epoch, int):
+                raise ConfigError("the stored HomoLR model's epoch count is missing", field="input.model")
+            self._w = np.append(np.asarray(init.weights, dtype=np.float64), float(init.intercept))
+            self._epoch, prior, start = epoch, list(init.history), init.start_round()
+        history = self.federate(ctx, start)
         return HomoLRModel(
             self._w[:-1].copy(),
             float(self._w[-1]),
             list(train.feature_names),
             p.threshold,
-            history.rounds,
-            history.converged,
+            prior + history.rounds,
+            history.converged or (init is not None and init.converged),
+            state={**self._opt.state(), "epoch": self._epoch},
         )
+
+    def _fit_one_vs_rest(
+        self, ctx: Context, train: Frame, validate: Frame | None, classes: list[int], init: HomoLRModel | None
+    ) -> HomoLRModel:
+        """One binary FedAvg per class ``c`` on the labels ``y == c``, in namespace ``ovr_class-k``."""
+        if validate is not None:
+            label_values(validate)  # labelled, class numbers
+        models = []
+        for k, c in enumerate(classes):
+            client = HomoLRClient(self.params)
+            client._one_class = True
+            val = None if validate is None else _one_class_frame(validate, c)
+            one = None if init is None else init.per_class[k]
+            models.append(client.fit(msg.OVR_CLASS.at(ctx, k), _one_class_frame(train, c), val, init=one))
+        return _one_vs_rest_model(models, classes, list(train.feature_names), self.params.threshold)
 
     def predict(self, ctx: Context, model: HomoLRModel, frame: Frame) -> Predictions:
         """Local prediction: in the horizontal setting a client predicts its own rows alone
@@ -257,7 +398,8 @@ class HomoLRClient(FedAvgClient):
         for _ in range(p.local_epochs):
             t = self._epoch
             lr = p.learning_rate / (math.sqrt(1 + p.decay * t) if p.decay_sqrt else (1 + p.decay * t))
-            order = np.arange(n) if bs == n else self._rng.permutation(n)
+            # keyed on the absolute epoch: a warm start shuffles as the uninterrupted run would
+            order = np.arange(n) if bs == n else np.random.default_rng([p.seed, t]).permutation(n)
             loss_sum = 0.0
             for i in range(0, n, bs):
                 idx = order[i : i + bs]
@@ -287,21 +429,117 @@ class HomoLRArbiter:
     def __init__(self, params: HomoLRParams) -> None:
         self.params = params
 
-    def fit(self, ctx: Context) -> HomoLRModel:
-        """Run every round; returns the global model (no feature names: the arbiter has no schema)."""
-        res: FedAvgResult = FedAvgArbiter(self.params.fedavg()).fit(ctx)
+    def fit(self, ctx: Context, *, init: HomoLRModel | None = None) -> HomoLRModel:
+        """Run every round; returns the global model (no feature names: the arbiter has no schema).
+        With more than two classes (or labels other than 0 / 1), one FedAvg per class.
+
+        ``init`` (a warm start): the arbiter's stored model of an earlier HomoLR job; the rounds
+        and the early-stop rule continue from its round count, weights and last loss.
+
+        Raises
+        ------
+        ConfigError
+            ``init`` does not fit (other classes, an old model without warm-start state: names
+            ``input.model``).
+        """
+        classes = arbiter_classes(ctx, self.params)
+        check_warm_classes(init, classes)
+        if is_one_vs_rest(classes):
+            models = [
+                self._fit_one(msg.OVR_CLASS.at(ctx, k), None if init is None else init.per_class[k])
+                for k in range(len(classes))
+            ]
+            return _one_vs_rest_model(models, classes, [], self.params.threshold)
+        return self._fit_one(ctx, init)
+
+    def _fit_one(self, ctx: Context, init: HomoLRModel | None = None) -> HomoLRModel:
+        arbiter = FedAvgArbiter(self.params.fedavg())
+        if init is None:
+            res: FedAvgResult = arbiter.fit(ctx)
+            prior: list[dict[str, float]] = []
+        else:
+            warm_state(init)
+            prev = np.append(np.asarray(init.weights, dtype=np.float64), float(init.intercept))
+            last = init.history[-1].get("loss") if init.history else None
+            res = arbiter.fit(ctx, init.start_round(), prev, None if last is None else float(last))
+            prior = list(init.history)
         assert res.weights is not None
+        rounds = prior + res.rounds
         return HomoLRModel(
             res.weights[:-1].copy(),
             float(res.weights[-1]),
             [],
             self.params.threshold,
-            res.rounds,
-            res.converged,
+            rounds,
+            res.converged or (init is not None and init.converged),
+            state={"rounds": len(rounds)},
         )
 
     def predict(self, ctx: Context, model: HomoLRModel) -> None:
         """Nothing to do: in the horizontal setting each client predicts its own rows alone."""
+
+
+def check_warm_classes(init: HomoLRModel | None, classes: list[int]) -> None:
+    """Refuse a warm start whose stored model is of other classes than the agreed ``classes``.
+
+    Raises
+    ------
+    ConfigError
+        Binary against one-vs-rest, or other classes (names ``input.model``).
+    """
+    if init is None:
+        return
+    ovr = is_one_vs_rest(classes)
+    if ovr != bool(init.per_class) or (ovr and list(init.classes) != list(classes)):
+        stored = init.classes if init.per_class else "binary (0 / 1)"
+        agreed = classes if ovr else "binary (0 / 1)"
+        raise ConfigError(
+            f"the stored HomoLR model's classes are {stored}, the clients' labels now give {agreed}; "
+            "a warm start continues the same classes",
+            field="input.model",
+        )
+
+
+def warm_state(init: HomoLRModel) -> dict[str, object]:
+    """The warm-start state of a stored binary (or one class's) model.
+
+    Raises
+    ------
+    ConfigError
+        The model was stored before HomoLR warm-started (no state; names ``input.model``).
+    """
+    if not init.state:
+        raise ConfigError(
+            "the stored HomoLR model holds no optimiser state (stored by an older fedloom); train it "
+            "again to continue from it",
+            field="input.model",
+        )
+    return dict(init.state)
+
+
+def _one_class_frame(frame: Frame, c: int) -> Frame:
+    """``frame`` with the label ``1.0`` where it is ``c``, else ``0.0`` (one-vs-rest)."""
+    assert frame.label is not None  # checked by client_classes
+    y = (np.asarray(frame.label, dtype=np.float64) == c).astype(np.float64)
+    return Frame(
+        frame.ids, frame.features, frame.feature_names, y, frame.match_id_name, frame.label_name,
+        frame.table, frame.weights,
+    )  # fmt: skip
+
+
+def _one_vs_rest_model(
+    models: list[HomoLRModel], classes: list[int], names: list[str], threshold: float
+) -> HomoLRModel:
+    return HomoLRModel(
+        np.zeros(0),
+        0.0,
+        names,
+        threshold,
+        [],
+        all(m.converged for m in models),
+        list(classes),
+        models,
+    )
 
 
 def _binary_labels(frame: Frame) -> np.ndarray:
@@ -316,8 +554,8 @@ def _binary_labels(frame: Frame) -> np.ndarray:
     if bad.any():
         values = sorted(set(np.unique(y[bad]).tolist()))[:5]
         raise DataError(
-            f"HomoLR is binary: labels must be 0 or 1; {frame.table or 'the data'} holds {values}. "
-            "Use HomoNN for multi-class data.",
+            f"the clients' training labels are 0 / 1 (a binary HomoLR); {frame.table or 'the data'} "
+            f"holds {values}",
             field=frame.label_name or "label",
         )
     return y

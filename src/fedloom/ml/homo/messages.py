@@ -7,6 +7,17 @@ Setup::
                                          starts from the same model
     (secure aggregation setup: fedloom.protocols.secure_aggregation.messages)
 
+HomoLR only, before the setup (namespace ``ovr_classes``): the class list, agreed so that the
+arbiter learns only which label values some client holds::
+
+    (secure aggregation setup, then one aggregation of tag 0)
+    SECAGG_MASKED    client -> arbiter   masked r_c·indicator (MAX_CLASSES,): r_c uniform in [1, 2^10]
+      or PLAIN_CLASSES client -> arbiter the 0/1 indicator of the client's labels (secure_aggregate: false)
+    CLASS_LIST       arbiter -> clients  the union of the labels, sorted
+
+More than two classes, or labels other than 0 / 1: one-vs-rest, one federation (everything below)
+per class ``k`` in namespace ``ovr_class-k``, on the labels ``y == classes[k]``.
+
 Each round ``r`` (namespace ``round-r``)::
 
     SECAGG_MASKED    client -> arbiter   masked (n_i·w_i, n_i·loss_i, n_i)      [tag 0]
@@ -33,6 +44,11 @@ SECAGG_SETUP = NamespacePath("secagg_setup", indexed=False)
 #: Each round ``round-r``; the unmasked vectors of a round's aggregation ``tag`` at ``plain-tag``.
 ROUND = NamespacePath("round")
 PLAIN = ROUND.then("plain")
+#: HomoLR's class agreement, and the one-vs-rest federation of class ``k`` (``ovr_class-k``).
+OVR_CLASSES = NamespacePath("ovr_classes", indexed=False)
+OVR_CLASS = NamespacePath("ovr_class")
+#: Label values HomoLR accepts: integers in ``[0, MAX_CLASSES)`` (the indicator's length).
+MAX_CLASSES = 256
 
 CLIENT_HELLO = Channel(
     "fedavg_hello",
@@ -52,6 +68,18 @@ GLOBAL_MODEL = Channel(
     src=ARBITER,
     dst=(GUEST, HOST),
     disclosure="the global model (sample-weighted mean), global loss, convergence",
+)
+PLAIN_CLASSES = Channel(
+    "homo_lr_plain_classes",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="the set of label values the client holds (secure_aggregate: false)",
+)
+CLASS_LIST = Channel(
+    "homo_lr_class_list",
+    src=ARBITER,
+    dst=(GUEST, HOST),
+    disclosure="the union of the clients' label values (not which client holds which, nor counts)",
 )
 PLAIN_METRICS = Channel(
     "fedavg_plain_metrics",
@@ -75,6 +103,9 @@ class ClientHello:
     schema_digest
         SHA-256 of the client's feature names in order (tabular data), or ``""``; the arbiter
         refuses clients whose digests differ.
+    start_round
+        The first round this client runs (0, or a warm start's stored round count); the arbiter
+        refuses clients that would continue from another round than its own.
     """
 
     length: int
@@ -84,6 +115,7 @@ class ClientHello:
     scale_bits: int
     early_stop: str
     schema_digest: str = ""
+    start_round: int = 0
 
 
 @wire_type("fedloom.fedavg.GlobalModel")

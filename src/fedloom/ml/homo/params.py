@@ -349,7 +349,8 @@ class EncryptParam(Settings):
 
 
 class CrossValidationParam(Settings):
-    """``cv_param``: accepted; ``need_cv: true`` is refused (run cross-validation as separate jobs)."""
+    """``cv_param``: the model component runs cross-validation (:mod:`fedloom.components.model`) and
+    never passes ``cv_param`` here; the algorithm alone refuses ``need_cv: true``."""
 
     ignored: ClassVar[frozenset[str]] = frozenset(
         {"n_splits", "shuffle", "random_seed", "mode", "role", "evaluate_param"}

@@ -47,12 +47,15 @@ class PsiSettings:
 
     Each method's base class adds its own fields; a field declared with
     ``metadata={"local": True}`` is this side's own choice and is neither sent nor compared.
+    ``preprocess`` describes the Bloom-filter step that ran before the PSI (empty: none; see
+    :mod:`fedloom.protocols.psi.preprocess`), so both sides are checked to have run the same.
     """
 
     method: ClassVar[str]
     hash_method: str = "sha256"
     salt: str = ""
     sync: bool = True
+    preprocess: str = ""
 
     def settings(self) -> dict[str, Any]:
         """The settings both sides must agree on, with the method's name."""

@@ -32,6 +32,23 @@ ECDH_DOUBLE_POINTS = Channel(
     disclosure="b·a·H(v): joined with the host's points, which guest ids the host holds (the intersection)",
 )
 
+# -- DH, Pohlig–Hellman over an RFC 3526 MODP group (protocols/psi/dh.py) ---------------------
+#: H(u)^b mod p: uint8 (n_h, |p|/8)
+DH_HOST_VALUES = Channel(
+    "dh_host_values", src=HOST, dst=GUEST, disclosure="encrypted host ids H(u)^b: the host's id count only"
+)
+#: H(v)^a mod p: uint8 (n_g, |p|/8)
+DH_GUEST_VALUES = Channel(
+    "dh_guest_values", src=GUEST, dst=HOST, disclosure="encrypted guest ids H(v)^a: the guest's id count only"
+)
+#: sha256(H(v)^(a·b))[:16]: uint8 (n_g, 16)
+DH_DOUBLE_VALUES = Channel(
+    "dh_double_values",
+    src=HOST,
+    dst=GUEST,
+    disclosure="H(v)^(a·b): joined with the host's values, which guest ids the host holds (the intersection)",
+)
+
 # -- RSA blind signatures (protocols/psi/rsa.py) -----------------------------------------------
 #: {"n": bytes, "e": int}
 RSA_HOST_PUBKEY = Channel("rsa_host_pubkey", src=HOST, dst=GUEST, disclosure="the host's RSA public key")
@@ -85,6 +102,33 @@ RSA_HOST_MATCHES = Channel(
     src=HOST,
     dst=GUEST,
     disclosure="the host's half of the join (split): intersection positions",
+)
+
+# -- Bloom-filter preprocessing (protocols/psi/preprocess.py, run_preprocess) ------------------
+#: {"settings": dict, "m": int, "k": int, "seed": bytes, "bits": uint8 (ceil(m/8),)}
+#: filter_owner guest: sent to every host before PSI_HELLO.
+BLOOM_FILTER_GUEST = Channel(
+    "bloom_filter_guest",
+    src=GUEST,
+    dst=HOST,
+    disclosure=(
+        "a Bloom filter of the guest's salted id hashes: the host can test any id it holds or can "
+        "guess (salt included) for membership in the guest's set, wrong only with the false-positive "
+        "rate fpp; much weaker than PSI: the host learns which of its ids the guest certainly lacks "
+        "and, up to fpp, which it holds"
+    ),
+)
+#: filter_owner host: each host sends its filter to the guest before PSI_HELLO.
+BLOOM_FILTER_HOST = Channel(
+    "bloom_filter_host",
+    src=HOST,
+    dst=GUEST,
+    disclosure=(
+        "a Bloom filter of the host's salted id hashes: the guest can test any id it holds or can "
+        "guess (salt included) for membership in the host's set, wrong only with the false-positive "
+        "rate fpp; much weaker than PSI: the guest learns which of its ids the host certainly lacks "
+        "and, up to fpp, which it holds"
+    ),
 )
 
 # -- result ------------------------------------------------------------------------------------

@@ -33,6 +33,27 @@ signatures, and the joiner of half 1 is the host.
 ``random_base_fraction`` (both blinders): reuse precomputed (r, r^e, r⁻¹) triples at random,
 see :class:`fedloom.crypto.rsa_blind.BlindingPool`.
 
+**Cache** (FATE's ``run_cache`` and cache loader; split off). A cache run does only the host's
+half that does not depend on the guest's ids, and each side keeps what it got::
+
+    guest → host   PSI_HELLO            settings (n_g)
+    host  → guest  RSA_HOST_PUBKEY      (n, e)
+    host  → guest  RSA_HOST_SIGNED      H_f(H(u)^d mod n) for every host id u
+    host keeps (p, q, e) and a digest of its id list; the guest keeps (n, e) and the signed hashes
+
+A later cached run (``cache`` input) skips key generation and the n_h signatures::
+
+    guest → host   PSI_HELLO            settings, with the cache id both sides loaded
+    guest → host   RSA_BLINDED          r_v^e · H(v) mod n, under the cached key
+    host  → guest  RSA_SIGNED_BLINDED   r_v · H(v)^d mod n
+    guest          unblinds, joins with the cached RSA_HOST_SIGNED
+    guest → host   PSI_INTERSECTION     (sync_intersect_ids)
+
+The host refuses a cached run when its id list is not the one it cached (the cached signatures
+would not be its ids'). Reusing the key across jobs discloses nothing new to the host (blinding
+is fresh per run); the guest can join new runs' ids against the cached host signatures, which is
+what a fresh run would show it too — but if the host's ids changed, the cache must be remade.
+
 What each party learns (semi-honest)
 ------------------------------------
 - guest: the intersection, the host's id count (per half with split), and for each match the
@@ -49,15 +70,17 @@ What each party learns (semi-honest)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import gmpy2
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.core import MessageError, PartyId
+from fedloom.core import ConfigError, MessageError, PartyId
 from fedloom.crypto.ecdh import check_array, points_to_array
 from fedloom.crypto.rsa_blind import (
     BlindingPool,
@@ -127,6 +150,18 @@ class _RsaPsi(PsiSettings):
     key_length: int = 2048
     random_base_fraction: float | None = field(default=None, metadata={"local": True})
     split_calculation: bool = False
+    #: ``""``, or the id of the cache both sides loaded (``{job_id}/{component}`` of the cache run).
+    cache: str = ""
+
+    def _cache_meta(self) -> dict[str, Any]:
+        return {
+            "method": "rsa",
+            "cache": self.cache,
+            "hash_method": self.hash_method,
+            "final_hash_method": self.final_hash_method,
+            "salt": self.salt,
+            "key_length": self.key_length,
+        }
 
     def _halves(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the ids signed under the host's key (half 0) and the guest's (half 1)."""
@@ -223,6 +258,67 @@ class RsaPsiGuest(_RsaPsi):
             log.debug("rsa psi with %s: %d of %d guest ids matched", host, len(g_all), len(ids))
         return guest_finish(ctx, matches, sync=self.sync, cardinality_only=False)
 
+    def make_cache(self, ctx: Context, ids: Sequence[str]) -> dict[str, Any]:
+        """Cache run: every host's public key and signed id hashes (see the module docstring)."""
+        self.send_hello(ctx, len(ids))
+        hosts: dict[str, Any] = {}
+        for host in ctx.hosts:
+            public = _pubkey_from(ctx.recv(RSA_HOST_PUBKEY, frm=host), ctx)
+            signed = self._digests(ctx.recv(RSA_HOST_SIGNED, frm=host), "rsa_host_signed")
+            hosts[str(host)] = {"n": format(public.n, "x"), "e": public.e, "signed": signed.tobytes().hex()}
+        return {**self._cache_meta(), "role": "guest", "hosts": hosts}
+
+    def run_cached(self, ctx: Context, ids: Sequence[str], cache: dict[str, Any]) -> PsiOutcome:
+        """A run with the cached host keys and signed hashes (this object's settings from the cache)."""
+        ids = list(ids)
+        self.send_hello(ctx, len(ids))
+        width = final_hash_size(self.final_hash_method)
+        pools: dict[PartyId, BlindingPool] = {}
+        cached: dict[PartyId, np.ndarray] = {}
+        for host in ctx.hosts:
+            entry = _cache_entry(cache, host, ctx)
+            public = RsaPublicKey(int(entry["n"], 16), int(entry["e"]))
+            cached[host] = np.frombuffer(bytes.fromhex(entry["signed"]), dtype=np.uint8).reshape(-1, width)
+            pools[host], blinded = self._blind(public, ids)
+            ctx.send(RSA_BLINDED, blinded, to=host)
+        matches: dict[PartyId, tuple[np.ndarray, np.ndarray]] = {}
+        for host in ctx.hosts:
+            mine = self._unblind(pools[host], ctx.recv(RSA_SIGNED_BLINDED, frm=host), "rsa_signed_blinded")
+            matches[host] = join(mine, cached[host])
+        return guest_finish(ctx, matches, sync=self.sync, cardinality_only=False)
+
+
+def _cache_entry(cache: dict[str, Any], host: PartyId, ctx: Context) -> dict[str, Any]:
+    entry = cache.get("hosts", {}).get(str(host)) if isinstance(cache.get("hosts"), dict) else None
+    if not isinstance(entry, dict) or not {"n", "e", "signed"} <= set(entry):
+        raise ConfigError(
+            f"the loaded cache holds nothing for {host}: it was made by a job with other hosts",
+            party=str(ctx.party),
+            field="cache",
+        )
+    return entry
+
+
+def ids_digest(ids: Sequence[str]) -> str:
+    """SHA-256 of the id list, in order (a host's cache is valid for exactly this list)."""
+    h = hashlib.sha256()
+    for x in ids:
+        raw = x.encode("utf-8")
+        h.update(len(raw).to_bytes(4, "big") + raw)
+    return h.hexdigest()
+
+
+def _key_from_cache(cache: dict[str, Any], ctx: Context) -> RsaPrivateKey:
+    try:
+        p, q, e = gmpy2.mpz(int(cache["p"], 16)), gmpy2.mpz(int(cache["q"], 16)), int(cache["e"])
+        d = gmpy2.invert(e, gmpy2.lcm(p - 1, q - 1))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise ConfigError(
+            f"the loaded cache holds no usable RSA key ({exc})", party=str(ctx.party), field="cache"
+        ) from None
+    public = RsaPublicKey(int(p * q), e)
+    return RsaPrivateKey(public, p, q, d % (p - 1), d % (q - 1), gmpy2.invert(q, p))
+
 
 class RsaPsiHost(_RsaPsi):
     """The host side: owns an RSA key, signs; with split also blinds under the guest's key.
@@ -259,3 +355,38 @@ class RsaPsiHost(_RsaPsi):
         return host_finish(
             ctx, len(ids), sync=self.sync, cardinality_only=False, order=np.concatenate([h0, h1])
         )
+
+    def make_cache(self, ctx: Context, ids: Sequence[str]) -> dict[str, Any]:
+        """Cache run: a key, the signed hashes of every id sent to the guest; keeps the key.
+
+        The returned dict holds the private key: it is this host's own artifact, never sent.
+        """
+        ids = list(ids)
+        self.recv_hello(ctx)
+        key = generate_key(self.key_length)
+        ctx.send(RSA_HOST_PUBKEY, _pubkey_msg(key))
+        ctx.send(RSA_HOST_SIGNED, self._signed_digests(key, ids))
+        return {
+            **self._cache_meta(),
+            "role": "host",
+            "p": format(int(key.p), "x"),
+            "q": format(int(key.q), "x"),
+            "e": key.public.e,
+            "ids_sha256": ids_digest(ids),
+            "n_ids": len(ids),
+        }
+
+    def run_cached(self, ctx: Context, ids: Sequence[str], cache: dict[str, Any]) -> PsiOutcome:
+        """A run with the cached key: signs the guest's blinded ids only."""
+        ids = list(ids)
+        n_guest = self.recv_hello(ctx)
+        if cache.get("ids_sha256") != ids_digest(ids):
+            raise ConfigError(
+                f"this host's ids ({len(ids)}) are not the {cache.get('n_ids')} ids the cache was made "
+                "from; the cached signatures would not be this table's. Rerun the cache job.",
+                party=str(ctx.party),
+                field="cache",
+            )
+        key = _key_from_cache(cache, ctx)
+        ctx.send(RSA_SIGNED_BLINDED, self._sign_blinded(key, ctx.recv(RSA_BLINDED), n_guest, "rsa_blinded"))
+        return host_finish(ctx, len(ids), sync=self.sync, cardinality_only=False)

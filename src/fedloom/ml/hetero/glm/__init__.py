@@ -48,6 +48,42 @@ Per batch of :math:`n_b` rows, with :math:`u_h` what host :math:`h` contributes 
    :math:`[n_b \cdot \text{loss}_b]`, re-randomised with a fresh :math:`r^n`; the arbiter
    decrypts exactly one value.
 
+Sample weights (``SampleWeight`` before the model: ``Frame.weights`` of the guest's data, row
+weights :math:`s_i \ge 0`): in step 3 the guest sends :math:`[s \odot d]` instead of :math:`[d]`
+(each :math:`[d_i]` times :math:`s_i` encoded at :math:`2^{40}`), so every party's gradient is the
+weighted Taylor gradient :math:`X^T(s \odot d)/n_b`, and the loss is :math:`\sum_i s_i \ell_i`:
+SETUP says ``weighted``, and hosts send :math:`[\sum (s \odot d)\,u_h]` (the several-hosts form,
+which gives :math:`\sum s\,d^2`) instead of :math:`[\sum u_h^2]`; LR's constant is
+:math:`(\log 2 - \tfrac12)\sum s`; Poisson's ``ENC_LABEL`` carries :math:`[s \odot y]`. A host
+learns that the rows are weighted, not the weights (its gradient :math:`X_h^T(s\odot d)` is the
+same kind of disclosure as before, the batch-size rule unchanged); the arbiter learns nothing
+new (the weighted loss instead of the loss).
+
+``batch_strategy: random`` (FATE 1.x): each epoch is one batch of ``batch_size`` distinct rows,
+drawn by the guest from ``numpy.random.default_rng([seed, model, epoch])`` (``seed`` =
+``init_param.random_seed``, or fresh randomness) and sent to the hosts on ``EPOCH_PLAN`` at the
+start of the epoch (the SETUP plan then only fixes the batch size, which the arbiter and the
+zeros need). The host checks each plan (distinct rows in range, the SETUP size, the batch-size
+rule) before using it. The host learns each epoch's rows, as SETUP tells it every batch's rows
+under ``full``; the arbiter learns nothing new. The epoch loss is over the batch's rows.
+
+``optimizer: sqn`` (LR, LinR; FATE's stochastic quasi-Newton, ``sqn_param``; the protocol in
+:mod:`.sqn`): FATE runs the L-BFGS recursion at the arbiter on every party's gradient in clear;
+here each party keeps the L-BFGS memory of its own weights. Every ``update_interval_L`` steps
+(from the second average on) a curvature pair: the guest draws the Hessian sample :math:`S`
+(``sample_size`` rows, ``random_seed``) and sends its row positions to the hosts; hosts send
+:math:`[c\,X_{h,S}s_h]`, the guest :math:`[z]` (re-randomised) back; each party's
+:math:`[X_{p,S}^Tz]` is masked, re-randomised and opened by the arbiter exactly like its
+gradient (one more vector of the party's weight count, on those batches only), so
+:math:`y_p = (Hs)_p` is known to its owner only. The recursion's inner products
+(:math:`s^Ty, y^Ty` per pair, up to ``2·memory_M`` of :math:`s_i^Tq, y_i^Tr` per step) are summed
+through the arbiter with additive masks mod :math:`2^{128}` (the guest draws each host's mask):
+the arbiter and every party learn **these global scalars only**, never a party's share. A host
+also learns the sample's rows and its :math:`X_{h,S}^Tz` (samples of :math:`\le m_h + 1` rows
+refused like small batches, naming ``sqn_param.sample_size``); the guest learns
+:math:`\sum_S c\,X_{h,S}s_h` (its intercept entry). L1 and Poisson are refused with sqn; a warm
+start restarts the L-BFGS memory.
+
 Per epoch the arbiter judges ``early_stop`` (diff / abs on the loss, weight_diff on the parties'
 :math:`\|\Delta w\|^2`) and tells everyone; on validation epochs the hosts send
 :math:`w_h^Tx_h` of the validation rows to the guest, who computes the metrics and decides early
@@ -144,6 +180,7 @@ Modules
 - :mod:`.batch` — the batch plan and the data checks (alignment, columns, batch sizes);
 - :mod:`.loss` — what differs between LR, LinR and Poisson (:class:`.loss.Family`), convergence,
   validation metrics;
+- :mod:`.sqn` — ``optimizer: sqn``: each party's L-BFGS memory, the secure sums, the sample;
 - :mod:`.optimizer`, :mod:`.params`, :mod:`.model`, :mod:`.ciphers` (key and vector types).
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fedloom.context import Context
 from fedloom.core.errors import MessageError
@@ -24,6 +24,7 @@ from fedloom.ml.hetero.glm.loss import Convergence
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.params import GLMParams
 from fedloom.ml.hetero.glm.role import GLMRole
+from fedloom.ml.hetero.glm.sqn import SUM_MOD, SQNSchedule, check_sqn, from_bytes, to_bytes
 from fedloom.ml.hetero.glm.zeros import ArbiterZeros
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class _Run:
     setup: records.Setup
     weights: dict[str, int]  # each party's gradient length: the one vector it may have decrypted
     zeros: ArbiterZeros
+    sqn: SQNSchedule | None = field(default=None)  # optimizer sqn: the current model's schedule
 
 
 class GLMArbiter(GLMRole):
@@ -47,8 +49,11 @@ class GLMArbiter(GLMRole):
     """
 
     # -- fit: key, setup, then one model per class ---------------------------------------------------
-    def fit(self, ctx: Context) -> GLMModel:
+    def fit(self, ctx: Context, *, init: GLMModel | Mapping[str, object] | None = None) -> GLMModel:
         """Generate the key, decrypt masked gradients and losses, decide convergence.
+
+        ``init`` (a warm start): the arbiter's part of an earlier model; its loss history and
+        epoch count continue (a fresh key: nothing encrypted is kept between runs).
 
         Returns
         -------
@@ -65,6 +70,11 @@ class GLMArbiter(GLMRole):
             gradient length (names the party).
         """
         p = self._params()
+        if p.optimizer == "sqn":
+            check_sqn(p.penalty, self.family.quadratic, self.family.algorithm)
+        start = None if init is None else self._model(init)
+        if start is not None:
+            start.check_warm_start("arbiter", None, [], False, str(ctx.party))
         ep = p.encrypt_param
         pk, sk = generate_keypair(ep.method, ep.key_length)
         ctx.send(msg.PUBLIC_KEY, pk)
@@ -73,8 +83,15 @@ class GLMArbiter(GLMRole):
             run = self._setup(ctx, p, sk, zeros)
             model = self.model_class(role="arbiter")
             n_models = run.setup.n_models
+            if start is not None and start.n_models != n_models:
+                raise MessageError(
+                    f"the guest trains {n_models} model(s); the arbiter's warm-start model has "
+                    f"{start.n_models}",
+                    party=str(ctx.guest),
+                    field="n_models",
+                )
             for k in range(n_models):
-                history, n_iter, converged = self._fit_one(msg.CLASS.at(ctx, k), run)
+                history, n_iter, converged = self._fit_one(msg.CLASS.at(ctx, k), run, k, start)
                 model.loss_history.append(history)
                 model.n_iter.append(n_iter)
                 model.converged.append(converged)
@@ -98,19 +115,30 @@ class GLMArbiter(GLMRole):
         check_batch_sizes(setup.plan, weights, p.allow_small_batches, str(ctx.party), self.family.algorithm)
         return _Run(p, sk, setup, weights, zeros)
 
-    def _fit_one(self, ctx: Context, run: _Run) -> tuple[list[float], int, bool]:
-        """One model: per batch :meth:`_batch`, per epoch the loss and :meth:`_end_epoch`."""
+    def _fit_one(
+        self, ctx: Context, run: _Run, k: int = 0, init: GLMModel | None = None
+    ) -> tuple[list[float], int, bool]:
+        """One model: per batch :meth:`_batch`, per epoch the loss and :meth:`_end_epoch` (after
+        ``init``'s epochs and losses on a warm start)."""
         p = run.p
+        if p.optimizer == "sqn":
+            run.sqn = SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M)
         conv = Convergence(p.early_stop, p.tol)
         history: list[float] = []
         converged = False
         n_iter = 0
-        for e in range(p.max_iter):
+        if init is not None:
+            history = [float(v) for v in init.loss_history[k]] if k < len(init.loss_history) else []
+            n_iter = init.epochs_of(k)
+            converged = bool(init.converged[k]) if k < len(init.converged) else False
+            if history:
+                conv.check(history[-1], None)  # the previous loss of ``diff``
+        for e in range(n_iter, p.max_iter):
             ectx = msg.EPOCH.within(ctx, e)
             total = 0.0
             for b, n_b in enumerate(run.setup.plan.sizes):
                 total += self._batch(msg.BATCH.within(ectx, b), run, n_b)
-            loss = total / run.setup.n_rows
+            loss = total / sum(run.setup.plan.sizes)  # the epoch's rows (random batches: batch_size)
             history.append(loss)
             n_iter = e + 1
             converged, stop = self._end_epoch(ectx, run, conv, e, loss)
@@ -131,7 +159,32 @@ class GLMArbiter(GLMRole):
             bctx.send(msg.UNMASKED_GRADIENT, msg.residues_to_bytes(opened, int(pk.n)), to=party)
         # 6. the guest's one loss value of the batch
         loss = msg.expect_cipher(bctx.recv(msg.LOSS), pk, 1, "loss", str(bctx.guest))
-        return self.open_loss(run.sk, loss)
+        value = self.open_loss(run.sk, loss)
+        if run.sqn is not None:
+            self._sqn(bctx, run, run.sqn)
+        return value
+
+    def _sqn(self, bctx: Context, run: _Run, sched: SQNSchedule) -> None:
+        """optimizer sqn (:mod:`.sqn`): the step's secure sums, then a curvature pair when due
+        (each party's masked Hessian product opened like its gradient, one secure sum of two)."""
+        rounds = sched.sums_per_step()
+        for i in range(rounds):
+            self._secure_sum(msg.SQN_ROUND.within(bctx, i), 1)
+        if sched.step():
+            pk = run.sk.public_key
+            for party, masked in bctx.recv_all(msg.MASKED_HVP).items():
+                opened = self.open_masked(run.sk, self._expect_gradient(run, str(party), masked))
+                bctx.send(msg.UNMASKED_HVP, msg.residues_to_bytes(opened, int(pk.n)), to=party)
+            self._secure_sum(msg.SQN_ROUND.within(bctx, rounds), 2)
+            sched.pairs += 1
+
+    def _secure_sum(self, rctx: Context, count: int) -> None:
+        """SQN_SHARE from every party (``count`` values each), their sum mod 2¹²⁸ as SQN_SUM to all."""
+        total = [0] * count
+        for party, raw in rctx.recv_all(msg.SQN_SHARE).items():
+            shares = from_bytes(raw, count, str(party), "sqn_share")
+            total = [(a + b) % SUM_MOD for a, b in zip(total, shares, strict=True)]
+        rctx.send(msg.SQN_SUM, to_bytes(total))
 
     def _expect_gradient(self, run: _Run, name: str, masked: object) -> Vector:
         """The masked gradient of ``name``, checked: its length first (never decrypt what is not expected)."""

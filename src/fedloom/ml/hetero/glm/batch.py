@@ -2,21 +2,28 @@
 
 Batches are cut once by the guest (optionally after a seeded shuffle) and sent to the hosts as
 row positions, so every party uses the same rows in the same order in every epoch (FATE's
-``batch_strategy: full``). Rows of the guest's and hosts' frames are already aligned by the
-intersection; each party hashes its id list and the parties compare hashes, so a misaligned
-table is refused before any gradient is computed.
+``batch_strategy: full``). With ``batch_strategy: random`` the guest draws one batch per epoch
+(:meth:`BatchPlan.sample`, :func:`random_batch_seed`) and sends it at the start of the epoch.
+Rows of the guest's and hosts' frames are already aligned by the intersection; each party hashes
+its id list and the parties compare hashes, so a misaligned table is refused before any gradient
+is computed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fedloom.core.errors import ConfigError, DataError, MessageError
 from fedloom.data.frame import Frame
+
+if TYPE_CHECKING:
+    from fedloom.ml.hetero.glm.params import GLMParams
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,18 @@ class BatchPlan:
         return cls(order, offsets)
 
     @classmethod
-    def from_wire(cls, order: object, offsets: object, n_rows: int, sender: str | None = None) -> BatchPlan:
-        """Rebuild a plan received from the guest, checking it covers ``n_rows`` rows exactly once.
+    def sample(cls, n_rows: int, batch_size: int, rng: np.random.Generator) -> BatchPlan:
+        """``batch_strategy: random``: one batch of ``batch_size`` distinct rows drawn by ``rng``
+        (FATE 1.x draws one such batch per epoch)."""
+        order = np.sort(rng.choice(n_rows, size=batch_size, replace=False)).astype(np.int64)
+        return cls(order, np.array([0, batch_size], dtype=np.int64))
+
+    @classmethod
+    def from_wire(
+        cls, order: object, offsets: object, n_rows: int, sender: str | None = None, sample: bool = False
+    ) -> BatchPlan:
+        """Rebuild a plan received from the guest, checking it covers ``n_rows`` rows exactly once
+        (``sample``: distinct rows among ``n_rows``, as :meth:`sample` draws them).
 
         Raises
         ------
@@ -59,12 +76,20 @@ class BatchPlan:
             and offsets.ndim == 1
             and order.dtype.kind in "iu"
             and offsets.dtype.kind in "iu"
-            and len(order) == n_rows
+            and (len(order) == n_rows or sample)
             and len(offsets) >= 2
             and offsets[0] == 0
-            and offsets[-1] == n_rows
+            and offsets[-1] == len(order)
             and bool(np.all(np.diff(offsets.astype(np.int64)) > 0))
-            and np.array_equal(np.sort(order), np.arange(n_rows))
+            and (
+                np.array_equal(np.sort(order), np.arange(n_rows))
+                or (
+                    sample
+                    and int(order.min()) >= 0
+                    and int(order.max()) < n_rows
+                    and len(np.unique(order)) == len(order)
+                )
+            )
         )
         if not ok:
             raise MessageError(
@@ -89,6 +114,16 @@ class BatchPlan:
     def rows(self, b: int) -> np.ndarray:
         """Row positions of batch ``b``."""
         return self.order[self.offsets[b] : self.offsets[b + 1]]
+
+
+def random_batch_seed(p: GLMParams, n_rows: int) -> int | None:
+    """``batch_strategy: random``: the seed of the per-epoch batches (``init_param.random_seed``, or
+    fresh randomness), or ``None`` when batches are cut once (``full``, or a batch size that covers
+    every row: FATE then falls back to one full batch too)."""
+    if p.batch_strategy != "random" or p.batch_size == -1 or p.batch_size >= n_rows:
+        return None
+    seed = p.init_param.random_seed
+    return int(seed) if seed is not None else secrets.randbits(63)
 
 
 def check_batch_sizes(
@@ -147,6 +182,37 @@ def check_batch_sizes(
     )
 
 
+def check_weighted_sizes(
+    plan: BatchPlan, s: np.ndarray, weights: dict[str, int], allowed: bool, party: str, algorithm: str
+) -> None:
+    """:func:`check_batch_sizes` counting only the rows of non-zero sample weight: a row of weight
+    0 adds nothing to :math:`X^T(s \\odot d)`, so it does not make a batch larger.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``batch_size`` (and saying that zero weights shrink the batch).
+    """
+    counts = [int(np.count_nonzero(s[plan.rows(b)])) for b in range(plan.n_batches)]
+    who, k = max(weights.items(), key=lambda kv: kv[1])
+    if min(counts) > k + 1:
+        return
+    detail = (
+        f"a batch has {min(counts)} rows of non-zero sample weight and {who} has {k} weights: from "
+        f"its gradient it could solve for those rows' residuals, hence their labels"
+    )
+    if allowed:
+        log.warning("%s: %s (allowed by allow_small_batches)", algorithm, detail)
+        return
+    raise ConfigError(
+        f"The 'batch_size' parameter of {algorithm} must give batches of more than {k + 1} rows of "
+        f"non-zero sample weight: {detail}. Use larger batches (or -1), fewer zero weights, or set "
+        "allow_small_batches: true to accept the disclosure.",
+        party=party,
+        field="batch_size",
+    )
+
+
 def ids_digest(ids: np.ndarray) -> str:
     """SHA-256 of the id list in order: equal digests mean the same rows in the same order."""
     h = hashlib.sha256()
@@ -158,7 +224,9 @@ def ids_digest(ids: np.ndarray) -> str:
 
 def check_features(frame: Frame, party: str, what: str = "training") -> None:
     """Refuse NaN / infinite features, naming the table and the first bad columns."""
-    feats = frame.features
+    if frame.is_sparse and np.all(np.isfinite(frame.features.data)):
+        return  # the implicit zeros are finite
+    feats = frame.dense_features()
     if feats.size and not np.all(np.isfinite(feats)):
         bad = np.flatnonzero(~np.all(np.isfinite(feats), axis=0))
         names = [frame.feature_names[i] for i in bad[:SHOWN]]

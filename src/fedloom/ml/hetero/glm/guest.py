@@ -19,7 +19,7 @@ import numpy as np
 
 from fedloom.context import Context
 from fedloom.core.errors import DataError
-from fedloom.data.frame import Frame
+from fedloom.data.frame import Frame, append_column
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
 from fedloom.ml.hetero.glm.batch import (
@@ -28,14 +28,28 @@ from fedloom.ml.hetero.glm.batch import (
     check_batch_sizes,
     check_columns,
     check_features,
+    check_weighted_sizes,
     ids_digest,
+    random_batch_seed,
 )
-from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
+from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector, vector_like
 from fedloom.ml.hetero.glm.loss import EarlyStopping, check_metrics, compute_metrics
 from fedloom.ml.hetero.glm.model import ClassLabel, GLMModel
 from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
 from fedloom.ml.hetero.glm.params import GLMParams
 from fedloom.ml.hetero.glm.role import GLMParty, Training
+from fedloom.ml.hetero.glm.sqn import (
+    SQNMemory,
+    SQNSchedule,
+    check_sample_size,
+    check_sqn,
+    decode,
+    draw_masks,
+    encode,
+    from_bytes,
+    sample_rows,
+    to_bytes,
+)
 from fedloom.ml.hetero.glm.zeros import PartyZeros
 from fedloom.ml.predictions import Predictions
 
@@ -66,6 +80,9 @@ class _Run:
     metrics: list[str]
     m: int  # the guest's feature count
     has_b: bool  # it fits an intercept (the last weight)
+    weights: np.ndarray | None = None  # SampleWeight's row weights s (None: unweighted)
+    batch_seed: int | None = None  # batch_strategy random: epoch e of model k draws from (seed, k, e)
+    party_weights: dict[str, int] = field(default_factory=dict)  # every party's weight count
 
 
 @dataclass(kw_only=True)
@@ -87,10 +104,24 @@ class _Batch:
     y: np.ndarray
     wx: np.ndarray  # w_gᵀx_g (+ intercept + offset)
     part: np.ndarray  # the family's plaintext share of [d]
+    s: np.ndarray | None = None  # the rows' sample weights: [d] is weighted, d_i·s_i
 
     @property
     def n(self) -> int:
         return len(self.rows)
+
+
+#: Fractional bits of the sample weights multiplied into [d] (exact to 2⁻⁴¹ per weight).
+WEIGHT_FRAC_BITS = 40
+
+
+def _weighted(d: Vector, s: np.ndarray | None) -> Vector:
+    """``[s_i·d_i]``: each row's residual times its sample weight (fixed point, ``WEIGHT_FRAC_BITS``)."""
+    if s is None:
+        return d
+    k = np.rint(s * 2.0**WEIGHT_FRAC_BITS).astype(np.int64)  # weights < 2²² (checked by the guest)
+    scaled = d * k
+    return vector_like(scaled, scaled.ciphertexts, d.frac_bits + WEIGHT_FRAC_BITS)
 
 
 class GLMGuest(GLMParty):
@@ -100,8 +131,19 @@ class GLMGuest(GLMParty):
     """
 
     # -- fit: data, key, setup, then one model per class ---------------------------------------------
-    def fit(self, ctx: Context, train: Frame, validate: Frame | None = None) -> GLMModel:
+    def fit(
+        self,
+        ctx: Context,
+        train: Frame,
+        validate: Frame | None = None,
+        *,
+        init: GLMModel | Mapping[str, object] | None = None,
+    ) -> GLMModel:
         """Train with every host and the arbiter; returns the guest's part of the model.
+
+        ``init`` (a warm start): the guest's part of an earlier model; training continues from its
+        weights, optimiser state and epoch count up to ``max_iter`` epochs in all (every party
+        must be given its part of the same model).
 
         Raises
         ------
@@ -116,11 +158,28 @@ class GLMGuest(GLMParty):
         p = self._params()
         party = str(ctx.party)
         self._check_roles(ctx, party)
+        if p.optimizer == "sqn":
+            check_sqn(p.penalty, self.family.quadratic, self.family.algorithm)
         data, vdata, classes, ys = self._training_data(p, train, validate, party)
+        start = None if init is None else self._model(init)
+        if start is not None:
+            names = list(data.frame.feature_names)
+            start.check_warm_start("guest", len(ys), names, p.init_param.fit_intercept, party)
+            if start.classes is not None and classes is not None and list(start.classes) != list(classes):
+                raise DataError(
+                    f"the warm-start model has classes {start.classes}; the training data has {classes}",
+                    party=party,
+                    field="input.model",
+                )
         metrics = check_metrics(p.metrics, self._task(), self.family.algorithm)
         if data.frame.n_rows == 0:
             raise DataError("the training data has no rows", party=party)
+        if train.weights is not None and train.weights.max() >= 2.0**22:
+            raise DataError("sample weights must be below 2^22 (rescale them)", party=party, field="weight")
         plan = BatchPlan.make(data.frame.n_rows, p.batch_size, p.shuffle, p.init_param.random_seed)
+        batch_seed = random_batch_seed(p, data.frame.n_rows)
+        if batch_seed is not None:  # the SETUP plan only fixes the batch size; EPOCH_PLAN has the rows
+            plan = BatchPlan.sample(data.frame.n_rows, p.batch_size, np.random.default_rng([batch_seed]))
         ep = p.encrypt_param
         pk: PublicKey = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
         zeros = PartyZeros.for_party(pk, p, plan, tops_up=True)  # our own zeros start now
@@ -135,6 +194,8 @@ class GLMGuest(GLMParty):
                 metrics=metrics,
                 m=data.x.shape[1],
                 has_b=p.init_param.fit_intercept,
+                weights=train.weights,
+                batch_seed=batch_seed,
             )
             self._setup(ctx, run, ys)
             model = self.model_class(
@@ -146,7 +207,7 @@ class GLMGuest(GLMParty):
                 threshold=self._threshold(p),
             )
             for k, y in enumerate(ys):
-                self._record(model, run, self._fit_one(msg.CLASS.at(ctx, k), run, k, y))
+                self._record(model, run, self._fit_one(msg.CLASS.at(ctx, k), run, k, y, start))
         finally:
             zeros.close()
         return model
@@ -156,7 +217,10 @@ class GLMGuest(GLMParty):
         party, data, vdata, plan = str(ctx.party), run.data, run.vdata, run.plan
         digest = ids_digest(data.frame.ids)
         vdigest = ids_digest(vdata.frame.ids) if vdata is not None else None
-        setup = records.Setup(digest, data.frame.n_rows, plan, len(ys), run.m + int(run.has_b), vdigest)
+        n_w = run.m + int(run.has_b)
+        weighted, random_batches = run.weights is not None, run.batch_seed is not None
+        n = data.frame.n_rows
+        setup = records.Setup(digest, n, plan, len(ys), n_w, vdigest, weighted, random_batches)
         ctx.send(msg.SETUP, setup.to_wire())
         weights = {party: setup.n_weights}
         for host, raw in ctx.recv_all(msg.HOST_SETUP).items():
@@ -166,13 +230,25 @@ class GLMGuest(GLMParty):
                 check_aligned(vdigest, str(info.validate), party, str(host), "validation")
             weights[str(host)] = info.n_features
         check_batch_sizes(plan, weights, run.p.allow_small_batches, party, self.family.algorithm)
+        run.party_weights = weights
+        if run.p.optimizer == "sqn":
+            size = min(run.p.sqn_param.sample_size, n)
+            check_sample_size(size, weights, run.p.allow_small_batches, party)
+        self._check_weighted(run, party)
         if not self.family.quadratic:
-            ctx.send(msg.ENC_LABEL, run.pk.encrypt(ys[0]))
+            label = ys[0] if run.weights is None else ys[0] * run.weights  # weighted: [s·y]
+            ctx.send(msg.ENC_LABEL, run.pk.encrypt(label))
 
-    def _fit_one(self, ctx: Context, run: _Run, k: int, y: np.ndarray) -> _Training:
-        """One model: epochs of batches, each epoch closed by :meth:`_end_epoch`."""
+    def _fit_one(
+        self, ctx: Context, run: _Run, k: int, y: np.ndarray, init: GLMModel | None = None
+    ) -> _Training:
+        """One model: epochs of batches, each epoch closed by :meth:`_end_epoch` (from ``init``'s
+        weights, optimiser state and epoch count on a warm start)."""
         p = run.p
-        w = init_weights(p, run.m + int(run.has_b), seed_offset=k)
+        if init is None:
+            w = init_weights(p, run.m + int(run.has_b), seed_offset=k)
+        else:
+            w = np.asarray(init.weights(k, run.has_b), dtype=np.float64)
         t = _Training(
             k=k,
             y=y,
@@ -183,10 +259,25 @@ class GLMGuest(GLMParty):
                 p.early_stopping_rounds, run.metrics, p.use_first_metric_only, self._task()
             ),
         )
-        for e in range(p.max_iter):
+        if p.optimizer == "sqn":
+            t.sqn = SQNMemory(len(w), SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M))
+            t.hessian_product = lambda bctx, s: self._hessian_product(run, t, bctx, s)
+        first = 0
+        if init is not None:
+            t.opt.load_state(init.state_of(k))
+            first = t.n_iter = init.epochs_of(k)
+            t.seconds = list(init.epoch_seconds[k]) if k < len(init.epoch_seconds) else []
+            t.history = list(init.validation[k]) if k < len(init.validation) else []
+            t.converged = bool(init.converged[k]) if k < len(init.converged) else False
+        for e in range(first, p.max_iter):
             ectx = msg.EPOCH.within(ctx, e)
             t0 = time.perf_counter()
             w_start = t.w.copy()
+            if run.batch_seed is not None:  # batch_strategy random: this epoch's batch, to the hosts
+                rng = np.random.default_rng([run.batch_seed, k, e])
+                run.plan = BatchPlan.sample(run.data.frame.n_rows, run.p.batch_size, rng)
+                self._check_weighted(run, str(ctx.party))
+                ectx.send(msg.EPOCH_PLAN, {"order": run.plan.order, "offsets": run.plan.offsets})
             for b in range(run.plan.n_batches):
                 self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
             t.n_iter = e + 1
@@ -198,6 +289,12 @@ class GLMGuest(GLMParty):
                 break
         return t
 
+    def _check_weighted(self, run: _Run, party: str) -> None:
+        """With sample weights, every batch needs enough rows of non-zero weight (:mod:`.batch`)."""
+        if run.weights is not None:
+            allowed, algorithm = run.p.allow_small_batches, self.family.algorithm
+            check_weighted_sizes(run.plan, run.weights, run.party_weights, allowed, party, algorithm)
+
     # -- one batch, in the order of its messages ------------------------------------------------------
     def _batch(self, bctx: Context, run: _Run, t: _Training, b: int, e: int) -> None:
         """One mini-batch: [d] to the hosts, the masked gradient and the loss to the arbiter."""
@@ -206,7 +303,7 @@ class GLMGuest(GLMParty):
         zeros = run.zeros.take(batch.n, lambda: bctx.recv(msg.ZEROS), str(bctx.arbiter))
         # 2. the hosts' forwards Σ[u_h]; 3. [d] = Σ[u_h] + g, re-randomised, to every host
         forward = self._sum_forwards(bctx, run, batch.n)
-        d = zeros.hide(self.family.residual(forward, batch.part, batch.y))
+        d = zeros.hide(_weighted(self.family.residual(forward, batch.part, batch.y), batch.s))
         bctx.send(msg.RESIDUAL, d)
         # 4. our gradient [X_gᵀd, Σd], masked and re-randomised, to the arbiter
         grad, dots, d_sum = self._encrypted_gradient(run, batch, d)
@@ -223,12 +320,46 @@ class GLMGuest(GLMParty):
         # 5. the arbiter's answer, unmasked: our gradient, and one optimiser step
         self._apply_gradient(bctx, t, masked, masks, batch.n, e)
 
+    # -- optimizer sqn: secure sums and the Hessian product of a curvature pair (:mod:`.sqn`) -------
+    def _secure_sum(self, rctx: Context, values: np.ndarray) -> np.ndarray:
+        """SQN_MASK to each host, SQN_SHARE (our values minus their masks) to the arbiter, SQN_SUM back."""
+        share = encode(values)
+        for host in rctx.hosts:
+            masks = draw_masks(len(share))
+            rctx.send(msg.SQN_MASK, to_bytes(masks), to=host)
+            share = [a - b for a, b in zip(share, masks, strict=True)]
+        rctx.send(msg.SQN_SHARE, to_bytes(share))
+        return decode(from_bytes(rctx.recv(msg.SQN_SUM), len(share), str(rctx.arbiter), "sqn_sum"))
+
+    def _hessian_product(self, run: _Run, t: Training, bctx: Context, s: np.ndarray) -> np.ndarray:
+        """SQN_SAMPLE → HVP_FORWARD → HVP_RESIDUAL ``[z]`` → MASKED_HVP / UNMASKED_HVP: ``(X_Sᵀz)_g/|S|``."""
+        assert t.sqn is not None
+        p, m, sched = run.p, run.m, t.sqn.schedule
+        sp = p.sqn_param
+        rows = sample_rows(run.data.frame.n_rows, sp.sample_size, sp.random_seed, sched.k, sched.t)
+        bctx.send(msg.SQN_SAMPLE, [int(r) for r in rows])
+        xs = run.data.x[rows]
+        own = np.asarray(xs @ s[:m]).reshape(-1) + (s[m] if run.has_b else 0.0)
+        z = self.family.host_forward(own)
+        total: Vector | None = None
+        for h, v in bctx.recv_all(msg.HVP_FORWARD).items():
+            f = msg.expect_cipher(v, run.pk, len(rows), "hvp_forward", str(h))
+            total = f if total is None else total + f
+        assert total is not None
+        enc_z = (total + z).rerandomize()  # the hosts must not recognise their own ciphertexts
+        bctx.send(msg.HVP_RESIDUAL, enc_z)
+        pieces = [enc_z.dot(xs, precision_bits=p.precision_bits)] if m else []
+        if run.has_b:
+            pieces.append(enc_z.sum())
+        return self._open_hvp(bctx, t, pieces[0].concat(pieces), len(rows))
+
     def _plain_side(self, run: _Run, t: _Training, b: int) -> _Batch:
         """Batch ``b``'s rows, our score ``w_gᵀx_g`` and the family's plaintext part of ``[d]``."""
         rows = run.plan.rows(b)
         x, y, offset = run.data.x[rows], t.y[rows], run.data.offset[rows]
         wx = x @ t.w[: run.m] + (t.w[run.m] if run.has_b else 0.0) + offset
-        return _Batch(rows, x, y, wx, self.family.guest_part(wx, y, offset))
+        s = None if run.weights is None else run.weights[rows]
+        return _Batch(rows, x, y, wx, self.family.guest_part(wx, y, offset), s)
 
     def _sum_forwards(self, bctx: Context, run: _Run, n_b: int) -> Vector:
         """``Σ_h [u_h]``: every host's HOST_FORWARD of this batch."""
@@ -250,7 +381,7 @@ class GLMGuest(GLMParty):
         cross term); Poisson gets ``[Σd]`` even without an intercept.
         """
         fam, m = self.family, run.m
-        cols = np.hstack([batch.x, batch.part[:, None]]) if fam.quadratic else batch.x
+        cols = append_column(batch.x, batch.part) if fam.quadratic else batch.x  # sparse x: non-zeros only
         dots = d.dot(cols, precision_bits=run.p.precision_bits) if cols.shape[1] else None
         d_sum = d.sum() if (run.has_b or not fam.quadratic) else None
         pieces = [dots[:m]] if m and dots is not None else []
@@ -272,16 +403,18 @@ class GLMGuest(GLMParty):
         if fam.quadratic:
             assert dots is not None
             dg = dots[run.m : run.m + 1]
-            if len(host_loss) == 1:
+            if len(host_loss) == 1 and batch.s is None:  # weighted: Σ s·d² = Σ [s·d]·(u_h + g)
                 sq = host_loss[0][0] + dg * 2 - float(np.dot(batch.part, batch.part))
             else:
                 sq = dg
                 for hl in host_loss:
                     sq = sq + hl[0]
-            s_enc = sq * fam.loss_scale + (fam.loss_constant * batch.n + penalty)
+            n_s = batch.n if batch.s is None else float(batch.s.sum())
+            s_enc = sq * fam.loss_scale + (fam.loss_constant * n_s + penalty)
         else:
             assert d_sum is not None
-            plain = float(batch.y.sum() - np.dot(batch.y, batch.wx)) + penalty
+            sy = batch.y if batch.s is None else batch.y * batch.s
+            plain = float(sy.sum() - np.dot(sy, batch.wx)) + penalty
             s_enc = d_sum + plain
             for hl in host_loss:
                 s_enc = s_enc - hl[0]
@@ -320,6 +453,7 @@ class GLMGuest(GLMParty):
         model.converged.append(t.converged)
         model.validation.append(t.history)
         model.best_iteration.append(t.stopper.best_epoch if t.history else None)
+        model.optimizer_state.append(t.opt.state())
 
     # -- predict --------------------------------------------------------------------------------------
     def predict(self, ctx: Context, model: GLMModel | Mapping[str, object], data: Frame) -> Predictions:
@@ -379,7 +513,7 @@ class GLMGuest(GLMParty):
         found = exposure is not None and exposure in frame.feature_names
         offset = np.zeros(frame.n_rows)
         if exposure is not None and found:
-            col = frame.features[:, frame.feature_names.index(exposure)]
+            col = frame.select_features([exposure]).dense_features()[:, 0]
             if not np.all(np.isfinite(col)) or np.any(col <= 0):
                 raise DataError(
                     f"the exposure column {exposure!r} must hold positive numbers",

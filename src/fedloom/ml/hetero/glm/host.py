@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
-from fedloom.data.frame import Frame
+from fedloom.data.frame import Frame, append_column
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
 from fedloom.ml.hetero.glm.batch import (
+    BatchPlan,
     check_aligned,
     check_batch_sizes,
     check_columns,
@@ -34,6 +35,18 @@ from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
 from fedloom.ml.hetero.glm.params import GLMParams
 from fedloom.ml.hetero.glm.role import GLMParty, Training
+from fedloom.ml.hetero.glm.sqn import (
+    HVP_FRAC_BITS,
+    SQNMemory,
+    SQNSchedule,
+    check_sample_size,
+    check_sqn,
+    decode,
+    encode,
+    expect_rows,
+    from_bytes,
+    to_bytes,
+)
 from fedloom.ml.hetero.glm.zeros import PartyZeros
 
 log = logging.getLogger(__name__)
@@ -59,8 +72,18 @@ class GLMHost(GLMParty):
     """
 
     # -- fit: data, key, setup, then one model per class ---------------------------------------------
-    def fit(self, ctx: Context, train: Frame, validate: Frame | None = None) -> GLMModel:
+    def fit(
+        self,
+        ctx: Context,
+        train: Frame,
+        validate: Frame | None = None,
+        *,
+        init: GLMModel | Mapping[str, object] | None = None,
+    ) -> GLMModel:
         """Train with the guest and the arbiter; returns this host's part of the model.
+
+        ``init`` (a warm start): this host's part of an earlier model, continued from its weights,
+        optimiser state and epoch count (see :meth:`GLMGuest.fit <.guest.GLMGuest.fit>`).
 
         Raises
         ------
@@ -75,6 +98,9 @@ class GLMHost(GLMParty):
         p = self._params()
         party = str(ctx.party)
         validate = self._check_data(ctx, train, validate, party)
+        start = None if init is None else self._model(init)
+        if start is not None:
+            start.check_warm_start("host", None, list(train.feature_names), False, party)
         ep = p.encrypt_param
         pk: PublicKey = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
         ctx.send(msg.HOST_WEIGHTS, train.n_features)  # what the arbiter may decrypt for us
@@ -84,8 +110,14 @@ class GLMHost(GLMParty):
             xv = validate.features if validate is not None and setup.validate is not None else None
             run = _Run(p, setup, train.features, xv, pk, zeros, enc_label)
             model = self.model_class(role="host", feature_names=list(train.feature_names))
+            if start is not None and start.n_models != setup.n_models:
+                raise DataError(
+                    f"the warm-start model has {start.n_models} model(s); the guest trains {setup.n_models}",
+                    party=party,
+                    field="input.model",
+                )
             for k in range(setup.n_models):
-                self._record(model, self._fit_one(msg.CLASS.at(ctx, k), run, k))
+                self._record(model, self._fit_one(msg.CLASS.at(ctx, k), run, k, start))
         finally:
             zeros.close()
         return model
@@ -121,15 +153,31 @@ class GLMHost(GLMParty):
             enc_label = msg.expect_cipher(ctx.recv(msg.ENC_LABEL), pk, train.n_rows, "enc_label", guest)
         return setup, enc_label
 
-    def _fit_one(self, ctx: Context, run: _Run, k: int) -> Training:
-        """One model: epochs of batches, each epoch closed by :meth:`_end_epoch`."""
+    def _fit_one(self, ctx: Context, run: _Run, k: int, init: GLMModel | None = None) -> Training:
+        """One model: epochs of batches, each epoch closed by :meth:`_end_epoch` (from ``init``'s
+        weights, optimiser state and epoch count on a warm start)."""
         p = run.p
-        w = init_weights(p, run.x.shape[1], seed_offset=k)
+        if init is None:
+            w = init_weights(p, run.x.shape[1], seed_offset=k)
+        else:
+            w = np.asarray(init.weights(k, False), dtype=np.float64)
         t = Training(w=w, opt=Optimizer(p, len(w), False), masker=self._masker(ctx, run.pk, k))
-        for e in range(p.max_iter):
+        if p.optimizer == "sqn":
+            check_sqn(p.penalty, self.family.quadratic, self.family.algorithm)
+            t.sqn = SQNMemory(len(w), SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M))
+            t.hessian_product = lambda bctx, s: self._hessian_product(run, t, bctx, s)
+        first = 0
+        if init is not None:
+            t.opt.load_state(init.state_of(k))
+            first = t.n_iter = init.epochs_of(k)
+            t.seconds = list(init.epoch_seconds[k]) if k < len(init.epoch_seconds) else []
+            t.converged = bool(init.converged[k]) if k < len(init.converged) else False
+        for e in range(first, p.max_iter):
             ectx = msg.EPOCH.within(ctx, e)
             t0 = time.perf_counter()
             w_start = t.w.copy()
+            if run.setup.random_batches:  # batch_strategy random: this epoch's batch from the guest
+                run.setup = replace(run.setup, plan=self._epoch_plan(ectx, run))
             for b in range(run.setup.plan.n_batches):
                 self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
             t.n_iter = e + 1
@@ -139,11 +187,30 @@ class GLMHost(GLMParty):
                 break
         return t
 
+    def _epoch_plan(self, ectx: Context, run: _Run) -> BatchPlan:
+        """EPOCH_PLAN: distinct rows, as many per batch as SETUP said, each batch large enough."""
+        guest, party = str(ectx.guest), str(ectx.party)
+        raw = ectx.recv(msg.EPOCH_PLAN)
+        if not isinstance(raw, dict) or set(raw) != {"order", "offsets"}:
+            raise MessageError(
+                f"epoch plan from {guest}: expected {{order, offsets}}", party=guest, field="epoch_plan"
+            )
+        plan = BatchPlan.from_wire(raw["order"], raw["offsets"], run.setup.n_rows, guest, sample=True)
+        if plan.sizes != run.setup.plan.sizes:
+            raise MessageError(
+                f"epoch plan from {guest}: batch sizes {plan.sizes} where SETUP said {run.setup.plan.sizes}",
+                party=guest,
+                field="epoch_plan",
+            )
+        algorithm = self.family.algorithm
+        check_batch_sizes(plan, {party: run.x.shape[1]}, run.p.allow_small_batches, party, algorithm)
+        return plan
+
     # -- one batch, in the order of its messages ------------------------------------------------------
     def _batch(self, bctx: Context, run: _Run, t: Training, b: int, e: int) -> None:
         """One mini-batch: forward to the guest, masked gradient to the arbiter, loss terms."""
         fam, p, pk = self.family, run.p, run.pk
-        single = len(bctx.hosts) == 1
+        single = len(bctx.hosts) == 1 and not run.setup.weighted  # weighted: [Σ s·d·u_h] below
         rows = run.setup.plan.rows(b)
         xb = run.x[rows]
         n_b, m = len(rows), run.x.shape[1]
@@ -159,7 +226,7 @@ class GLMHost(GLMParty):
             bctx.send(msg.HOST_LOSS, pk.encrypt(np.array([float(np.dot(f, f)), penalty])))
         # 3. [d] from the guest; 4. our gradient [X_hᵀd], masked and re-randomised, to the arbiter
         d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual", str(bctx.guest))
-        cols = np.hstack([xb, f[:, None]]) if fam.quadratic and not single else xb
+        cols = append_column(xb, f) if fam.quadratic and not single else xb  # sparse xb: non-zeros only
         dots = d.dot(cols, precision_bits=p.precision_bits)
         masked, masks = self._masked_gradient(t.masker, d, dots[:m])
         bctx.send(msg.MASKED_GRADIENT, masked)
@@ -167,6 +234,26 @@ class GLMHost(GLMParty):
             bctx.send(msg.HOST_LOSS, self._loss_terms(run, rows, wx, dots, m, penalty))
         # 5. the arbiter's answer, unmasked: our gradient, and one optimiser step
         self._apply_gradient(bctx, t, masked, masks, n_b, e)
+
+    # -- optimizer sqn: secure sums and the Hessian product of a curvature pair (:mod:`.sqn`) -------
+    def _secure_sum(self, rctx: Context, values: np.ndarray) -> np.ndarray:
+        """SQN_MASK from the guest, SQN_SHARE (our values plus the masks) to the arbiter, SQN_SUM back."""
+        share = encode(values)
+        masks = from_bytes(rctx.recv(msg.SQN_MASK), len(share), str(rctx.guest), "sqn_mask")
+        rctx.send(msg.SQN_SHARE, to_bytes([a + b for a, b in zip(share, masks, strict=True)]))
+        return decode(from_bytes(rctx.recv(msg.SQN_SUM), len(share), str(rctx.arbiter), "sqn_sum"))
+
+    def _hessian_product(self, run: _Run, t: Training, bctx: Context, s: np.ndarray) -> np.ndarray:
+        """SQN_SAMPLE (checked) → HVP_FORWARD → HVP_RESIDUAL ``[z]`` → MASKED_HVP / UNMASKED_HVP."""
+        p, guest, party = run.p, str(bctx.guest), str(bctx.party)
+        n = run.setup.n_rows
+        rows = expect_rows(bctx.recv(msg.SQN_SAMPLE), n, min(p.sqn_param.sample_size, n), guest)
+        check_sample_size(len(rows), {party: run.x.shape[1]}, p.allow_small_batches, party)
+        xs = run.x[rows]
+        forward = self.family.host_forward(np.asarray(xs @ s).reshape(-1))
+        bctx.send(msg.HVP_FORWARD, run.pk.encrypt(forward, HVP_FRAC_BITS))
+        z = msg.expect_cipher(bctx.recv(msg.HVP_RESIDUAL), run.pk, len(rows), "hvp_residual", guest)
+        return self._open_hvp(bctx, t, z.dot(xs, precision_bits=p.precision_bits), len(rows))
 
     def _masked_gradient(self, masker: msg.Masker, d: Vector, grad: Vector) -> tuple[Vector, list[int]]:
         """``[X_hᵀd + m]``, re-randomised (:meth:`.messages.Masker.mask`), and the masks.
@@ -204,6 +291,7 @@ class GLMHost(GLMParty):
         model.intercept.append(0.0)
         model.n_iter.append(t.n_iter)
         model.converged.append(t.converged)
+        model.optimizer_state.append(t.opt.state())
 
     # -- predict --------------------------------------------------------------------------------------
     def predict(self, ctx: Context, model: GLMModel | Mapping[str, object], data: Frame) -> None:

@@ -9,6 +9,10 @@ Setup (once per fit)::
     HOST_SETUP        host → guest             the host's id digest(s) and feature count
     ENC_LABEL         guest → hosts            Poisson only: [y], encrypted once
 
+Per model (class) ``k``, epoch ``e`` (namespace ``class-k/epoch-e``), ``batch_strategy: random`` only::
+
+    EPOCH_PLAN        guest → hosts            the row positions of this epoch's random batch
+
 Per model (class) ``k``, epoch ``e``, batch ``b`` (namespace ``class-k/epoch-e/batch-b``)::
 
     ZEROS             arbiter → hosts, guest   fresh encryptions of 0, one per row (obfuscators=arbiter;
@@ -19,6 +23,18 @@ Per model (class) ``k``, epoch ``e``, batch ``b`` (namespace ``class-k/epoch-e/b
     MASKED_GRADIENT   guest, hosts → arbiter   [n_b·g + m] with m uniform in Z_n, re-randomised (rⁿ)
     UNMASKED_GRADIENT arbiter → guest, hosts   n_b·g + m mod n, as fixed-width bytes
     LOSS              guest → arbiter          [n_b·loss_b], re-randomised (rⁿ)
+
+``optimizer: sqn`` only (:mod:`.sqn`), after a batch's step, namespace ``…/batch-b`` and
+``…/batch-b/sqn-i`` for the secure sums::
+
+    SQN_MASK          guest → hosts            uniform masks of the host's secure-sum shares
+    SQN_SHARE         guest, hosts → arbiter   own inner products + mask (mod 2¹²⁸)
+    SQN_SUM           arbiter → guest, hosts   the global inner products of the two-loop recursion
+    SQN_SAMPLE        guest → hosts            the Hessian sample's row positions (curvature pair)
+    HVP_FORWARD       host → guest             [c·X_h,S s_h]
+    HVP_RESIDUAL      guest → hosts            [z] = [c·X_S s]
+    MASKED_HVP        guest, hosts → arbiter   [X_pᵀz + m], re-randomised (rⁿ)
+    UNMASKED_HVP      arbiter → guest, hosts   X_pᵀz + m mod n
 
 Per epoch (namespace ``class-k/epoch-e``)::
 
@@ -75,14 +91,25 @@ HOST_SETUP = Channel(
 HOST_WEIGHTS = Channel(
     "host_weights", src=HOST, dst=ARBITER, disclosure="the host's number of weights (its feature count)"
 )
-ENC_LABEL = Channel("enc_label", src=GUEST, dst=HOST, disclosure="ciphertext only ([y], Poisson)")
+ENC_LABEL = Channel(
+    "enc_label", src=GUEST, dst=HOST, disclosure="ciphertext only ([y], Poisson; [s·y] with sample weights)"
+)
+EPOCH_PLAN = Channel(
+    "epoch_plan",
+    src=GUEST,
+    dst=HOST,
+    disclosure="the row positions of this epoch's random batch (batch_strategy: random; what SETUP's "
+    "batch plan tells under batch_strategy: full)",
+)
 ZEROS = Channel(
     "zeros", src=ARBITER, dst=(GUEST, HOST), disclosure="ciphertext only (fresh encryptions of 0)"
 )
 HOST_FORWARD = Channel(
     "host_forward", src=HOST, dst=GUEST, disclosure="ciphertext only ([u_h] per row of the batch)"
 )
-RESIDUAL = Channel("residual", src=GUEST, dst=HOST, disclosure="ciphertext only ([d] per row of the batch)")
+RESIDUAL = Channel(
+    "residual", src=GUEST, dst=HOST, disclosure="ciphertext only ([d], or [s·d] with sample weights, per row)"
+)
 HOST_LOSS = Channel("host_loss", src=HOST, dst=GUEST, disclosure="ciphertext only (the host's loss terms)")
 MASKED_GRADIENT = Channel(
     "masked_gradient",
@@ -135,6 +162,55 @@ PREDICT_FORWARD = Channel(
     src=HOST,
     dst=GUEST,
     disclosure="w_hᵀx_h of every predicted row and model, in clear (as in FATE)",
+)
+
+#: ``optimizer: sqn`` (:mod:`.sqn`): the secure sums of one step, ``class-k/epoch-e/batch-b/sqn-i``.
+SQN_ROUND = BATCH.then("sqn")
+SQN_SAMPLE = Channel(
+    "sqn_sample",
+    src=GUEST,
+    dst=HOST,
+    disclosure="the row positions of the Hessian sample of a curvature pair (sqn; refused when not "
+    "larger than the host's features + 1 unless allow_small_batches)",
+)
+HVP_FORWARD = Channel(
+    "hvp_forward", src=HOST, dst=GUEST, disclosure="ciphertext only ([c·X_h,S s_h] per sample row, sqn)"
+)
+HVP_RESIDUAL = Channel(
+    "hvp_residual", src=GUEST, dst=HOST, disclosure="ciphertext only ([z] = [c·X_S s] per sample row, sqn)"
+)
+MASKED_HVP = Channel(
+    "masked_hvp",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="X_pᵀz + uniform mask, re-randomised with a uniform rⁿ: nothing (uniform residues mod n)",
+)
+UNMASKED_HVP = Channel(
+    "unmasked_hvp",
+    src=ARBITER,
+    dst=(GUEST, HOST),
+    disclosure="own Hessian product X_p,Sᵀz of the curvature pair once unmasked (sqn; host: with sample "
+    "rows ≤ its features + 1 it could solve for z, refused; guest: its intercept entry Σz reveals "
+    "Σ_S c·X_h,S s_h, one scalar per pair)",
+)
+SQN_MASK = Channel(
+    "sqn_mask",
+    src=GUEST,
+    dst=HOST,
+    disclosure="uniform masks mod 2¹²⁸ for the host's secure-sum shares (sqn): nothing",
+)
+SQN_SHARE = Channel(
+    "sqn_share",
+    src=(GUEST, HOST),
+    dst=ARBITER,
+    disclosure="one party's inner products plus a mask mod 2¹²⁸, each share uniform alone; their sum "
+    "is the global inner product (sqn: sᵀy, yᵀy per pair, sᵢᵀq, yᵢᵀr per step)",
+)
+SQN_SUM = Channel(
+    "sqn_sum",
+    src=ARBITER,
+    dst=(GUEST, HOST),
+    disclosure="the global sums over all parties of the L-BFGS inner products (a few scalars per step, sqn)",
 )
 
 #: Fixed-point scale of the hosts' forwards and of ``[d]`` (LR, LinR): 32 fractional bits.

@@ -65,6 +65,10 @@ class GLMModel:
         Poisson: the guest column used as exposure (None when none).
     threshold
         LR: the decision threshold for binary predictions.
+    optimizer_state
+        Guest and hosts: per model, the optimiser's state after the last epoch
+        (:meth:`~fedloom.ml.hetero.glm.optimizer.Optimizer.state`), what a warm start continues
+        from; empty in models stored before warm starts (they continue with fresh moments).
     """
 
     algorithm: ClassVar[str] = "HeteroGLM"
@@ -83,6 +87,7 @@ class GLMModel:
     epoch_seconds: list[list[float]] = field(default_factory=list)
     exposure_colname: str | None = None
     threshold: float = 0.5
+    optimizer_state: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def n_models(self) -> int:
@@ -135,3 +140,48 @@ class GLMModel:
             if self.fit_intercept:
                 out["intercept"] = self.intercept
         return {k: _clean(v) for k, v in out.items()}
+
+    def weights(self, k: int, has_intercept: bool) -> list[float]:
+        """Model ``k``'s weights as the optimiser steps them (the intercept last, if fitted)."""
+        return [*self.coef[k], *([self.intercept[k]] if has_intercept else [])]
+
+    def state_of(self, k: int) -> dict[str, object]:
+        """Model ``k``'s optimiser state (empty where none was stored)."""
+        return self.optimizer_state[k] if k < len(self.optimizer_state) else {}
+
+    def check_warm_start(
+        self, role: str, n_models: int | None, feature_names: list[str], fit_intercept: bool, party: str
+    ) -> None:
+        """Refuse to continue this model on another role, features, class count or intercept.
+
+        Raises
+        ------
+        DataError
+            The stored model does not fit the training run (names what differs).
+        """
+        what = f"the warm-start model ({self.role}'s part)"
+        if self.role != role:
+            raise DataError(f"{what} is not the {role}'s part of a model", party=party, field="input.model")
+        if list(self.feature_names) != list(feature_names):
+            raise DataError(
+                f"{what} has features {list(self.feature_names)}; "
+                f"the training data has {list(feature_names)}",
+                party=party,
+                field="input.model",
+            )
+        if n_models is not None and self.n_models != n_models:
+            raise DataError(
+                f"{what} has {self.n_models} model(s); the training data needs {n_models}",
+                party=party,
+                field="input.model",
+            )
+        if role == "guest" and self.fit_intercept != fit_intercept:
+            raise DataError(
+                f"{what} was trained with fit_intercept={self.fit_intercept}; the job has {fit_intercept}",
+                party=party,
+                field="init_param.fit_intercept",
+            )
+
+    def epochs_of(self, k: int) -> int:
+        """Epochs model ``k`` has run (0 for a model without history)."""
+        return int(self.n_iter[k]) if k < len(self.n_iter) else 0

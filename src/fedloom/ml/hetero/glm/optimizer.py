@@ -18,8 +18,11 @@ one) is never penalised. The penalty's share of the loss is ``½·alpha·‖w‖
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
+from fedloom.core.errors import ConfigError, DataError
 from fedloom.ml.hetero.glm.params import GLMParams
 
 RMSPROP_RHO = 0.99
@@ -49,6 +52,50 @@ class Optimizer:
         self.v = np.zeros(size)
         self.beta1_power = 1.0
         self.beta2_power = 1.0
+
+    def state(self) -> dict[str, object]:
+        """The moments and step powers (JSON-able), what a warm start continues from."""
+        return {
+            "optimizer": self.params.optimizer,
+            "m": [float(x) for x in self.m],
+            "v": [float(x) for x in self.v],
+            "beta1_power": float(self.beta1_power),
+            "beta2_power": float(self.beta2_power),
+        }
+
+    def load_state(self, state: Mapping[str, object]) -> None:
+        """Continue from :meth:`state` (an empty dict: from scratch).
+
+        Raises
+        ------
+        ConfigError
+            The state of another optimiser than the job's (names ``optimizer``).
+        DataError
+            Moments of another length than this optimiser's weights.
+        """
+        if not state:
+            return
+        kind = state.get("optimizer")
+        if kind != self.params.optimizer:
+            raise ConfigError(
+                f"the stored model was trained with optimizer {kind!r}; a warm start continues it "
+                f"with the same optimizer, not {self.params.optimizer!r}",
+                field="optimizer",
+            )
+        try:
+            m = np.asarray(state["m"], dtype=np.float64)
+            v = np.asarray(state["v"], dtype=np.float64)
+            b1, b2 = float(state["beta1_power"]), float(state["beta2_power"])  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(
+                "malformed optimizer state in the stored model", field="optimizer_state"
+            ) from None
+        if m.shape != (self.size,) or v.shape != (self.size,):
+            raise DataError(
+                f"the stored optimizer state has {m.size} weights; this party has {self.size}",
+                field="optimizer_state",
+            )
+        self.m, self.v, self.beta1_power, self.beta2_power = m, v, b1, b2
 
     def _penalised(self) -> np.ndarray:
         mask = np.ones(self.size)

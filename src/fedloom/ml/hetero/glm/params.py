@@ -4,7 +4,7 @@ Every name of FATE's ``HeteroLogisticParam`` / ``HeteroLinearParam`` / ``Poisson
 accepted, so FATE confs run unchanged; an unknown name is a :class:`~fedloom.core.ConfigError`
 naming the dotted field (``init_param.init_methd``). Names that configure features fedloom does
 not implement are accepted at their defaults and refused when switched on (``cv_param.need_cv``,
-``stepwise_param.need_stepwise``, ``optimizer: sqn``, ``batch_strategy: random``,
+``stepwise_param.need_stepwise``,
 ``encrypt_param.method: IterativeAffine``).
 
 fedloom extras: ``encrypt_param.method: plain`` (no encryption, debugging only) and
@@ -30,7 +30,6 @@ from fedloom.ml.hetero.params_common import (
     ParamBlock,
     any_case,
     canonical,
-    only_first,
 )
 
 PENALTIES = ("L1", "L2", "none")
@@ -105,7 +104,8 @@ class EncryptedModeCalculatorParam(ParamBlock):
 
 
 class CrossValidationParam(ParamBlock):
-    """``cv_param``: accepted; ``need_cv: true`` is refused (run cross-validation as separate jobs)."""
+    """``cv_param``: the model component runs cross-validation (:mod:`fedloom.components.model`) and
+    never passes ``cv_param`` here; the algorithm alone refuses ``need_cv: true``."""
 
     n_splits: StrictInt = 5
     mode: str = "hetero"
@@ -131,11 +131,13 @@ class StepwiseParam(ParamBlock):
 
 
 class StochasticQuasiNewtonParam(ParamBlock):
-    """``sqn_param`` (for FATE's ``sqn`` optimizer, which fedloom does not offer; accepted)."""
+    """``sqn_param`` of ``optimizer: sqn`` (LR, LinR; :mod:`fedloom.ml.hetero.glm.sqn`): a curvature
+    pair every ``update_interval_L`` steps, ``memory_M`` pairs kept, the Hessian on
+    ``sample_size`` rows drawn with ``random_seed``."""
 
-    update_interval_L: StrictInt = 3  # noqa: N815 - FATE's name
-    memory_M: StrictInt = 5  # noqa: N815 - FATE's name
-    sample_size: StrictInt = 5000
+    update_interval_L: StrictInt = Field(default=3, ge=1)  # noqa: N815 - FATE's name
+    memory_M: StrictInt = Field(default=5, ge=1)  # noqa: N815 - FATE's name
+    sample_size: StrictInt = Field(default=5000, ge=1)
     random_seed: StrictInt | None = None
 
 
@@ -169,7 +171,16 @@ class GLMParams(AlgorithmParams):
     shuffle
         Shuffle rows once before cutting them into batches (the same batches every epoch).
     batch_strategy
-        ``full`` only (FATE's ``random`` sampling is not implemented).
+        ``full``: the rows are cut into batches once (after a seeded shuffle with ``shuffle``), the
+        same batches every epoch; ``random`` (FATE 1.x): each epoch is one batch of
+        ``batch_size`` distinct rows drawn afresh (from ``init_param.random_seed``, epoch and
+        model; fresh randomness without a seed), sent to the hosts as ``EPOCH_PLAN``; as in
+        FATE, a batch size covering every row falls back to one full batch and ``shuffle`` is
+        not used.
+    masked_rate
+        Accepted and without effect: in FATE 1.x the masked index set of ``random`` batches is
+        capped at ``batch_size`` (so it is the batch), and under ``full`` the host learns the
+        batch's rows from the keys of ``[d]`` anyway; fedloom sends the exact rows.
     learning_rate
         Initial step size; at epoch ``t`` it is ``lr / (1 + decay·t)`` (``lr / sqrt(1 + decay·t)``
         with ``decay_sqrt``).
@@ -202,7 +213,7 @@ class GLMParams(AlgorithmParams):
     optimizer: str = "sgd"
     batch_size: StrictInt = -1
     shuffle: StrictBool = True
-    batch_strategy: Annotated[str, only_first("full", "random")] = "full"
+    batch_strategy: Annotated[str, any_case("full", "random")] = "full"
     masked_rate: StrictInt = 5
     learning_rate: float = Field(default=0.01, gt=0.0)
     init_param: InitParam = Field(default_factory=InitParam)
@@ -228,9 +239,7 @@ class GLMParams(AlgorithmParams):
     @field_validator("optimizer", mode="before")
     @classmethod
     def _optimizer(cls, v: object) -> str:
-        if isinstance(v, str) and v.lower() == "sqn":
-            raise ValueError("'sqn' is not implemented; use one of " + ", ".join(repr(o) for o in OPTIMIZERS))
-        return canonical(v, OPTIMIZERS)
+        return canonical(v, (*OPTIMIZERS, "sqn"))
 
     @field_validator("batch_size")
     @classmethod

@@ -100,10 +100,12 @@ class Setup:
     n_models: int
     n_weights: int
     validate: str | None
+    weighted: bool = False  # the guest weighs its rows (SampleWeight): hosts send [Σ d·u_h]
+    random_batches: bool = False  # batch_strategy random: plan is epoch 0's; EPOCH_PLAN each epoch
 
     def to_wire(self) -> dict[str, object]:
-        """The dict sent on the wire."""
-        return {
+        """The dict sent on the wire (``weighted`` only when true)."""
+        wire: dict[str, object] = {
             "ids": self.ids,
             "n_rows": self.n_rows,
             "order": self.plan.order,
@@ -112,20 +114,29 @@ class Setup:
             "n_weights": self.n_weights,
             "validate": self.validate,
         }
+        if self.weighted:
+            wire["weighted"] = True
+        if self.random_batches:
+            wire["random_batches"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, value: object, sender: str) -> Setup:
         """Validate a received setup (MessageError naming ``sender`` and the field)."""
-        keys = ("ids", "n_rows", "order", "offsets", "n_models", "n_weights", "validate")
+        keys: tuple[str, ...] = ("ids", "n_rows", "order", "offsets", "n_models", "n_weights", "validate")
+        keys += tuple(k for k in ("weighted", "random_batches") if isinstance(value, dict) and k in value)
         v = _fields(value, sender, "setup", keys)
         n = expect_count(v["n_rows"], sender, "n_rows", 1, MAX_ROWS)
+        random_batches = expect_flag(v.get("random_batches", False), sender, "random_batches")
         return cls(
             ids=str(expect_digest(v["ids"], sender, "ids")),
             n_rows=n,
-            plan=BatchPlan.from_wire(v["order"], v["offsets"], n, sender),
+            plan=BatchPlan.from_wire(v["order"], v["offsets"], n, sender, sample=random_batches),
             n_models=expect_count(v["n_models"], sender, "n_models", 1, MAX_MODELS),
             n_weights=expect_count(v["n_weights"], sender, "n_weights", 1, MAX_WEIGHTS),
             validate=expect_digest(v["validate"], sender, "validate", optional=True),
+            weighted=expect_flag(v.get("weighted", False), sender, "weighted"),
+            random_batches=random_batches,
         )
 
 

@@ -4,7 +4,8 @@ the guest and the hosts take alike (the arbiter's answer to a masked gradient, t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ from fedloom.ml.hetero.glm.loss import Family
 from fedloom.ml.hetero.glm.model import GLMModel
 from fedloom.ml.hetero.glm.optimizer import Optimizer
 from fedloom.ml.hetero.glm.params import GLMParams
+from fedloom.ml.hetero.glm.sqn import SQNMemory
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class Training:
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch
     n_iter: int = 0
     converged: bool = False
+    sqn: SQNMemory | None = None  # optimizer sqn: this party's L-BFGS memory
+    #: optimizer sqn: ``y_p = (X_Sᵀz)_p/|S|`` of a curvature pair for ``s_p`` (the role's protocol)
+    hessian_product: Callable[[Context, np.ndarray], np.ndarray] | None = None
 
 
 class GLMParty(GLMRole):
@@ -114,7 +119,39 @@ class GLMParty(GLMRole):
         """UNMASKED_GRADIENT: the arbiter's answer unmasked to our batch gradient; one optimiser step."""
         raw = bctx.recv(msg.UNMASKED_GRADIENT)
         grad_sum = t.masker.open(raw, masks, masked.frac_bits, str(bctx.arbiter))
-        t.w = t.opt.step(t.w, grad_sum / n_b, e)
+        if t.sqn is None:
+            t.w = t.opt.step(t.w, grad_sum / n_b, e)
+        else:
+            self._sqn_step(bctx, t, grad_sum / n_b, e)
+
+    def _sqn_step(self, bctx: Context, t: Training, grad: np.ndarray, e: int) -> None:
+        """optimizer sqn (:mod:`.sqn`): the two-loop direction through secure sums, the step, and a
+        curvature pair when one is due (Hessian product, then one secure sum)."""
+        assert t.sqn is not None and t.hessian_product is not None
+        p = t.opt.params
+        penalised = t.opt._penalised() if p.penalty == "L2" else np.zeros(len(t.w))
+        rounds = itertools.count()
+
+        def gsum(values: np.ndarray) -> np.ndarray:
+            return self._secure_sum(msg.SQN_ROUND.within(bctx, next(rounds)), values)
+
+        g = grad + p.alpha * t.w * penalised
+        t.w = np.asarray(t.w - p.learning_rate_at(e) * t.sqn.direction(g, gsum), dtype=np.float64)
+        s = t.sqn.after_step(t.w)
+        if s is not None:
+            y = t.hessian_product(bctx, s) + p.alpha * s * penalised
+            t.sqn.add_pair(s, y, gsum)
+
+    def _secure_sum(self, rctx: Context, values: np.ndarray) -> np.ndarray:
+        """The global sums of ``values`` over the guest and hosts (role-specific masks)."""
+        raise NotImplementedError
+
+    def _open_hvp(self, bctx: Context, t: Training, product: Vector, size: int) -> np.ndarray:
+        """MASKED_HVP → UNMASKED_HVP: our ``X_pᵀz`` masked, decrypted by the arbiter, ``/|S|``."""
+        masked, masks = t.masker.mask(product)
+        bctx.send(msg.MASKED_HVP, masked)
+        raw = bctx.recv(msg.UNMASKED_HVP)
+        return t.masker.open(raw, masks, masked.frac_bits, str(bctx.arbiter)) / size
 
     def _converged(self, ectx: Context, p: GLMParams, t: Training, w_start: np.ndarray) -> bool:
         """WEIGHT_DIFF to the arbiter (``early_stop: weight_diff`` only), its CONVERGED back."""

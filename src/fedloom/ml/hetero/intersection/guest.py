@@ -9,7 +9,7 @@ import logging
 
 from fedloom.ml.hetero.intersection.params import IntersectParams
 from fedloom.ml.hetero.intersection.role import IntersectionRole
-from fedloom.protocols.psi import EcdhPsiGuest, RsaPsiGuest
+from fedloom.protocols.psi import DhPsiGuest, EcdhPsiGuest, RsaPsiGuest
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,11 @@ class IntersectionGuest(IntersectionRole):
 
     ecdh = EcdhPsiGuest
     rsa = RsaPsiGuest
+    dh = DhPsiGuest
 
     def _check(self, params: IntersectParams) -> None:
-        if params.cardinality_only and params.cardinality_method != "ecdh":
+        if params.cardinality_only and params.cardinality_method == "rsa":
             log.warning(
-                "cardinality_method %r: fedloom computes the cardinality with ECDH, the only "
-                "method here that keeps the matched ids hidden from the guest",
-                params.cardinality_method,
+                "cardinality_method 'rsa': fedloom computes the cardinality with ECDH; RSA blind "
+                "signatures cannot keep the matched ids hidden from the guest"
             )

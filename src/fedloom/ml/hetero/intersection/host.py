@@ -6,7 +6,7 @@ See :mod:`fedloom.ml.hetero.intersection` for the flow and what each party learn
 from __future__ import annotations
 
 from fedloom.ml.hetero.intersection.role import IntersectionRole
-from fedloom.protocols.psi import EcdhPsiHost, RsaPsiHost
+from fedloom.protocols.psi import DhPsiHost, EcdhPsiHost, RsaPsiHost
 
 
 class IntersectionHost(IntersectionRole):
@@ -20,3 +20,4 @@ class IntersectionHost(IntersectionRole):
 
     ecdh = EcdhPsiHost
     rsa = RsaPsiHost
+    dh = DhPsiHost

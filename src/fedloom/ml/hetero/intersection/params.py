@@ -3,11 +3,13 @@
 Every name of FATE's ``IntersectParam`` is accepted (so FATE confs run unchanged); an unknown name
 is a :class:`~fedloom.core.ConfigError` naming it (``rsa_params.key_lenght``). Names that
 configure features fedloom does not implement are accepted at their defaults and refused with a
-ConfigError when switched on (``join_method: left_join``, ``run_preprocess``, ``run_cache``,
-``intersect_method: raw | dh``); names FATE itself deprecated are accepted and ignored.
+ConfigError when switched on (``join_method: left_join``,
+``intersect_method: raw``); names FATE itself deprecated are accepted and ignored.
 
-Differences from FATE's defaults, on purpose: ``intersect_method`` is ``ecdh`` (FATE: ``rsa``) and
-``rsa_params.key_length`` is 2048 (FATE: 1024).
+Differences from FATE's defaults, on purpose: ``intersect_method`` is ``ecdh`` (FATE: ``rsa``),
+``rsa_params.key_length`` is 2048 (FATE: 1024), and ``dh_params.key_length`` picks an RFC 3526
+group of at least 2048 bits (FATE: a fresh 1024-bit prime; 1024 is accepted, runs on 2048 and
+logs a warning).
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fedloom.ml.hetero.params_common import (
     AlgorithmParams,
-    NotImplementedFlag,
     ParamBlock,
     any_case,
     canonical,
@@ -102,11 +111,30 @@ class EcdhParams(ParamBlock):
 
 
 class DhParams(ParamBlock):
-    """``dh_params`` (FATE's DH method; accepted, not implemented: use ecdh)."""
+    """``dh_params``: FATE's DH method (Pohlig–Hellman over an RFC 3526 MODP group).
+
+    Attributes
+    ----------
+    salt
+        Appended to every id before hashing (both sides must agree).
+    hash_method
+        sha256, sha384, sha512, sm3 (FATE also lists md5 / sha1 / sha224 for H; too short for a
+        full-domain hash, refused).
+    key_length
+        Bits of the MODP group: 2048 (default), 3072, 4096; 1024 (FATE's default) runs on the
+        2048-bit group with a warning.
+    """
 
     salt: str = ""
-    hash_method: str = "sha256"
-    key_length: StrictInt = Field(default=1024, ge=1024)
+    hash_method: IdHash = "sha256"
+    key_length: StrictInt = 2048
+
+    @field_validator("key_length")
+    @classmethod
+    def _group(cls, v: int) -> int:
+        if v not in (1024, 2048, 3072, 4096):
+            raise ValueError("must be one of 1024 (runs on the 2048-bit group), 2048, 3072, 4096")
+        return v
 
 
 class RawParams(ParamBlock):
@@ -136,13 +164,35 @@ class IntersectCacheParams(ParamBlock):
 
 
 class IntersectPreprocessParams(ParamBlock):
-    """``intersect_preprocess_params`` (Bloom-filter preprocessing; accepted, not used: fedloom's
-    cardinality mode is exact)."""
+    """``intersect_preprocess_params``: the Bloom-filter prefilter of ``run_preprocess``.
+
+    See :mod:`fedloom.protocols.psi.preprocess` for the filter and **what it discloses** (a
+    membership oracle for the owner's ids, wrong at rate ``false_positive_rate``: much weaker
+    than PSI).
+
+    Attributes
+    ----------
+    false_positive_rate
+        Target false-positive rate of the filter, in (0, 0.5].
+    encrypt_method
+        FATE: the cardinality protocol run after the filter; accepted and unused (fedloom
+        refuses ``run_preprocess`` with ``cardinality_only``).
+    hash_method
+        Hash deriving the filter's bit positions (md5 ... sm3).
+    preprocess_method
+        Hash of ``salt ‖ id`` before insertion (md5 ... sm3).
+    preprocess_salt
+        Salt mixed into every id before insertion (both sides must agree).
+    random_state
+        None (fresh filter seed per run) or an int (reproducible filter).
+    filter_owner
+        ``guest`` (default) or ``host``: who builds and sends the filter.
+    """
 
     false_positive_rate: float = Field(default=1e-3, gt=0.0, le=0.5)
     encrypt_method: str = "rsa"
-    hash_method: str = "sha256"
-    preprocess_method: str = "sha256"
+    hash_method: FinalHash = "sha256"
+    preprocess_method: FinalHash = "sha256"
     preprocess_salt: str = ""
     random_state: int | None = None
     filter_owner: Literal["guest", "host"] = "guest"
@@ -154,19 +204,26 @@ class IntersectParams(AlgorithmParams):
     The ones that matter:
 
     intersect_method
-        ``ecdh`` (default) or ``rsa``.
+        ``ecdh`` (default), ``rsa`` or ``dh``.
     sync_intersect_ids
         Hosts learn the final intersection (restricted to their ids). Default True.
     only_output_key
         The component outputs ids only (no feature columns).
     cardinality_only
-        Only the size of the intersection is computed; no party learns which ids. Always runs
-        the ECDH protocol (RSA blind signatures cannot hide which of the guest's ids matched),
-        whatever ``cardinality_method`` says; one host only.
+        Only the size of the intersection is computed; no party learns which ids. Runs the DH
+        protocol with ``cardinality_method: dh``, else ECDH (RSA blind signatures cannot hide
+        which of the guest's ids matched, so ``rsa`` also runs ECDH); one host only.
     sync_cardinality
         In cardinality-only mode, hosts learn the size too.
-    rsa_params, ecdh_params
-        See :class:`RsaParams`, :class:`EcdhParams`.
+    run_cache
+        FATE's cache job (RSA only, no split): no intersection, the component outputs a
+        ``cache`` (the host's key and signed ids) that a later ``Intersection`` with a ``cache``
+        input (from this job, or through ``CacheLoader`` from another) reuses.
+    run_preprocess
+        Prefilter the ids with a Bloom filter before the PSI (``intersect_preprocess_params``;
+        see :class:`IntersectPreprocessParams` for what it discloses).
+    rsa_params, ecdh_params, dh_params
+        See :class:`RsaParams`, :class:`EcdhParams`, :class:`DhParams`.
     """
 
     algorithm: ClassVar[str] = "Intersection"
@@ -185,8 +242,8 @@ class IntersectParams(AlgorithmParams):
     join_method: Annotated[str, only_first("inner_join", "left_join")] = "inner_join"
     new_sample_id: StrictBool = False
     sample_id_generator: Literal["guest", "host"] = "guest"
-    run_cache: NotImplementedFlag = False
-    run_preprocess: NotImplementedFlag = False
+    run_cache: StrictBool = False
+    run_preprocess: StrictBool = False
     # Deprecated in FATE 1.7+ (accepted, ignored).
     random_bit: StrictInt | None = None
     join_role: Literal["guest", "host"] = "guest"
@@ -205,9 +262,30 @@ class IntersectParams(AlgorithmParams):
         low = canonical(v, ("ecdh", "rsa", "dh", "raw"))
         if low == "raw":
             raise ValueError("'raw' sends ids in the clear and is not offered; use 'ecdh' or 'rsa'")
-        if low == "dh":
-            raise ValueError("'dh' is not implemented; 'ecdh' is the same protocol on a faster group")
         return low
+
+    @field_validator("run_cache")
+    @classmethod
+    def _cache(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and (info.data.get("intersect_method") != "rsa" or info.data.get("cardinality_only")):
+            raise ValueError(
+                "caches the RSA host's key and signed ids: it needs intersect_method 'rsa' without "
+                "cardinality_only"
+            )
+        rsa = info.data.get("rsa_params")
+        if v and rsa is not None and rsa.split_calculation:
+            raise ValueError("with rsa_params.split_calculation is not implemented")
+        return v
+
+    @field_validator("run_preprocess")
+    @classmethod
+    def _preprocess(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("cardinality_only"):
+            raise ValueError(
+                "with cardinality_only is refused: the Bloom filter would show the receiving side "
+                "which of its ids match, which cardinality_only promises to hide"
+            )
+        return v
 
     @model_validator(mode="after")
     def _cross(self) -> IntersectParams:
@@ -217,5 +295,8 @@ class IntersectParams(AlgorithmParams):
 
     @property
     def effective_method(self) -> str:
-        """The protocol that runs: ``ecdh`` in cardinality-only mode, else ``intersect_method``."""
-        return "ecdh" if self.cardinality_only else self.intersect_method
+        """The protocol that runs: in cardinality-only mode ``dh`` if ``cardinality_method`` says
+        so, else ``ecdh``; otherwise ``intersect_method``."""
+        if self.cardinality_only:
+            return "dh" if self.cardinality_method == "dh" else "ecdh"
+        return self.intersect_method

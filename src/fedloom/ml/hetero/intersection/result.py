@@ -31,7 +31,7 @@ class IntersectionResult:
         Size of the intersection; ``None`` where this party does not learn it (a host without
         sync).
     method
-        The protocol that ran: ``"ecdh"`` or ``"rsa"``.
+        The protocol that ran: ``"ecdh"``, ``"rsa"`` or ``"dh"``.
     bytes_sent, bytes_received
         This party's traffic during the run, all channels.
     seconds

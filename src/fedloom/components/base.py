@@ -24,27 +24,30 @@ Data travels between components of one party in memory, as one of two types:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from fedloom.context import Context
-from fedloom.core.errors import DataError
-from fedloom.core.roles import PartyId
+from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.roles import GUEST, HOST, PartyId
 from fedloom.data import Frame, normalise_ids
+from fedloom.dsl import ModuleSpec, register_module
 
 __all__ = [
     "Component",
     "Data",
     "Env",
     "Inputs",
+    "LocalTransform",
     "Outputs",
     "Table",
     "data_ids",
@@ -53,7 +56,9 @@ __all__ = [
     "data_to_pandas",
     "frame_input",
     "join_model_files",
+    "local_transform_spec",
     "model_of",
+    "read_json",
     "split_model_files",
     "stored_float",
     "stored_object",
@@ -303,6 +308,53 @@ class Component:
         process starts, so that a job that cannot succeed fails at once. Default: none."""
 
 
+class LocalTransform(Component):
+    """Base of a per-party transform that sends no messages (FeatureScale, SampleWeight).
+
+    It reads the first data slot given (in the order of :attr:`DATA_SLOTS`) and, when one is
+    given, a stored model of its own module (``model`` or ``isometric_model``) to apply instead
+    of fitting; the same class runs on guest and host.
+    """
+
+    #: Data slots read, in order of preference.
+    DATA_SLOTS: ClassVar[tuple[str, ...]] = ("data", "train_data", "validate_data", "test_data", "eval_data")
+
+    def local_inputs(self, inputs: Inputs) -> tuple[Frame, dict[str, object] | None]:
+        """The data to transform and this module's stored model (``None``: fit)."""
+        slot = next((s for s in self.DATA_SLOTS if inputs.data.get(s)), self.DATA_SLOTS[0])
+        data = frame_input(inputs.one(slot), self.module, slot)
+        stored = model_of([*inputs.models, *inputs.isometric_models], self.module, self.env.component)
+        return data, stored
+
+    def local_model(self, params: BaseModel, **fields: object) -> dict[str, object]:
+        """The model output: who made it with which parameters, then the module's ``fields``."""
+        return {
+            "module": self.module,
+            "role": self.env.party.role.value,
+            "party": str(self.env.party),
+            "params": params.model_dump(mode="json"),
+            **fields,
+        }
+
+
+def local_transform_spec(
+    cls: type[LocalTransform], params_model: type[BaseModel], description: str
+) -> ModuleSpec:
+    """Register the :class:`LocalTransform` ``cls`` as its module, for guest and host."""
+    return register_module(
+        ModuleSpec(
+            cls.module,
+            roles={GUEST, HOST},
+            params_model=params_model,
+            inputs={*cls.DATA_SLOTS, "model", "isometric_model"},
+            outputs={"data", "model"},
+            requires_data=True,
+            entry={GUEST: cls, HOST: cls},
+            description=description,
+        )
+    )
+
+
 def model_of(models: Sequence[Mapping[str, object]], module: str, component: str) -> dict[str, object] | None:
     """The first upstream model produced by ``module``, or ``None``.
 
@@ -338,6 +390,17 @@ def frame_input(data: Data, module: str, slot: str) -> Frame:
         f"in {slot}; got the raw table {data.name or ''}.",
         field=f"input.data.{slot}",
     )
+
+
+def read_json(path: Path, *, missing: str, unreadable: str, field: str, party: PartyId) -> Any:
+    """The JSON value in ``path``; a ConfigError naming ``field`` and ``party`` says ``missing``
+    where the file does not exist, ``unreadable`` (then the cause) where it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(missing, field=field, party=str(party)) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{unreadable}: {exc}", field=field, party=str(party)) from None
 
 
 def stored_object(value: object, what: str) -> dict[str, object]:

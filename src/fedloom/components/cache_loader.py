@@ -14,13 +14,12 @@ starts that every party finds its cache there. Runs on guest and hosts; outputs 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from fedloom.components.base import Component, Env, Inputs, Outputs
+from fedloom.components.base import Component, Env, Inputs, Outputs, read_json
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError
 from fedloom.core.roles import GUEST, HOST, PartyId
@@ -62,19 +61,14 @@ def load_cache(params: CacheLoaderParams, party: PartyId, jobs_root: Path | None
     folder = cache_folder(params.job_id, jobs_root)
     role_dir = f"{party.role.value}-{party.id}"
     path = folder / "outputs" / params.component_name / role_dir / f"{params.cache_name}.json"
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"job {folder.name} holds no cache {params.cache_name!r} of {params.component_name} for "
-            f"{party} ({path} does not exist): did {params.component_name} run with run_cache there?",
-            field="cache_name",
-            party=str(party),
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read the cache {path}: {exc}", field="cache_name", party=str(party)
-        ) from None
+    cache = read_json(
+        path,
+        missing=f"job {folder.name} holds no cache {params.cache_name!r} of {params.component_name} for "
+        f"{party} ({path} does not exist): did {params.component_name} run with run_cache there?",
+        unreadable=f"cannot read the cache {path}",
+        field="cache_name",
+        party=party,
+    )
     if not isinstance(cache, dict):
         raise ConfigError(f"the cache {path} is not a JSON object", field="cache_name", party=str(party))
     return cache

@@ -75,19 +75,16 @@ from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_v
 from scipy import sparse
 
 from fedloom.components.base import (
-    Component,
     Inputs,
+    LocalTransform,
     Outputs,
-    frame_input,
-    model_of,
+    local_transform_spec,
     stored_float,
     stored_object,
 )
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
-from fedloom.core.roles import GUEST, HOST
 from fedloom.data import Frame, align
-from fedloom.dsl import ModuleSpec, register_module
 
 __all__ = ["ColumnScale", "FeatureScale", "FeatureScaleParams", "fit_scale", "scaled_columns", "transform"]
 
@@ -98,8 +95,6 @@ MODULE = "FeatureScale"
 MIN_SCALE = 1e-6
 #: Dense cells per block of columns when fitting on sparse data (about 32 MiB of float64).
 SPARSE_BLOCK_CELLS = 1 << 22
-#: Data slots read, in order of preference.
-DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
 
 Bound = float | list[float] | None
 
@@ -377,7 +372,7 @@ def _transform_sparse(
     return out
 
 
-class FeatureScale(Component):
+class FeatureScale(LocalTransform):
     """Scale this party's features (guest or host; the same class for both; no messages)."""
 
     module = MODULE
@@ -385,9 +380,7 @@ class FeatureScale(Component):
 
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         name = self.env.component
-        slot = next((s for s in DATA_SLOTS if inputs.data.get(s)), DATA_SLOTS[0])
-        data = frame_input(inputs.one(slot), MODULE, slot)
-        stored = model_of([*inputs.models, *inputs.isometric_models], MODULE, name)
+        data, stored = self.local_inputs(inputs)
         if stored is None:
             params = self.params
             columns = fit_scale(data, params)
@@ -408,15 +401,12 @@ class FeatureScale(Component):
             out.n_rows,
             " with the stored model" if stored is not None else "",
         )
-        model: dict[str, object] = {
-            "module": MODULE,
-            "role": self.env.party.role.value,
-            "party": str(self.env.party),
-            "params": params.model_dump(mode="json"),
-            "method": params.method,
-            "schema": schema,
-            "columns": {c: s.to_dict() for c, s in columns.items()},
-        }
+        model = self.local_model(
+            params,
+            method=params.method,
+            schema=schema,
+            columns={c: s.to_dict() for c, s in columns.items()},
+        )
         metrics: dict[str, object] = {
             "mode": "fit" if stored is None else "transform",
             "method": params.method,
@@ -427,15 +417,8 @@ class FeatureScale(Component):
         return Outputs(data=[out], model=model, metrics=metrics)
 
 
-SPEC = register_module(
-    ModuleSpec(
-        MODULE,
-        roles={GUEST, HOST},
-        params_model=FeatureScaleParams,
-        inputs={*DATA_SLOTS, "model", "isometric_model"},
-        outputs={"data", "model"},
-        requires_data=True,
-        entry={GUEST: FeatureScale, HOST: FeatureScale},
-        description="Standard or min-max scaling of each party's own features (no messages).",
-    )
+SPEC = local_transform_spec(
+    FeatureScale,
+    FeatureScaleParams,
+    "Standard or min-max scaling of each party's own features (no messages).",
 )

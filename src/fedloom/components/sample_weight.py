@@ -45,20 +45,17 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
-from fedloom.components.base import Component, Inputs, Outputs, frame_input, model_of, stored_object
+from fedloom.components.base import Inputs, LocalTransform, Outputs, local_transform_spec, stored_object
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError
-from fedloom.core.roles import GUEST, HOST
+from fedloom.core.roles import HOST
 from fedloom.data import Frame
-from fedloom.dsl import ModuleSpec, register_module
 
 __all__ = ["SampleWeight", "SampleWeightParams", "class_weights", "weigh"]
 
 log = logging.getLogger(__name__)
 
 MODULE = "SampleWeight"
-#: Data slots read, in order of preference.
-DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
 
 
 def _fail(name: str, rule: str, value: object) -> ConfigError:
@@ -165,7 +162,7 @@ def weigh(
     return frame.with_weights(w), used
 
 
-class SampleWeight(Component):
+class SampleWeight(LocalTransform):
     """Weigh the guest's rows (no messages); a host may only pass its data through."""
 
     module = MODULE
@@ -173,9 +170,7 @@ class SampleWeight(Component):
 
     def run(self, ctx: Context, inputs: Inputs) -> Outputs:
         name = self.env.component
-        slot = next((s for s in DATA_SLOTS if inputs.data.get(s)), DATA_SLOTS[0])
-        data = frame_input(inputs.one(slot), MODULE, slot)
-        stored = model_of([*inputs.models, *inputs.isometric_models], MODULE, name)
+        data, stored = self.local_inputs(inputs)
         params, fixed = self.params, None
         if stored is not None:
             params = SampleWeightParams.model_validate(stored["params"])
@@ -193,14 +188,11 @@ class SampleWeight(Component):
             else "none"
         )
         log.info("%s: %s, %d row(s)", name, mode, out.n_rows)
-        model: dict[str, object] = {
-            "module": MODULE,
-            "role": self.env.party.role.value,
-            "party": str(self.env.party),
-            "params": params.model_dump(mode="json"),
-            "mode": mode,
-            "class_weight": used,
-        }
+        model = self.local_model(
+            params,
+            mode=mode,
+            class_weight=used,
+        )
         metrics: dict[str, object] = {
             "mode": mode,
             "rows": out.n_rows,
@@ -210,15 +202,8 @@ class SampleWeight(Component):
         return Outputs(data=[out], model=model, metrics=metrics)
 
 
-SPEC = register_module(
-    ModuleSpec(
-        MODULE,
-        roles={GUEST, HOST},
-        params_model=SampleWeightParams,
-        inputs={*DATA_SLOTS, "model", "isometric_model"},
-        outputs={"data", "model"},
-        requires_data=True,
-        entry={GUEST: SampleWeight, HOST: SampleWeight},
-        description="Row weights of the guest's data (class weights or a weight column; no messages).",
-    )
+SPEC = local_transform_spec(
+    SampleWeight,
+    SampleWeightParams,
+    "Row weights of the guest's data (class weights or a weight column; no messages).",
 )

@@ -47,6 +47,7 @@ from nacl.exceptions import RuntimeError as SodiumRuntimeError
 from fedloom.core.errors import ConfigError, CryptoError, MessageError
 from fedloom.crypto.hashes import check_hash, hash_constructor
 from fedloom.crypto.paillier.parallel import map_list, split
+from fedloom.crypto.wire import check_array as check_array
 
 #: Bytes of one encoded point and of one scalar, for both groups.
 POINT_BYTES = 32
@@ -85,16 +86,6 @@ def points_to_array(points: Sequence[bytes], width: int = POINT_BYTES) -> np.nda
     if not points:
         return np.zeros((0, width), dtype=np.uint8)
     return np.frombuffer(b"".join(points), dtype=np.uint8).reshape(-1, width)
-
-
-def check_array(arr: object, *, width: int, count: int | None = None, what: str = "points") -> np.ndarray:
-    """``arr`` when it is a ``(count, width)`` uint8 array, else MessageError naming ``what``."""
-    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != width:
-        desc = f"{arr.dtype}{arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise MessageError(f"{what}: expected a uint8 array of shape (n, {width}), got {desc}", field=what)
-    if count is not None and arr.shape[0] != count:
-        raise MessageError(f"{what}: expected {count} rows, got {arr.shape[0]}", field=what)
-    return arr
 
 
 def array_to_points(

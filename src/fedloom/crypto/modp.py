@@ -25,7 +25,6 @@ Integers travel as fixed-width big-endian bytes in one ``(n, |p|/8)`` uint8 arra
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +34,9 @@ import gmpy2
 import numpy as np
 
 from fedloom.core.errors import ConfigError, MessageError
-from fedloom.crypto.hashes import check_hash, hash_constructor
+from fedloom.crypto.hashes import counter_prefixes
 from fedloom.crypto.paillier.parallel import map_list
+from fedloom.crypto.wire import check_array, ints_to_array
 
 __all__ = [
     "HASH_METHODS",
@@ -111,12 +111,7 @@ class ModpGroup:
         ``h`` is counter-mode: ``block_i = hash(DOMAIN_H ‖ len(salt) ‖ salt ‖ i ‖ utf8(id))``,
         concatenated to ``|p|/8 + 16`` bytes (the extra 128 bits make ``mod p`` uniform).
         """
-        name = check_hash(hash_method, HASH_METHODS, "hash_method")
-        ctor = hash_constructor(name)
-        s = salt.encode("utf-8")
-        need = self.nbytes + 16
-        blocks = math.ceil(need / ctor().digest_size)
-        prefixes = [DOMAIN_H + len(s).to_bytes(2, "big") + s + i.to_bytes(4, "big") for i in range(blocks)]
+        ctor, prefixes = counter_prefixes(hash_method, HASH_METHODS, DOMAIN_H, salt, self.nbytes)
         p, mpz = self.p, gmpy2.mpz
 
         def chunk(xs: list[str]) -> list[Any]:
@@ -131,21 +126,12 @@ class ModpGroup:
 
     def to_array(self, values: list[Any]) -> np.ndarray:
         """``(n, nbytes)`` uint8 array of the values, fixed-width big-endian."""
-        k = self.nbytes
-        if not values:
-            return np.zeros((0, k), dtype=np.uint8)
-        buf = b"".join(int(v).to_bytes(k, "big") for v in values)
-        return np.frombuffer(buf, dtype=np.uint8).reshape(-1, k)
+        return ints_to_array(values, self.nbytes)
 
     def from_array(self, arr: object, *, count: int | None = None, what: str = "values") -> list[Any]:
         """Check a received array and decode it: every value must be an element of ``G_q``."""
         k = self.nbytes
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != k:
-            desc = f"{arr.dtype}{arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise MessageError(f"{what}: expected a uint8 array of shape (n, {k}), got {desc}", field=what)
-        if count is not None and arr.shape[0] != count:
-            raise MessageError(f"{what}: expected {count} rows, got {arr.shape[0]}", field=what)
-        buf = np.ascontiguousarray(arr).tobytes()
+        buf = np.ascontiguousarray(check_array(arr, width=k, count=count, what=what)).tobytes()
         p, mpz = self.p, gmpy2.mpz
 
         def chunk(offsets: list[int]) -> list[Any]:

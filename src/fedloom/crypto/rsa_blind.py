@@ -31,8 +31,10 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedloom.core.errors import ConfigError, CryptoError, MessageError
-from fedloom.crypto.hashes import check_hash, hash_constructor
+from fedloom.crypto.hashes import check_hash, counter_prefixes, hash_constructor
 from fedloom.crypto.paillier.parallel import map_list
+from fedloom.crypto.wire import check_array
+from fedloom.crypto.wire import ints_to_array as ints_to_array
 
 #: Hash methods for H (FATE's RSAParam.hash_method) and for H_f (final_hash_method).
 HASH_METHODS = ("sha256", "sha384", "sha512", "sm3")
@@ -135,12 +137,7 @@ def hash_to_zn(
     ``block_i = hash_method(DOMAIN_H ‖ len(salt) ‖ salt ‖ i as 4 bytes ‖ utf8(id))``; the 128 extra
     bits make the reduction mod n statistically uniform.
     """
-    name = check_hash(hash_method, HASH_METHODS, "hash_method")
-    ctor = hash_constructor(name)
-    s = salt.encode("utf-8")
-    need = public.nbytes + 16
-    blocks = math.ceil(need / ctor().digest_size)
-    prefixes = [DOMAIN_H + len(s).to_bytes(2, "big") + s + i.to_bytes(4, "big") for i in range(blocks)]
+    ctor, prefixes = counter_prefixes(hash_method, HASH_METHODS, DOMAIN_H, salt, public.nbytes)
     n = gmpy2.mpz(public.n)
     mpz = gmpy2.mpz
 
@@ -263,25 +260,12 @@ class BlindingPool:
 
 
 # -- wire form ---------------------------------------------------------------------------------
-def ints_to_array(values: Sequence[Any], width: int) -> np.ndarray:
-    """Integers in [0, 2^(8·width)) as one ``(n, width)`` uint8 array, big-endian."""
-    if not values:
-        return np.zeros((0, width), dtype=np.uint8)
-    buf = b"".join([int(v).to_bytes(width, "big") for v in values])
-    return np.frombuffer(buf, dtype=np.uint8).reshape(-1, width)
-
-
 def array_to_ints(
     arr: object, public: RsaPublicKey, *, count: int | None = None, what: str = "values"
 ) -> list[Any]:
     """Check a received ``(n, nbytes)`` uint8 array and read each row as an integer in [1, n)."""
     width = public.nbytes
-    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != width:
-        desc = f"{arr.dtype}{arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise MessageError(f"{what}: expected a uint8 array of shape (n, {width}), got {desc}", field=what)
-    if count is not None and arr.shape[0] != count:
-        raise MessageError(f"{what}: expected {count} rows, got {arr.shape[0]}", field=what)
-    buf = np.ascontiguousarray(arr).tobytes()
+    buf = np.ascontiguousarray(check_array(arr, width=width, count=count, what=what)).tobytes()
     mpz = gmpy2.mpz
     out = [mpz(int.from_bytes(buf[i : i + width], "big")) for i in range(0, len(buf), width)]
     n = public.n

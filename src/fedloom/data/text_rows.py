@@ -23,7 +23,7 @@ errors naming the row.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -177,20 +177,29 @@ def parse_text_rows(
         return _sparse_columns(rows, ids, names, table), labels, names
     names = list(feature_names) if feature_names is not None else sorted({k for row in rows for k, _ in row})
     col = {n: j for j, n in enumerate(names)}
+    # a tag the model does not know carries no weight
+    return _csr(rows, len(names), lambda r, k: col.get(k)), labels, names
+
+
+def _csr(
+    rows: list[list[tuple[str, float]]], n_cols: int, column: Callable[[int, str], int | None]
+) -> sparse.csr_matrix:
+    """The ``(len(rows), n_cols)`` CSR matrix of the rows' non-zero entries, each key put in
+    column ``column(r, key)`` (``None``: dropped), indices sorted within each row."""
     indptr, indices, data = [0], [], []
-    for row in rows:
+    for r, row in enumerate(rows):
         for k, v in row:
-            j = col.get(k)
-            if j is not None and v != 0.0:  # a tag the model does not know carries no weight
+            j = column(r, k)
+            if j is not None and v != 0.0:
                 indices.append(j)
                 data.append(v)
         indptr.append(len(indices))
     matrix = sparse.csr_matrix(
         (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
-        shape=(len(rows), len(names)),
+        shape=(len(rows), n_cols),
     )
     matrix.sort_indices()
-    return matrix, labels, names
+    return matrix
 
 
 def _index(key: str, r: int, ids: np.ndarray, table: str | None) -> int:
@@ -221,26 +230,18 @@ def _sparse_columns(
     table: str | None,
 ) -> sparse.csr_matrix:
     names = list(feature_names)
-    indptr, indices, data = [0], [], []
-    for r, row in enumerate(rows):
-        for k, v in row:
-            j = _index(k, r, ids, table)
-            if j >= len(names):
-                raise DataError(
-                    f"{_where(table)}row {r} (id {ids[r]!r}): sparse index {j} is beyond the model's "
-                    f"{len(names)} feature column(s).",
-                    field="index",
-                )
-            if v != 0.0:
-                indices.append(j)
-                data.append(v)
-        indptr.append(len(indices))
-    matrix = sparse.csr_matrix(
-        (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
-        shape=(len(rows), len(names)),
-    )
-    matrix.sort_indices()
-    return matrix
+
+    def column(r: int, k: str) -> int:
+        j = _index(k, r, ids, table)
+        if j >= len(names):
+            raise DataError(
+                f"{_where(table)}row {r} (id {ids[r]!r}): sparse index {j} is beyond the model's "
+                f"{len(names)} feature column(s).",
+                field="index",
+            )
+        return j
+
+    return _csr(rows, len(names), column)
 
 
 def frame_from_text(

@@ -50,7 +50,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedloom.components import Component, Env, Inputs, Outputs, component_class, registry
-from fedloom.components.base import data_rows, data_to_pandas, join_model_files, split_model_files
+from fedloom.components.base import (
+    data_rows,
+    data_to_pandas,
+    join_model_files,
+    read_json,
+    split_model_files,
+)
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, FedloomError
 from fedloom.core.roles import PartyId
@@ -108,21 +114,14 @@ def load_model_artifact(job_dir: Path, component: str, party: PartyId) -> dict[s
         file is not a JSON object.
     """
     path = model_artifact_path(job_dir, component, party)
-    try:
-        model = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"job {job_dir.name} holds no model of {component} for {party} ({path} does not exist): "
-            f"did {component} run on {party} in that job?",
-            field=f"pipeline.{component}.model",
-            party=str(party),
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read the model of {component} for {party} in job {job_dir.name} ({path}): {exc}",
-            field=f"pipeline.{component}.model",
-            party=str(party),
-        ) from None
+    model = read_json(
+        path,
+        missing=f"job {job_dir.name} holds no model of {component} for {party} ({path} does not exist): "
+        f"did {component} run on {party} in that job?",
+        unreadable=f"cannot read the model of {component} for {party} in job {job_dir.name} ({path})",
+        field=f"pipeline.{component}.model",
+        party=party,
+    )
     if not isinstance(model, dict):
         raise ConfigError(
             f"{path} does not hold a model (a JSON object).", field=f"pipeline.{component}.model"

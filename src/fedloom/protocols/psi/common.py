@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
-from fedloom.context import Context
+from fedloom.context import Channel, Context
 from fedloom.core import ConfigError, MessageError, PartyId
+from fedloom.crypto.wire import check_array
 from fedloom.protocols.psi.messages import PSI_CARDINALITY, PSI_HELLO, PSI_INTERSECTION
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,111 @@ class PsiSettings:
         if not isinstance(n, int) or n < 0:
             raise MessageError("psi_hello carries no id count", party=str(ctx.party), field="n_ids")
         return n
+
+
+class CommutativePsi(PsiSettings):
+    """The guest and host flows shared by the commutative-encryption methods (DH, ECDH).
+
+    A method's settings dataclass derives from this and declares ``cardinality_only``; it
+    supplies its three channels (``host values, guest values, double values``) and the hooks
+    below, which hash ids into its group, encrypt under one key, (de)serialise and cut values
+    down to the join keys. See :mod:`fedloom.protocols.psi.ecdh` for the message flow.
+    """
+
+    cardinality_only: bool
+    channels: ClassVar[tuple[Channel, Channel, Channel]]
+
+    def _check(self) -> None:
+        """Guest and host: check the method's own settings before anything is sent."""
+
+    def _new_key(self) -> Any:
+        raise NotImplementedError
+
+    def _hash(self, key: Any, ids: Sequence[str]) -> list[Any]:
+        raise NotImplementedError
+
+    def _encrypt(self, key: Any, values: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _to_array(self, values: list[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _from_array(self, arr: object, *, what: str, count: int | None = None) -> list[Any]:
+        raise NotImplementedError
+
+    def _join_keys(self, values: list[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _permutation(self, n: int) -> np.ndarray:
+        return random_permutation(n)
+
+
+class CommutativeGuest(CommutativePsi):
+    """The guest side of a commutative-encryption method (mixed in after its settings class)."""
+
+    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
+        """Run the protocol with every host of ``ctx``; ``ids`` are this party's distinct ids."""
+        hosts = ctx.hosts
+        if self.cardinality_only and len(hosts) != 1:
+            raise ConfigError(
+                f"cardinality_only works with exactly one host, the job has {len(hosts)}: the guest "
+                "cannot cross hosts' results without learning which ids matched",
+                party=str(ctx.party),
+                field="cardinality_only",
+            )
+        self._check()
+        self.send_hello(ctx, len(ids))
+        host_channel, guest_channel, double_channel = self.channels
+        keys = {h: self._new_key() for h in hosts}
+        hashed = self._hash(next(iter(keys.values())), ids)
+        for host, key in keys.items():
+            ctx.send(guest_channel, self._to_array(self._encrypt(key, hashed)), to=host)
+        matches = {}
+        for host, key in keys.items():
+            host_values = self._from_array(ctx.recv(host_channel, frm=host), what=host_channel.name)
+            host_keys = self._join_keys(self._encrypt(key, host_values))
+            double = check_array(
+                ctx.recv(double_channel, frm=host),
+                width=JOIN_BYTES,
+                count=len(ids),
+                what=double_channel.name,
+            )
+            matches[host] = join(double, host_keys)
+            log.debug(
+                "%s psi with %s: %d of %d guest ids matched",
+                self.method,
+                host,
+                len(matches[host][0]),
+                len(ids),
+            )
+        return guest_finish(ctx, matches, sync=self.sync, cardinality_only=self.cardinality_only)
+
+
+class CommutativeHost(CommutativePsi):
+    """The host side of a commutative-encryption method (mixed in after its settings class)."""
+
+    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
+        """Run the protocol with the guest; ``ids`` are this party's distinct ids."""
+        n_guest = self.recv_hello(ctx)
+        self._check()
+        host_channel, guest_channel, double_channel = self.channels
+        key = self._new_key()
+        mine = self._encrypt(key, self._hash(key, ids))
+        if self.cardinality_only:
+            order = self._permutation(len(mine))
+            mine = [mine[i] for i in order]
+        ctx.send(host_channel, self._to_array(mine))
+        guest_values = self._from_array(ctx.recv(guest_channel), count=n_guest, what=guest_channel.name)
+        double = self._join_keys(self._encrypt(key, guest_values))
+        if self.cardinality_only:
+            double = double[self._permutation(len(double))]
+        ctx.send(double_channel, np.ascontiguousarray(double))
+        return host_finish(ctx, len(ids), sync=self.sync, cardinality_only=self.cardinality_only)
+
+
+def random_permutation(n: int) -> np.ndarray:
+    """A uniformly random order of ``range(n)``, from a fresh OS-seeded generator."""
+    return np.random.default_rng(secrets.randbits(128)).permutation(n)
 
 
 def settings_digest(settings: Mapping[str, Any]) -> dict[str, Any]:

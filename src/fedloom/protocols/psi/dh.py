@@ -36,33 +36,23 @@ What each party learns (semi-honest)
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from fedloom.context import Context
-from fedloom.core import ConfigError
-from fedloom.crypto.ecdh import check_array
-from fedloom.crypto.modp import JOIN_BYTES, DhKey, ModpGroup, group_for
-from fedloom.protocols.psi.common import PsiOutcome, PsiSettings, guest_finish, host_finish, join
+from fedloom.crypto.modp import DhKey, ModpGroup, group_for
+from fedloom.protocols.psi.common import CommutativeGuest, CommutativeHost, CommutativePsi
 from fedloom.protocols.psi.messages import DH_DOUBLE_VALUES, DH_GUEST_VALUES, DH_HOST_VALUES
-
-log = logging.getLogger(__name__)
-
-
-def _permutation(n: int) -> np.ndarray:
-    return np.random.default_rng(secrets.randbits(128)).permutation(n)
 
 
 @dataclass(kw_only=True)
-class _DhPsi(PsiSettings):
+class _DhPsi(CommutativePsi):
     """Settings shared by both sides."""
 
     method: ClassVar[str] = "dh"
+    channels = (DH_HOST_VALUES, DH_GUEST_VALUES, DH_DOUBLE_VALUES)
     key_length: int = 2048
     cardinality_only: bool = False
 
@@ -70,8 +60,29 @@ class _DhPsi(PsiSettings):
     def group(self) -> ModpGroup:
         return group_for(self.key_length)
 
+    def _check(self) -> None:
+        group_for(self.key_length)  # raises ConfigError on an unknown key_length
 
-class DhPsiGuest(_DhPsi):
+    def _new_key(self) -> DhKey:
+        return DhKey(self.group)
+
+    def _hash(self, key: DhKey, ids: Sequence[str]) -> list[Any]:
+        return self.group.hash_ids(ids, self.hash_method, self.salt)
+
+    def _encrypt(self, key: DhKey, values: list[Any]) -> list[Any]:
+        return key.encrypt(values)
+
+    def _to_array(self, values: list[Any]) -> np.ndarray:
+        return self.group.to_array(values)
+
+    def _from_array(self, arr: object, *, what: str, count: int | None = None) -> list[Any]:
+        return self.group.from_array(arr, count=count, what=what)
+
+    def _join_keys(self, values: list[Any]) -> np.ndarray:
+        return self.group.join_keys(values)
+
+
+class DhPsiGuest(_DhPsi, CommutativeGuest):
     """The guest side: learns the intersection (or its size), joins, tells hosts the result.
 
     Parameters
@@ -87,56 +98,9 @@ class DhPsiGuest(_DhPsi):
         Learn only the size of the intersection (one host only).
     """
 
-    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
-        """Run the protocol with every host of ``ctx``; ``ids`` are this party's distinct ids."""
-        hosts = ctx.hosts
-        if self.cardinality_only and len(hosts) != 1:
-            raise ConfigError(
-                f"cardinality_only works with exactly one host, the job has {len(hosts)}: the guest "
-                "cannot cross hosts' results without learning which ids matched",
-                party=str(ctx.party),
-                field="cardinality_only",
-            )
-        group = self.group
-        self.send_hello(ctx, len(ids))
-        keys = {h: DhKey(group) for h in hosts}
-        hashed = group.hash_ids(ids, self.hash_method, self.salt)
-        for host, key in keys.items():
-            ctx.send(DH_GUEST_VALUES, group.to_array(key.encrypt(hashed)), to=host)
-        matches = {}
-        for host, key in keys.items():
-            host_values = group.from_array(ctx.recv(DH_HOST_VALUES, frm=host), what="dh_host_values")
-            host_keys = group.join_keys(key.encrypt(host_values))
-            double = check_array(
-                ctx.recv(DH_DOUBLE_VALUES, frm=host),
-                width=JOIN_BYTES,
-                count=len(ids),
-                what="dh_double_values",
-            )
-            matches[host] = join(double, host_keys)
-            log.debug("dh psi with %s: %d of %d guest ids matched", host, len(matches[host][0]), len(ids))
-        return guest_finish(ctx, matches, sync=self.sync, cardinality_only=self.cardinality_only)
 
-
-class DhPsiHost(_DhPsi):
+class DhPsiHost(_DhPsi, CommutativeHost):
     """The host side: encrypts its ids and the guest's, learns the result only with sync.
 
     Parameters are those of :class:`DhPsiGuest` and must equal the guest's (checked).
     """
-
-    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
-        """Run the protocol with the guest; ``ids`` are this party's distinct ids."""
-        n_guest = self.recv_hello(ctx)
-        group = self.group
-        key = DhKey(group)
-        mine = key.encrypt(group.hash_ids(ids, self.hash_method, self.salt))
-        if self.cardinality_only:
-            order = _permutation(len(mine))
-            mine = [mine[i] for i in order]
-        ctx.send(DH_HOST_VALUES, group.to_array(mine))
-        guest_values = group.from_array(ctx.recv(DH_GUEST_VALUES), count=n_guest, what="dh_guest_values")
-        double = group.join_keys(key.encrypt(guest_values))
-        if self.cardinality_only:
-            double = double[_permutation(len(double))]
-        ctx.send(DH_DOUBLE_VALUES, np.ascontiguousarray(double))
-        return host_finish(ctx, len(ids), sync=self.sync, cardinality_only=self.cardinality_only)

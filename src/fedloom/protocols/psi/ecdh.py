@@ -34,51 +34,57 @@ What each party learns (semi-honest)
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from fedloom.context import Context
-from fedloom.core import ConfigError
-from fedloom.crypto.ecdh import (
-    POINT_BYTES,
-    EcdhKey,
-    array_to_points,
-    check_array,
-    hash_ids,
-    points_to_array,
-)
-from fedloom.protocols.psi.common import JOIN_BYTES, PsiOutcome, PsiSettings, guest_finish, host_finish, join
+from fedloom.crypto.ecdh import POINT_BYTES, EcdhKey, array_to_points, hash_ids, points_to_array
+from fedloom.protocols.psi.common import JOIN_BYTES, CommutativeGuest, CommutativeHost, CommutativePsi
+from fedloom.protocols.psi.common import random_permutation as _permutation
 from fedloom.protocols.psi.messages import ECDH_DOUBLE_POINTS, ECDH_GUEST_POINTS, ECDH_HOST_POINTS
-
-log = logging.getLogger(__name__)
 
 
 def _truncate(points: list[bytes]) -> np.ndarray:
     return np.ascontiguousarray(points_to_array(points)[:, :JOIN_BYTES])
 
 
-def _permutation(n: int) -> np.ndarray:
-    return np.random.default_rng(secrets.randbits(128)).permutation(n)
-
-
 @dataclass(kw_only=True)
-class _EcdhPsi(PsiSettings):
+class _EcdhPsi(CommutativePsi):
     """Settings shared by both sides."""
 
     method: ClassVar[str] = "ecdh"
+    channels = (ECDH_HOST_POINTS, ECDH_GUEST_POINTS, ECDH_DOUBLE_POINTS)
     curve: str = "curve25519"
     cardinality_only: bool = False
 
     def _points(self, key: EcdhKey, ids: Sequence[str]) -> list[bytes]:
         return key.hash_to_group(hash_ids(ids, self.hash_method, self.salt))
 
+    def _new_key(self) -> EcdhKey:
+        return EcdhKey(self.curve)
 
-class EcdhPsiGuest(_EcdhPsi):
+    def _hash(self, key: EcdhKey, ids: Sequence[str]) -> list[bytes]:
+        return self._points(key, ids)
+
+    def _encrypt(self, key: EcdhKey, values: list[bytes]) -> list[bytes]:
+        return key.multiply(values)
+
+    def _to_array(self, values: list[bytes]) -> np.ndarray:
+        return points_to_array(values)
+
+    def _from_array(self, arr: object, *, what: str, count: int | None = None) -> list[bytes]:
+        return array_to_points(arr, width=POINT_BYTES, count=count, what=what)
+
+    def _join_keys(self, values: list[bytes]) -> np.ndarray:
+        return _truncate(values)
+
+    def _permutation(self, n: int) -> np.ndarray:
+        return _permutation(n)  # looked up here, so a test can replace the module's _permutation
+
+
+class EcdhPsiGuest(_EcdhPsi, CommutativeGuest):
     """The guest side: learns the intersection (or its size), joins, tells hosts the result.
 
     Parameters
@@ -94,57 +100,9 @@ class EcdhPsiGuest(_EcdhPsi):
         Learn only the size of the intersection (one host only).
     """
 
-    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
-        """Run the protocol with every host of ``ctx``; ``ids`` are this party's distinct ids."""
-        hosts = ctx.hosts
-        if self.cardinality_only and len(hosts) != 1:
-            raise ConfigError(
-                f"cardinality_only works with exactly one host, the job has {len(hosts)}: the guest "
-                "cannot cross hosts' results without learning which ids matched",
-                party=str(ctx.party),
-                field="cardinality_only",
-            )
-        self.send_hello(ctx, len(ids))
-        keys = {h: EcdhKey(self.curve) for h in hosts}
-        first = next(iter(keys.values()))
-        hashed = self._points(first, ids)
-        for host, key in keys.items():
-            ctx.send(ECDH_GUEST_POINTS, points_to_array(key.multiply(hashed)), to=host)
-        matches = {}
-        for host, key in keys.items():
-            host_points = array_to_points(ctx.recv(ECDH_HOST_POINTS, frm=host), what="ecdh_host_points")
-            host_keys = _truncate(key.multiply(host_points))
-            double = check_array(
-                ctx.recv(ECDH_DOUBLE_POINTS, frm=host),
-                width=JOIN_BYTES,
-                count=len(ids),
-                what="ecdh_double_points",
-            )
-            matches[host] = join(double, host_keys)
-            log.debug("ecdh psi with %s: %d of %d guest ids matched", host, len(matches[host][0]), len(ids))
-        return guest_finish(ctx, matches, sync=self.sync, cardinality_only=self.cardinality_only)
 
-
-class EcdhPsiHost(_EcdhPsi):
+class EcdhPsiHost(_EcdhPsi, CommutativeHost):
     """The host side: encrypts its ids and the guest's, learns the result only with sync.
 
     Parameters are those of :class:`EcdhPsiGuest` and must equal the guest's (checked).
     """
-
-    def run(self, ctx: Context, ids: Sequence[str]) -> PsiOutcome:
-        """Run the protocol with the guest; ``ids`` are this party's distinct ids."""
-        n_guest = self.recv_hello(ctx)
-        key = EcdhKey(self.curve)
-        mine = key.multiply(self._points(key, ids))
-        if self.cardinality_only:
-            order = _permutation(len(mine))
-            mine = [mine[i] for i in order]
-        ctx.send(ECDH_HOST_POINTS, points_to_array(mine))
-        guest_points = array_to_points(
-            ctx.recv(ECDH_GUEST_POINTS), width=POINT_BYTES, count=n_guest, what="ecdh_guest_points"
-        )
-        double = _truncate(key.multiply(guest_points))
-        if self.cardinality_only:
-            double = double[_permutation(len(double))]
-        ctx.send(ECDH_DOUBLE_POINTS, np.ascontiguousarray(double))
-        return host_finish(ctx, len(ids), sync=self.sync, cardinality_only=self.cardinality_only)

@@ -11,7 +11,6 @@ party learns.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,12 +34,10 @@ from fedloom.ml.hetero.glm.batch import (
 from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector, vector_like
 from fedloom.ml.hetero.glm.loss import EarlyStopping, check_metrics, compute_metrics
 from fedloom.ml.hetero.glm.model import ClassLabel, GLMModel
-from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
+from fedloom.ml.hetero.glm.optimizer import Optimizer
 from fedloom.ml.hetero.glm.params import GLMParams
 from fedloom.ml.hetero.glm.role import GLMParty, Training
 from fedloom.ml.hetero.glm.sqn import (
-    SQNMemory,
-    SQNSchedule,
     check_sample_size,
     check_sqn,
     decode,
@@ -245,10 +242,7 @@ class GLMGuest(GLMParty):
         """One model: epochs of batches, each epoch closed by :meth:`_end_epoch` (from ``init``'s
         weights, optimiser state and epoch count on a warm start)."""
         p = run.p
-        if init is None:
-            w = init_weights(p, run.m + int(run.has_b), seed_offset=k)
-        else:
-            w = np.asarray(init.weights(k, run.has_b), dtype=np.float64)
+        w = self._start_weights(p, run.m + int(run.has_b), k, init, run.has_b)
         t = _Training(
             k=k,
             y=y,
@@ -259,34 +253,28 @@ class GLMGuest(GLMParty):
                 p.early_stopping_rounds, run.metrics, p.use_first_metric_only, self._task()
             ),
         )
-        if p.optimizer == "sqn":
-            t.sqn = SQNMemory(len(w), SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M))
-            t.hessian_product = lambda bctx, s: self._hessian_product(run, t, bctx, s)
-        first = 0
+        first = self._resume(t, p, k, init, lambda bctx, s: self._hessian_product(run, t, bctx, s))
         if init is not None:
-            t.opt.load_state(init.state_of(k))
-            first = t.n_iter = init.epochs_of(k)
-            t.seconds = list(init.epoch_seconds[k]) if k < len(init.epoch_seconds) else []
             t.history = list(init.validation[k]) if k < len(init.validation) else []
-            t.converged = bool(init.converged[k]) if k < len(init.converged) else False
-        for e in range(first, p.max_iter):
-            ectx = msg.EPOCH.within(ctx, e)
-            t0 = time.perf_counter()
-            w_start = t.w.copy()
+
+        def plan(ectx: Context, e: int) -> BatchPlan:
             if run.batch_seed is not None:  # batch_strategy random: this epoch's batch, to the hosts
                 rng = np.random.default_rng([run.batch_seed, k, e])
                 run.plan = BatchPlan.sample(run.data.frame.n_rows, run.p.batch_size, rng)
                 self._check_weighted(run, str(ctx.party))
                 ectx.send(msg.EPOCH_PLAN, {"order": run.plan.order, "offsets": run.plan.offsets})
-            for b in range(run.plan.n_batches):
-                self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
-            t.n_iter = e + 1
-            stop = self._end_epoch(ectx, run, t, e, w_start)
-            t.seconds.append(time.perf_counter() - t0)
-            done = " (converged)" if t.converged else ""
-            log.info("%s model %d epoch %d done%s", self.family.algorithm, k, e, done)
-            if stop:
-                break
+            return run.plan
+
+        def done(e: int) -> None:
+            log.info(
+                "%s model %d epoch %d done%s",
+                self.family.algorithm,
+                k,
+                e,
+                " (converged)" if t.converged else "",
+            )
+
+        self._epochs(ctx, run, t, first, plan, done)
         return t
 
     def _check_weighted(self, run: _Run, party: str) -> None:

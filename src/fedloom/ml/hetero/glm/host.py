@@ -11,7 +11,6 @@ learns.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -32,13 +31,11 @@ from fedloom.ml.hetero.glm.batch import (
 )
 from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
 from fedloom.ml.hetero.glm.model import GLMModel
-from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
+from fedloom.ml.hetero.glm.optimizer import Optimizer
 from fedloom.ml.hetero.glm.params import GLMParams
 from fedloom.ml.hetero.glm.role import GLMParty, Training
 from fedloom.ml.hetero.glm.sqn import (
     HVP_FRAC_BITS,
-    SQNMemory,
-    SQNSchedule,
     check_sample_size,
     check_sqn,
     decode,
@@ -157,34 +154,18 @@ class GLMHost(GLMParty):
         """One model: epochs of batches, each epoch closed by :meth:`_end_epoch` (from ``init``'s
         weights, optimiser state and epoch count on a warm start)."""
         p = run.p
-        if init is None:
-            w = init_weights(p, run.x.shape[1], seed_offset=k)
-        else:
-            w = np.asarray(init.weights(k, False), dtype=np.float64)
+        w = self._start_weights(p, run.x.shape[1], k, init, False)
         t = Training(w=w, opt=Optimizer(p, len(w), False), masker=self._masker(ctx, run.pk, k))
         if p.optimizer == "sqn":
             check_sqn(p.penalty, self.family.quadratic, self.family.algorithm)
-            t.sqn = SQNMemory(len(w), SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M))
-            t.hessian_product = lambda bctx, s: self._hessian_product(run, t, bctx, s)
-        first = 0
-        if init is not None:
-            t.opt.load_state(init.state_of(k))
-            first = t.n_iter = init.epochs_of(k)
-            t.seconds = list(init.epoch_seconds[k]) if k < len(init.epoch_seconds) else []
-            t.converged = bool(init.converged[k]) if k < len(init.converged) else False
-        for e in range(first, p.max_iter):
-            ectx = msg.EPOCH.within(ctx, e)
-            t0 = time.perf_counter()
-            w_start = t.w.copy()
+        first = self._resume(t, p, k, init, lambda bctx, s: self._hessian_product(run, t, bctx, s))
+
+        def plan(ectx: Context, e: int) -> BatchPlan:
             if run.setup.random_batches:  # batch_strategy random: this epoch's batch from the guest
                 run.setup = replace(run.setup, plan=self._epoch_plan(ectx, run))
-            for b in range(run.setup.plan.n_batches):
-                self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
-            t.n_iter = e + 1
-            stop = self._end_epoch(ectx, run, t, e, w_start)
-            t.seconds.append(time.perf_counter() - t0)
-            if stop:
-                break
+            return run.setup.plan
+
+        self._epochs(ctx, run, t, first, plan)
         return t
 
     def _epoch_plan(self, ectx: Context, run: _Run) -> BatchPlan:

@@ -5,9 +5,10 @@ the guest and the hosts take alike (the arbiter's answer to a masked gradient, t
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -15,12 +16,13 @@ from fedloom.context import Context
 from fedloom.core.errors import ConfigError
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
+from fedloom.ml.hetero.glm.batch import BatchPlan
 from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
 from fedloom.ml.hetero.glm.loss import Family
 from fedloom.ml.hetero.glm.model import GLMModel
-from fedloom.ml.hetero.glm.optimizer import Optimizer
+from fedloom.ml.hetero.glm.optimizer import Optimizer, init_weights
 from fedloom.ml.hetero.glm.params import GLMParams
-from fedloom.ml.hetero.glm.sqn import SQNMemory
+from fedloom.ml.hetero.glm.sqn import SQNMemory, SQNSchedule
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,68 @@ class GLMParty(GLMRole):
                 party=party,
                 field="role.host",
             )
+
+    @staticmethod
+    def _start_weights(p: GLMParams, n_w: int, k: int, init: GLMModel | None, has_b: bool) -> np.ndarray:
+        """Model ``k``'s first weights: drawn by ``init_param``, or ``init``'s on a warm start."""
+        if init is None:
+            return init_weights(p, n_w, seed_offset=k)
+        return np.asarray(init.weights(k, has_b), dtype=np.float64)
+
+    @staticmethod
+    def _resume(
+        t: Training,
+        p: GLMParams,
+        k: int,
+        init: GLMModel | None,
+        hessian_product: Callable[[Context, np.ndarray], np.ndarray],
+    ) -> int:
+        """Set up ``t``'s L-BFGS memory (optimizer sqn) and, on a warm start, ``init``'s optimiser
+        state, epoch count, epoch times and convergence for model ``k``; returns the first epoch."""
+        if p.optimizer == "sqn":
+            t.sqn = SQNMemory(len(t.w), SQNSchedule(p.sqn_param.update_interval_L, p.sqn_param.memory_M))
+            t.hessian_product = hessian_product
+        first = 0
+        if init is not None:
+            t.opt.load_state(init.state_of(k))
+            first = t.n_iter = init.epochs_of(k)
+            t.seconds = list(init.epoch_seconds[k]) if k < len(init.epoch_seconds) else []
+            t.converged = bool(init.converged[k]) if k < len(init.converged) else False
+        return first
+
+    def _epochs(
+        self,
+        ctx: Context,
+        run: Any,
+        t: Training,
+        first: int,
+        plan: Callable[[Context, int], BatchPlan],
+        done: Callable[[int], None] | None = None,
+    ) -> None:
+        """Epochs ``first`` .. ``max_iter - 1`` of one model: each gets its batch plan from
+        ``plan(ectx, e)``, runs its batches (:meth:`_batch`), is closed by :meth:`_end_epoch` and
+        timed, then ``done(e)``; stops after the epoch :meth:`_end_epoch` says is the last."""
+        for e in range(first, run.p.max_iter):
+            ectx = msg.EPOCH.within(ctx, e)
+            t0 = time.perf_counter()
+            w_start = t.w.copy()
+            for b in range(plan(ectx, e).n_batches):
+                self._batch(msg.BATCH.within(ectx, b), run, t, b, e)
+            t.n_iter = e + 1
+            stop = self._end_epoch(ectx, run, t, e, w_start)
+            t.seconds.append(time.perf_counter() - t0)
+            if done is not None:
+                done(e)
+            if stop:
+                break
+
+    def _batch(self, bctx: Context, run: Any, t: Any, b: int, e: int) -> None:
+        """One mini-batch of the role's protocol."""
+        raise NotImplementedError
+
+    def _end_epoch(self, ectx: Context, run: Any, t: Any, e: int, w_start: np.ndarray) -> bool:
+        """The epoch's end (loss, convergence, validation); ``True``: it was the last epoch."""
+        raise NotImplementedError
 
     def _masker(self, ctx: Context, pk: PublicKey, k: int) -> msg.Masker:
         """The masks of model ``k``'s gradients (seeded per party and model in tests)."""

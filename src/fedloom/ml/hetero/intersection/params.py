@@ -52,15 +52,28 @@ IdHash = Annotated[str, BeforeValidator(lambda v: _hash_choice(v, ID_HASHES))]
 FinalHash = Annotated[str, BeforeValidator(lambda v: _hash_choice(v, ALL_HASHES))]
 
 
-class RsaParams(ParamBlock):
-    """``rsa_params``: H, H_f, key size and the two optimisations of RSA PSI.
+class _IdHashing(ParamBlock):
+    """How a PSI method hashes ids (the first fields of ``rsa_params``, ``ecdh_params``, ``dh_params``).
 
     Attributes
     ----------
     salt
         Appended to every id before hashing (both sides must agree).
     hash_method
-        H, the full-domain hash into Z_n: sha256, sha384, sha512, sm3.
+        H, the hash of ids into the method's group (Z_n for RSA): sha256, sha384, sha512, sm3.
+    """
+
+    salt: str = ""
+    hash_method: IdHash = "sha256"
+
+
+class RsaParams(_IdHashing):
+    """``rsa_params``: H, H_f, key size and the two optimisations of RSA PSI.
+
+    Attributes
+    ----------
+    salt, hash_method
+        As in every method (H: the full-domain hash into Z_n).
     final_hash_method
         H_f, applied to signatures: md5, sha1, sha224, sha256, sha384, sha512, sm3.
     split_calculation
@@ -76,8 +89,6 @@ class RsaParams(ParamBlock):
         Accepted for FATE compatibility; fedloom always draws r uniformly from Z_n*.
     """
 
-    salt: str = ""
-    hash_method: IdHash = "sha256"
     final_hash_method: FinalHash = "sha256"
     split_calculation: StrictBool = False
     random_base_fraction: float | None = None
@@ -92,41 +103,33 @@ class RsaParams(ParamBlock):
         return v
 
 
-class EcdhParams(ParamBlock):
+class EcdhParams(_IdHashing):
     """``ecdh_params``: how ids are hashed into the group, and the group.
 
     Attributes
     ----------
-    salt
-        Appended to every id before hashing.
-    hash_method
-        sha256, sha384, sha512, sm3.
+    salt, hash_method
+        As in every method.
     curve
         ``curve25519`` (X25519, FATE's name; default) or ``edwards25519`` (prime-order subgroup).
     """
 
-    salt: str = ""
-    hash_method: IdHash = "sha256"
     curve: Annotated[str, any_case("curve25519", "edwards25519")] = "curve25519"
 
 
-class DhParams(ParamBlock):
+class DhParams(_IdHashing):
     """``dh_params``: FATE's DH method (Pohlig–Hellman over an RFC 3526 MODP group).
 
     Attributes
     ----------
-    salt
-        Appended to every id before hashing (both sides must agree).
-    hash_method
-        sha256, sha384, sha512, sm3 (FATE also lists md5 / sha1 / sha224 for H; too short for a
+    salt, hash_method
+        As in every method (FATE also lists md5 / sha1 / sha224 for H; too short for a
         full-domain hash, refused).
     key_length
         Bits of the MODP group: 2048 (default), 3072, 4096; 1024 (FATE's default) runs on the
         2048-bit group with a warning.
     """
 
-    salt: str = ""
-    hash_method: IdHash = "sha256"
     key_length: StrictInt = 2048
 
     @field_validator("key_length")

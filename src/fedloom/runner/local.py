@@ -444,12 +444,9 @@ def run_job(
     ----------
     conf, dsl
         Paths of the JSON files (or dicts).
-    data_dir
-        The table store every party reads (one machine: FATE's standalone mode); default
-        :func:`fedloom.data.default_data_dir`.
-    job_dir
-        Folder under which the job's own folder ``{job_id}/`` is made; default
-        :func:`default_jobs_dir`.
+    data_dir, job_dir
+        The table store every party reads (default :func:`fedloom.data.default_data_dir`); the
+        folder the job's own ``{job_id}/`` is made in (default :func:`default_jobs_dir`).
     timeout
         Seconds a party waits for a peer's message before failing; default the conf's
         ``job_parameters.common.timeout``, else 600.
@@ -460,14 +457,13 @@ def run_job(
     on_start
         Called with ``(job_id, job folder, job)`` once validation passed, before processes start.
     model_job
-        The earlier job (id in the jobs folder, or its folder) whose models ``pipeline.*`` inputs
-        load; default ``job_parameters.common.model_version`` (see the module docs).
+        The earlier job (id or folder) whose models ``pipeline.*`` inputs load; default
+        ``job_parameters.common.model_version``.
     tls
         Mutual TLS with a CA made for this job (default); ``False``: plaintext, debugging only.
     cache_job
-        The earlier job (id in the jobs folder, or its folder) whose ``cache`` outputs the dsl's
-        ``CacheLoader`` components load; overrides their ``job_id`` (see
-        :mod:`fedloom.runner.caches`).
+        The earlier job (id or folder) whose ``cache`` outputs ``CacheLoader`` components load
+        (:mod:`fedloom.runner.caches`).
 
     Returns
     -------
@@ -481,13 +477,8 @@ def run_job(
         Nothing was started: the conf or dsl is invalid, loads models of a job that is missing or
         lacks a party's model, or a ``Reader`` names a table that does not exist.
     """
-    conf_d, dsl_d = _as_dict(conf, "conf"), _as_dict(dsl, "dsl")
-    job = load_job(conf_d, dsl_d, registry())
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
-    if cache_job not in (None, ""):
-        conf_d = with_cache_job(job, conf_d, cache_job, root)
-        job = load_job(conf_d, dsl_d, registry())
-    preflight_caches(job, root)
+    conf_d, dsl_d, job = _load(conf, dsl, root, cache_job)
     data_path, model_dir = _validate(job, root, data_dir, model_job)
     timeout = timeout or float(job.conf.job_parameters.common.get("timeout") or 600)
     job_id = job_id or new_job_id()
@@ -511,6 +502,22 @@ def run_job(
     _collect(result, launched, status)
     write_json_atomic(jdir / "job.json", result.to_dict())
     return result
+
+
+def _load(
+    conf: str | Path | Mapping[str, Any],
+    dsl: str | Path | Mapping[str, Any],
+    root: Path,
+    cache_job: str | Path | None,
+) -> tuple[dict[str, Any], dict[str, Any], Job]:
+    """The conf and dsl as dicts and the validated job, its ``CacheLoader`` inputs resolved."""
+    conf_d, dsl_d = _as_dict(conf, "conf"), _as_dict(dsl, "dsl")
+    job = load_job(conf_d, dsl_d, registry())
+    if cache_job not in (None, ""):
+        conf_d = with_cache_job(job, conf_d, cache_job, root)
+        job = load_job(conf_d, dsl_d, registry())
+    preflight_caches(job, root)
+    return conf_d, dsl_d, job
 
 
 def _as_dict(doc: str | Path | Mapping[str, Any], what: str) -> dict[str, Any]:

@@ -480,7 +480,7 @@ def run_job(
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
     conf_d, dsl_d, job = _load(conf, dsl, root, cache_job)
     data_path, model_dir = _validate(job, root, data_dir, model_job)
-    timeout = timeout or float(job.conf.job_parameters.common.get("timeout") or 600)
+    timeout = float(job.conf.job_parameters.common.get("timeout") or 600) if timeout is None else timeout
     job_id = job_id or new_job_id()
     jdir = (root / job_id).resolve()
     jdir.mkdir(parents=True, exist_ok=False)

@@ -248,3 +248,21 @@ def test_bad_parameters_name_component_and_field(params: dict, field: str, text:
         load_job(*_job(params))
     assert err.value.component == "data_transform_0"
     assert err.value.field == field
+
+
+def test_keep_missing_keeps_nan_for_binning_and_other_components_refuse_it(tmp_path: Path) -> None:
+    from fedloom.components.base import frame_input
+    from fedloom.components.data_transform import DataTransformParams, transform
+    from fedloom.core.errors import DataError
+
+    table = Table(
+        pd.DataFrame({"id": ["a", "b", "c"], "x0": [1.0, np.nan, 3.0], "x1": [0.5, 1.5, 2.5]}), "id"
+    )
+    with pytest.raises(DataError, match="missing"):
+        transform(table, DataTransformParams(), None)
+    frame, _ = transform(table, DataTransformParams(keep_missing=True), None)
+    assert np.isnan(frame.features[1, 0]) and frame.features[2, 0] == 3.0
+    assert frame_input(frame, "HeteroFeatureBinning", "data") is frame
+    with pytest.raises(DataError, match=r"HeteroLR cannot take missing feature values.*'x0'") as err:
+        frame_input(frame, "HeteroLR", "train_data")
+    assert err.value.field == "x0"

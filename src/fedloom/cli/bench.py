@@ -88,6 +88,32 @@ def hetero_lr(
         typer.echo(f"{key:>14}: {report[key]}")
 
 
+@app.command("binning")
+def binning(
+    rows: int = typer.Option(100_000, "--rows", help="Rows (both parties hold every row)."),
+    guest_features: int = typer.Option(30, "--guest-features", help="The guest's columns (plus the label)."),
+    host_features: int = typer.Option(300, "--host-features", help="The host's columns."),
+    bin_num: int = typer.Option(10, "--bin-num", help="Bins per column."),
+    method: str = typer.Option("quantile", "--method", help="quantile, bucket or optimal."),
+    key_size: int = typer.Option(1024, "--key-size", help="Paillier key bits (FATE's examples use 1024)."),
+    classes: int = typer.Option(2, "--classes", help="Label classes (2: binary; more: one-vs-rest)."),
+    cipher: str = typer.Option("paillier", "--cipher", help="paillier, or plain (no encryption)."),
+    workers: int | None = typer.Option(None, "--workers", help="Crypto threads per party (cores // 2)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Hetero feature binning (WOE / IV of every column) between guest and host OS processes."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from fedloom.bench.binning import run
+
+    report = run(rows, guest_features, host_features, bin_num, method, key_size, classes, cipher, workers)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    shown = ("rows", "guest_features", "host_features", "key_size", "seconds", "phases", "encryptions")
+    for key in (*shown, "ciphertexts_sent", "decryptions", "bytes", "load_average"):
+        typer.echo(f"{key:>20}: {report[key]}")
+
+
 @app.command("fuzz")
 def fuzz(
     n: int = typer.Option(10_000, "--n", help="Envelopes to send."),

@@ -16,11 +16,14 @@ from fedloom.components import (
     cache_loader,
     data_transform,
     evaluation,
+    feature_binning,
     feature_scale,
+    feature_selection,
     glm,
     homo_lr,
     homo_nn,
     intersection,
+    one_hot,
     reader,
     sample_weight,
 )
@@ -33,6 +36,9 @@ __all__ = ["Component", "Data", "Env", "Inputs", "Outputs", "Table", "component_
 __all__ += ["data_transform", "evaluation", "feature_scale", "intersection", "reader", "sample_weight"]
 __all__ += ["glm", "homo_lr", "homo_nn"]  # the model components, registrations on .model
 __all__ += ["cache_loader"]
+__all__ += ["one_hot"]
+__all__ += ["feature_selection"]
+__all__ += ["feature_binning"]
 
 
 def registry() -> ModuleRegistry:

@@ -374,22 +374,40 @@ def model_of(models: Sequence[Mapping[str, object]], module: str, component: str
 
 #: Modules that take a sparse Frame as it is (DataTransform's ``output_format: sparse``); every
 #: other module gets it densified (the same numbers: sparse is a storage choice, not a value).
-SPARSE_MODULES = frozenset({"HeteroLR", "HeteroLinR", "HeteroPoisson", "FeatureScale"})
+SPARSE_MODULES = frozenset({"HeteroLR", "HeteroLinR", "HeteroPoisson", "FeatureScale", "OneHotEncoder"})
+
+
+#: Modules that take missing feature values (NaN, kept by DataTransform's ``keep_missing``); every
+#: other module refuses them, naming the column.
+MISSING_MODULES = frozenset({"HeteroFeatureBinning"})
 
 
 def frame_input(data: Data, module: str, slot: str) -> Frame:
     """``data`` as a Frame (dense unless ``module`` is in :data:`SPARSE_MODULES`), or a DataError
-    saying that DataTransform must come first."""
+    saying that DataTransform must come first (or that its missing values must be filled)."""
     if isinstance(data, Frame):
         if data.is_sparse and module not in SPARSE_MODULES:
             log.info("%s: densifying the sparse %s of %s (it works on dense features)", module, slot, data)
-            return data.to_dense()
+            data = data.to_dense()
+        if module not in MISSING_MODULES and not data.is_sparse:
+            _refuse_missing(data, module, slot)
         return data
     raise DataError(
         f"{module} needs parsed data (the output of DataTransform, or of an Intersection fed by it) "
         f"in {slot}; got the raw table {data.name or ''}.",
         field=f"input.data.{slot}",
     )
+
+
+def _refuse_missing(frame: Frame, module: str, slot: str) -> None:
+    holes = np.isnan(frame.dense_features()).any(axis=0)
+    if holes.any():
+        names = [frame.feature_names[i] for i in np.flatnonzero(holes)]
+        raise DataError(
+            f"{module} cannot take missing feature values; {slot} has them in column(s) {names[:5]}. "
+            "Fill them with DataTransform's missing_fill, or bin them with HeteroFeatureBinning first.",
+            field=names[0],
+        )
 
 
 def read_json(path: Path, *, missing: str, unreadable: str, field: str, party: PartyId) -> Any:

@@ -18,6 +18,9 @@ FATE's parameter names are accepted (``DataTransformParam``, FATE 1.x):
                          ``min``, ``max``
 ``default_value``        a number, a list (one per feature, in order) or ``{column: value}``
 ``missing_impute``       extra values that mean "missing" (e.g. ``[-999]``)
+``keep_missing``         fedloom's: without ``missing_fill``, keep missing values as NaN
+                         (``HeteroFeatureBinning`` gives them a bin of their own; every other
+                         component refuses NaN, naming the column)
 ``outlier_replace``      replace the values in ``outlier_impute`` …
 ``outlier_replace_method``, ``outlier_replace_value``   … with a statistic or a designated value
 ``with_match_id``, ``match_id_name``, ``match_id_index``  the id column (the table's own)
@@ -88,6 +91,7 @@ class DataTransformParams(BaseModel):
     missing_fill_method: Literal["designated", "mean", "median", "min", "max"] | None = None
     default_value: FillValue | None = 0.0
     missing_impute: list[float | str] | None = None
+    keep_missing: bool = False
     outlier_replace: bool = False
     outlier_replace_method: Literal["designated", "mean", "median", "min", "max"] | None = None
     outlier_impute: list[float | str] | None = None
@@ -306,6 +310,7 @@ def _dense(
         fill_values=info.fill_values,
         features=features,
         table=table.name,
+        keep_missing=params.keep_missing and not params.missing_fill,
     )
     return frame, info
 

@@ -237,6 +237,7 @@ def frame_from_table(
     fill_values: Mapping[str, float] | None = None,
     features: Sequence[str] | None = None,
     table: str | None = None,
+    keep_missing: bool = False,
 ) -> Frame:
     """Split a table into ids, label and dense float64 features.
 
@@ -254,6 +255,9 @@ def frame_from_table(
         Without ``missing_fill`` a missing value is an error.
     fill_values
         Fill values per column to use as they are (from the training data's DataTransform model).
+    keep_missing
+        Keep missing feature values as NaN instead of refusing them (for components that bin
+        them; every other component refuses NaN).
     features
         Feature columns to keep, in this order (default: all non-id, non-label columns).
     table
@@ -285,7 +289,7 @@ def frame_from_table(
         if absent:
             raise DataError(f"{_where(table)}missing feature column(s) {absent}.", field=absent[0])
         names = list(features)
-    fill = _Fill(missing_fill, missing_fill_method, default_value, fill_values)
+    fill = _Fill(missing_fill, missing_fill_method, default_value, fill_values, keep_missing)
     matrix = _feature_matrix(df, names, ids, table, fill)
     return Frame(
         ids=ids,
@@ -306,6 +310,7 @@ class _Fill:
     method: FillMethod
     default_value: float
     values: Mapping[str, float] | None
+    keep: bool = False
 
 
 def _feature_matrix(
@@ -324,7 +329,7 @@ def _feature_matrix(
             f"{_where(table)}column {names[c]!r}, row {r} (id {ids[r]!r}) is infinite.", field=names[c]
         )
     holes = np.isnan(matrix)
-    if not holes.any():
+    if not holes.any() or (fill.keep and not (fill.on or fill.values)):
         return matrix
     if not (fill.on or fill.values):
         cells = np.argwhere(holes)

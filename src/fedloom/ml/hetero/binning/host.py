@@ -1,0 +1,181 @@
+"""A host's side of hetero feature binning: its own bins, and encrypted label sums per bin.
+
+:meth:`HeteroBinningHost.fit` reads in message order (:mod:`.messages`): host setup → local
+bins → setup, key, ``[y]`` → histograms → host bins → groups (optimal) → WOE (if asked). See
+:mod:`fedloom.ml.hetero.binning` for the protocol and what each party learns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+
+from fedloom.context import Context
+from fedloom.core.errors import ConfigError, MessageError
+from fedloom.crypto.paillier import Packer
+from fedloom.crypto.paillier.histogram import column_histograms
+from fedloom.crypto.paillier.packing import capacity_bits
+from fedloom.data.frame import Frame
+from fedloom.ml.feature.optimal import merge_bins
+from fedloom.ml.hetero.binning import messages as msg
+from fedloom.ml.hetero.binning import records
+from fedloom.ml.hetero.binning.local import Clock, LocalBins, fit_local
+from fedloom.ml.hetero.binning.model import BinningModel, ColumnResult, Work
+from fedloom.ml.hetero.binning.params import HeteroFeatureBinningParams
+from fedloom.ml.hetero.glm.batch import check_aligned, ids_digest
+
+log = logging.getLogger(__name__)
+
+
+class HeteroBinningHost:
+    """Host role of hetero feature binning: bins its columns, sums the guest's [y] per bin.
+
+    Parameters
+    ----------
+    params
+        :class:`~.params.HeteroFeatureBinningParams` or a FATE-style dict (the host's own:
+        its ``bin_indexes``, ``method``, ``transform_param`` …).
+    """
+
+    def __init__(self, params: HeteroFeatureBinningParams | Mapping[str, object] | None = None) -> None:
+        self.params = params
+
+    def fit(self, ctx: Context, frame: Frame) -> BinningModel:
+        """Bin this host's columns; with the guest, get them scored without seeing the label.
+
+        Returns
+        -------
+        BinningModel
+            Own columns (bins; WOE when the guest returned it), their anonymous names, work
+            counters and seconds per phase. The host never holds the counts of its bins' labels.
+
+        Raises
+        ------
+        ConfigError
+            A bad parameter, or ``optimal`` with a label of more than two classes.
+        DataError
+            Rows not aligned with the guest's.
+        MessageError
+            A malformed message from the guest (names it).
+        """
+        p = HeteroFeatureBinningParams.coerce(self.params)
+        party, pid = str(ctx.party), ctx.party.id
+        clock = Clock()
+        work = Work()
+        names = p.selected(frame.feature_names)
+        anonymous = {n: records.anonymous_name(pid, frame.feature_names.index(n)) for n in names}
+        exchange = not (p.local_only or p.skip_static)
+        digest = ids_digest(frame.ids)
+        if exchange:  # first, so the guest prepares its key and [y] while this host bins
+            ctx.send(msg.HOST_SETUP, records.HostSetup(digest, frame.n_rows, len(names)).to_wire())
+        with clock.phase("bin"):
+            local = fit_local(p, frame)
+        model = BinningModel(
+            method=p.method,
+            bin_num=p.bin_num,
+            columns={n: ColumnResult(b) for n, b in zip(local.names, local.bins, strict=True)},
+            anonymous=anonymous,
+            work=work,
+            seconds=clock.seconds,
+        )
+        if not exchange or not names:
+            return model
+        guest = str(ctx.guest)
+        setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
+        check_aligned(digest, setup.ids, party, guest, "binning")
+        if setup.n_rows != frame.n_rows:
+            raise MessageError(
+                f"setup from {guest}: {setup.n_rows} rows where this host has {frame.n_rows}",
+                party=guest,
+                field="n_rows",
+            )
+        if p.method == "optimal" and setup.n_classes > 2:
+            raise ConfigError(
+                "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with a label of "
+                f"{setup.n_classes} classes: optimal binning merges by binary label counts.",
+                party=party,
+                field="method",
+            )
+        ep = p.encrypt_param
+        pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
+        cap = capacity_bits(pk)
+        if setup.sum_bits > cap:
+            raise MessageError(
+                f"setup from {guest}: label sums of {setup.sum_bits} bits do not fit the key's {cap} bits",
+                party=guest,
+                field="slot_bits",
+            )
+        with clock.phase("labels_wait"):
+            enc = records.expect_labels(ctx.recv(msg.ENC_LABELS), pk, setup.n_rows, guest)
+        work.ciphertexts_received += len(enc)
+
+        with clock.phase("histogram"):
+            n_bins = local.n_bins
+            counts = [np.bincount(local.index[:, j], minlength=int(n_bins[j])) for j in range(len(names))]
+            # The most frequent bin (sparse data: the zero bin) is derived by the guest from its totals.
+            derived = np.asarray([int(np.argmax(c)) for c in counts], dtype=np.int64)
+            sums = column_histograms(enc, local.index, n_bins, derived)
+        with clock.phase("pack"):
+            n_slots = cap // setup.sum_bits
+            packed = Packer(setup.sum_bits, n_slots).pack_encrypted(sums).rerandomize()
+        woe_wanted = self._woe_wanted(p, frame, local, setup)
+        optimal = self._optimal_request(p, local, anonymous)
+        bins_msg = records.HostBins(
+            columns=[anonymous[n] for n in names],
+            n_bins=n_bins,
+            counts=np.concatenate(counts).astype(np.int64),
+            derived=derived,
+            woe=[anonymous[n] for n in woe_wanted],
+            optimal=optimal,
+            sums=packed,
+        )
+        ctx.send(msg.HOST_BINS, bins_msg.to_wire())
+        work.ciphertexts_sent += len(packed)
+
+        if optimal is not None:
+            by_anon = {anonymous[n]: n for n in names}
+            fine = {a: local.bins[names.index(by_anon[a])].n_value_bins for a in optimal.merge}
+            groups = records.expect_groups(ctx.recv(msg.HOST_GROUPS), guest, fine)
+            for a, last in groups.items():
+                name = by_anon[a]
+                model.columns[name] = ColumnResult(merge_bins(model.columns[name].bins, last))
+        if woe_wanted:
+            sizes = {anonymous[n]: model.columns[n].bins.n_bins for n in woe_wanted}
+            woe = records.expect_woe(ctx.recv(msg.HOST_WOE), guest, sizes)
+            for n in woe_wanted:
+                model.columns[n] = ColumnResult(
+                    model.columns[n].bins, woe_from_guest=True, woe=woe[anonymous[n]]
+                )
+        return model
+
+    @staticmethod
+    def _woe_wanted(
+        p: HeteroFeatureBinningParams, frame: Frame, local: LocalBins, setup: records.Setup
+    ) -> list[str]:
+        """The binned columns this host transforms by WOE (binary labels only: a multi-class
+        label has one WOE per class, and the transform refuses it)."""
+        if p.transform_param.transform_type != "woe" or setup.n_classes > 2:
+            return []
+        wanted = set(p.transformed(frame.feature_names))
+        return [n for n in local.names if n in wanted]
+
+    @staticmethod
+    def _optimal_request(
+        p: HeteroFeatureBinningParams, local: LocalBins, anonymous: dict[str, str]
+    ) -> records.OptimalRequest | None:
+        """Optimal binning: ask the guest to merge the fine bins of the numeric columns."""
+        if p.method != "optimal":
+            return None
+        merge = [
+            anonymous[n]
+            for n, b in zip(local.names, local.bins, strict=True)
+            if not b.is_categorical and b.n_value_bins > 0
+        ]
+        if not merge:
+            return None
+        missing = [anonymous[n] for n, b in zip(local.names, local.bins, strict=True) if b.has_missing]
+        return records.OptimalRequest(
+            p.bin_num, p.optimal_binning_param.model_dump(), merge, [m for m in missing if m in merge]
+        )

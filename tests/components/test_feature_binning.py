@@ -11,13 +11,14 @@ bin) and WOE / IV with pandas from the joined labels.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pytest
+from binning_reference import expected_index, woe_iv
+from tests.fate_jobs import DSL_V2
 
 from fedloom.components import Env, Inputs, Outputs, Table, registry
 from fedloom.components.feature_binning import (
@@ -32,12 +33,7 @@ from fedloom.testing import as_party, run_parties
 
 NAME = "hetero_feature_binning_0"
 N = 240
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-BINNING = FATE / "dsl_v2" / "hetero_feature_binning"
+BINNING = DSL_V2 / "hetero_feature_binning"
 PLAIN = {"encrypt_param": {"method": "plain"}}
 PAILLIER = {"encrypt_param": {"key_length": 1024}}
 
@@ -128,33 +124,6 @@ def woe() -> dict[Role, Outputs]:
 
 
 # -- independent references ---------------------------------------------------------------------------
-def expected_index(bins: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """The contract's bin of each value, from the stored bins alone."""
-    nan = np.isnan(x)
-    if bins.get("categories") is not None:
-        cats = list(bins["categories"])
-        out = np.array([cats.index(v) if v in cats else len(cats) for v in np.nan_to_num(x, nan=np.inf)])
-        return np.where(nan, len(cats), out)
-    sp = np.asarray(bins["split_points"], dtype=np.float64)
-    idx = np.minimum(np.searchsorted(sp, x, side="left"), len(sp) - 1)
-    return np.where(nan, len(sp), idx)
-
-
-def woe_iv(
-    index: np.ndarray, y: np.ndarray, n_bins: int, adjustment: float = 0.5
-) -> tuple[np.ndarray, float]:
-    """WOE per bin and IV with pandas: FATE's rule (a bin with no events or no non-events gets
-    ``adjustment`` added to both counts)."""
-    df = pd.DataFrame({"bin": index, "event": y == 1, "non_event": y != 1})
-    counts = df.groupby("bin")[["event", "non_event"]].sum().reindex(range(n_bins), fill_value=0)
-    event, non = counts["event"].to_numpy(float), counts["non_event"].to_numpy(float)
-    fix = (event == 0) | (non == 0)
-    er = np.where(fix, event + adjustment, event) / max(event.sum(), 1)
-    nr = np.where(fix, non + adjustment, non) / max(non.sum(), 1)
-    w = np.log(er / nr)
-    return w, float(((er - nr) * w).sum())
-
-
 def n_bins(bins: dict[str, Any]) -> int:
     values = len(bins["categories"]) if bins.get("categories") is not None else len(bins["split_points"])
     return values + int(bool(bins.get("has_missing")))

@@ -12,42 +12,23 @@ labels.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from binning_reference import expected_index, woe_iv
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, FATE, fedloom_run, upload_tables
 
-from fedloom.data import TableStore
 from fedloom.dsl.predict import derive_predict_conf, derive_predict_dsl
 
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-BINNING = FATE / "dsl_v2" / "hetero_feature_binning"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+BINNING = DSL_V2 / "hetero_feature_binning"
 NAME = "hetero_feature_binning_0"
 GUEST_DIR, HOST_DIR = "guest-9999", "host-10000"
 PART_ROWS = 200  # the predict job's guest table: this many rows of the training table
 
 pytestmark = [pytest.mark.skipif(not BINNING.is_dir(), reason="FATE examples not present"), pytest.mark.slow]
-
-
-def fedloom_run(conf: Path, dsl: Path, data_dir: Path, job_dir: Path, *extra: str) -> dict[str, Any]:
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "120", "--json", *extra],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out: dict[str, Any] = json.loads(res.stdout)
-    return out
 
 
 def raw(name: str) -> pd.DataFrame:
@@ -59,10 +40,7 @@ def raw(name: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    upload = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    for name in ("breast_hetero_guest", "breast_hetero_host"):
-        store.upload({**upload, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
+    store = upload_tables(path, BREAST_HETERO)
     part = store.load("breast_hetero_guest", "experiment").head(PART_ROWS)
     store.save(part, "breast_hetero_guest_part", "experiment")
     return path
@@ -95,26 +73,6 @@ def output(job: dict[str, Any], party: str, file: str) -> Any:
 
 
 # -- independent references ---------------------------------------------------------------------------
-def expected_index(bins: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """The first bin whose upper bound is >= x (above the last: the last bin); NaN: the missing bin."""
-    sp = np.asarray(bins["split_points"], dtype=np.float64)
-    return np.where(np.isnan(x), len(sp), np.minimum(np.searchsorted(sp, x, side="left"), len(sp) - 1))
-
-
-def woe_iv(
-    index: np.ndarray, y: np.ndarray, n_bins: int, adjustment: float = 0.5
-) -> tuple[np.ndarray, float]:
-    """WOE per bin and IV with pandas (FATE's adjustment of a bin without events or non-events)."""
-    df = pd.DataFrame({"bin": index, "event": y == 1, "non_event": y != 1})
-    counts = df.groupby("bin")[["event", "non_event"]].sum().reindex(range(n_bins), fill_value=0)
-    event, non = counts["event"].to_numpy(float), counts["non_event"].to_numpy(float)
-    fix = (event == 0) | (non == 0)
-    er = np.where(fix, event + adjustment, event) / max(event.sum(), 1)
-    nr = np.where(fix, non + adjustment, non) / max(non.sum(), 1)
-    w = np.log(er / nr)
-    return w, float(((er - nr) * w).sum())
-
-
 def check_iv(job: dict[str, Any]) -> None:
     """The guest's IV of x0 (its own) and of the host's x3 (by anonymous name) equal pandas'."""
     guest, host = raw("breast_hetero_guest"), raw("breast_hetero_host").loc[raw("breast_hetero_guest").index]

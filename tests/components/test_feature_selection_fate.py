@@ -9,47 +9,28 @@ columns together (iv_top_k), the host's anonymous names mapped back through the 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, data_folder, fedloom_run
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-JOBS = FATE / "dsl_v2" / "hetero_feature_selection"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+JOBS = DSL_V2 / "hetero_feature_selection"
 
 pytestmark = [pytest.mark.skipif(not JOBS.is_dir(), reason="FATE examples not present"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    base = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    for name in ("breast_hetero_guest", "breast_hetero_host"):
-        store.upload({**base, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
-    return path
+    return data_folder(tmp_path_factory, BREAST_HETERO)
 
 
-def fedloom_run(job: str, data_dir: Path, job_dir: Path) -> Path:
+def run(job: str, data_dir: Path, job_dir: Path) -> Path:
+    """FATE's ``<job>_conf.json`` / ``<job>_dsl.json`` as they are; the job's outputs folder."""
     conf, dsl = JOBS / f"{job}_conf.json", JOBS / f"{job}_dsl.json"
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "300", "--json"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return Path(json.loads(res.stdout)["job_dir"]) / "outputs"
+    out = fedloom_run(conf, dsl, data_dir, job_dir, timeout=300, wait=600)
+    return Path(out["job_dir"]) / "outputs"
 
 
 def read(outputs: Path, component: str, party: str) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -73,7 +54,7 @@ def kept_columns(outputs: Path) -> tuple[list[str], list[str]]:
 
 
 def test_iv_selection_job_keeps_iv_at_least_0_1(data_dir: Path, tmp_path: Path) -> None:
-    outputs = fedloom_run("hetero_feature_selection_iv_selection", data_dir, tmp_path)
+    outputs = run("hetero_feature_selection_iv_selection", data_dir, tmp_path)
 
     guest_iv, host_iv = ivs(outputs)
     guest, host = kept_columns(outputs)
@@ -85,7 +66,7 @@ def test_iv_selection_job_keeps_iv_at_least_0_1(data_dir: Path, tmp_path: Path) 
 
 
 def test_iv_top_k_job_keeps_the_7_best_columns_of_both_parties(data_dir: Path, tmp_path: Path) -> None:
-    outputs = fedloom_run("hetero_feature_selection_iv_top_k", data_dir, tmp_path)
+    outputs = run("hetero_feature_selection_iv_top_k", data_dir, tmp_path)
 
     guest_iv, host_iv = ivs(outputs)
     ranked = sorted([("g", c, v) for c, v in guest_iv.items()] + [("h", c, v) for c, v in host_iv.items()],

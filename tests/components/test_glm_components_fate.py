@@ -9,25 +9,13 @@ job itself is unchanged).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
+from tests.fate_jobs import DSL_V2, FATE, fedloom_run, upload_table, upload_tables
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-DSL_V2 = FATE / "dsl_v2"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
 DVISITS_ROWS = 1500
 
 pytestmark = [pytest.mark.skipif(not DSL_V2.is_dir(), reason="FATE examples not present"), pytest.mark.slow]
@@ -36,25 +24,12 @@ pytestmark = [pytest.mark.skipif(not DSL_V2.is_dir(), reason="FATE examples not 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    base = json.loads((DSL_V2 / "upload" / "upload_conf.json").read_text())
-    for name in ("motor_hetero_guest", "motor_hetero_host"):
-        store.upload({**base, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
+    store = upload_tables(path, ("motor_hetero_guest", "motor_hetero_host"))
     for name in ("dvisits_hetero_guest", "dvisits_hetero_host"):
         small = tmp_path_factory.mktemp("csv") / f"{name}.csv"
         pd.read_csv(FATE / "data" / f"{name}.csv").head(DVISITS_ROWS).to_csv(small, index=False)
-        store.upload({**base, "file": str(small), "table_name": name})
+        upload_table(store, name, small)
     return path
-
-
-def fedloom_run(conf: Path, dsl: Path, data_dir: Path, job_dir: Path) -> dict[str, Any]:
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "120", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads(res.stdout)
 
 
 def test_hetero_linr_train_job_runs_unchanged(data_dir: Path, tmp_path: Path) -> None:

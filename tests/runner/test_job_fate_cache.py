@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.runner.test_job_fate_intersect import FATE, FEDLOOM, INTERSECT, data_dir  # noqa: F401
+from tests.fate_jobs import failure, run_cli
+from tests.runner.test_job_fate_intersect import INTERSECT, data_dir  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     not (INTERSECT / "test_intersect_job_cache_dsl.json").is_file(), reason="FATE examples not present"
@@ -24,11 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _run(conf: str, dsl: str, data: Path, jobs: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FEDLOOM, "run", "-c", str(INTERSECT / conf), "-d", str(INTERSECT / dsl), "--data-dir", str(data),
-         "--job-dir", str(jobs), "--timeout", "60", "--json", *extra],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    return run_cli(INTERSECT / conf, INTERSECT / dsl, data, jobs, *extra, timeout=60, wait=180)
 
 
 def _component(out: dict[str, Any], party: str, name: str) -> dict[str, Any]:
@@ -42,7 +39,7 @@ def test_cache_job_then_cache_loader_job(data_dir: Path, tmp_path: Path) -> None
     )
 
     # Assert: intersect_0 made a cache on both sides, intersect_1 used it (no sync: host has no data)
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 0, failure(res)
     first = json.loads(res.stdout)
     job_dir = Path(first["job_dir"])
     for party in ("guest-9999", "host-10000"):
@@ -71,7 +68,7 @@ def test_cache_job_then_cache_loader_job(data_dir: Path, tmp_path: Path) -> None
     )
 
     # Assert
-    assert res2.returncode == 0, res2.stdout + res2.stderr
+    assert res2.returncode == 0, failure(res2)
     second = json.loads(res2.stdout)
     assert _component(second, "guest:9999", "intersect_0")["metrics"]["intersect_count"] == 569
     assert _component(second, "guest:9999", "cache_loader_0")["metrics"]["job_id"] == first["job_id"]

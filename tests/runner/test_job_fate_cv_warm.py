@@ -8,25 +8,15 @@ conf (only ``file`` and ``table_name`` adapted, as in ``test_job_fate_intersect.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.fate_jobs import DSL_V2, data_folder, fedloom_run
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-HETERO, HOMO = FATE / "dsl_v2" / "hetero_logistic_regression", FATE / "dsl_v2" / "homo_logistic_regression"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+HETERO, HOMO = DSL_V2 / "hetero_logistic_regression", DSL_V2 / "homo_logistic_regression"
 TABLES = ("breast_hetero_guest", "breast_hetero_host", "breast_homo_guest", "breast_homo_host")
 PARTIES = ("guest-9999", "host-10000", "arbiter-10000")
 
@@ -37,25 +27,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    fate_upload = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    for name in TABLES:
-        store.upload({**fate_upload, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
-    return path
+    return data_folder(tmp_path_factory, TABLES)
 
 
-def fedloom_run(folder: Path, name: str, data_dir: Path, job_dir: Path) -> dict[str, Any]:
+def run(folder: Path, name: str, data_dir: Path, job_dir: Path) -> dict[str, Any]:
     """``fedloom run --json`` on FATE's ``<name>_conf.json`` / ``<name>_dsl.json`` as they are."""
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(folder / f"{name}_conf.json"), "-d", str(folder / f"{name}_dsl.json"),
-         "--data-dir", str(data_dir), "--job-dir", str(job_dir), "--timeout", "120", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out: dict[str, Any] = json.loads(res.stdout)
-    assert out["ok"] and out["failure"] is None
-    return out
+    return fedloom_run(folder / f"{name}_conf.json", folder / f"{name}_dsl.json", data_dir, job_dir)
 
 
 def outputs(out: dict[str, Any], component: str, party: str) -> Path:
@@ -69,7 +46,7 @@ def metrics(out: dict[str, Any], component: str, party: str) -> dict[str, Any]:
 
 def test_fate_hetero_lr_cv_runs_unchanged(data_dir: Path, tmp_path: Path) -> None:
     # Execute: 3 folds, no shuffle, Paillier 1024, rmsprop
-    out = fedloom_run(HETERO, "hetero_lr_cv", data_dir, tmp_path)
+    out = run(HETERO, "hetero_lr_cv", data_dir, tmp_path)
     # Assert: per-fold scores and their summary on the guest; every party ran 3 folds
     guest = metrics(out, "hetero_lr_0", "guest:9999")
     assert guest["mode"] == "cv" and guest["n_splits"] == 3 and len(guest["cv_folds"]) == 3
@@ -89,7 +66,7 @@ def test_fate_hetero_lr_warm_start_runs_unchanged_and_equals_training_through(
 ) -> None:
     # Execute: hetero_lr_0 runs 5 epochs; hetero_lr_1 continues it to max_iter 30;
     # hetero_lr_2 runs 30 epochs from scratch
-    out = fedloom_run(HETERO, "hetero_lr_warm_start", data_dir, tmp_path)
+    out = run(HETERO, "hetero_lr_warm_start", data_dir, tmp_path)
     # Assert: the warm start ran 25 more epochs and ends where 30 epochs from scratch end
     assert metrics(out, "hetero_lr_0", "guest:9999")["n_iter"] == 5
     assert metrics(out, "hetero_lr_1", "guest:9999")["n_iter"] == 30
@@ -107,7 +84,7 @@ def test_fate_hetero_lr_warm_start_runs_unchanged_and_equals_training_through(
 
 def test_fate_homo_lr_cv_runs_unchanged(data_dir: Path, tmp_path: Path) -> None:
     # Execute: 5 shuffled folds of each client's own rows
-    out = fedloom_run(HOMO, "homo_lr_cv", data_dir, tmp_path)
+    out = run(HOMO, "homo_lr_cv", data_dir, tmp_path)
     # Assert
     for party in ("guest:9999", "host:10000"):
         m = metrics(out, "homo_lr_0", party)
@@ -139,7 +116,7 @@ def test_homo_lr_warm_start_continues_the_stored_model_and_equals_training_throu
     (tmp_path / "homo_lr_warm_conf.json").write_text(json.dumps(conf))
     (tmp_path / "homo_lr_warm_dsl.json").write_text(json.dumps(dsl))
     # Execute
-    out = fedloom_run(tmp_path, "homo_lr_warm", data_dir, tmp_path / "job")
+    out = run(tmp_path, "homo_lr_warm", data_dir, tmp_path / "job")
     # Assert: 5 more rounds, ending where 8 rounds from scratch end, on every party
     first = metrics(out, "homo_lr_0", "arbiter:10000")["loss_history"]
     warm = metrics(out, "homo_lr_1", "arbiter:10000")["loss_history"]

@@ -9,26 +9,17 @@ ships one upload conf; the others are the same with their own file and table nam
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.fate_jobs import DSL_V2, FATE, data_folder, fedloom_run
 
-from fedloom.data import TableStore
 from fedloom.dsl.predict import derive_predict_conf, derive_predict_dsl
 
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-LR_DIR, NN_DIR = FATE / "dsl_v2" / "homo_logistic_regression", FATE / "dsl_v2" / "homo_nn"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+LR_DIR, NN_DIR = DSL_V2 / "homo_logistic_regression", DSL_V2 / "homo_nn"
 TABLES = (
     "breast_homo_guest",
     "breast_homo_host",
@@ -43,25 +34,12 @@ pytestmark = pytest.mark.skipif(not LR_DIR.is_dir(), reason="FATE examples not p
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    fate_upload = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    for name in TABLES:
-        store.upload({**fate_upload, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
-    return path
+    return data_folder(tmp_path_factory, TABLES)
 
 
-def fedloom_run(conf: Path, dsl: Path, data_dir: Path, job_dir: Path, *extra: str) -> dict[str, Any]:
+def run(conf: Path, dsl: Path, data_dir: Path, job_dir: Path, *extra: str) -> dict[str, Any]:
     """``fedloom run --json`` on the files as they are; the parsed result."""
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "60", "--json", *extra],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out: dict[str, Any] = json.loads(res.stdout)
-    assert out["ok"] and out["failure"] is None
-    return out
+    return fedloom_run(conf, dsl, data_dir, job_dir, *extra, timeout=60, wait=180)
 
 
 def outputs(out: dict[str, Any], component: str, party: str) -> Path:
@@ -76,7 +54,7 @@ def components(out: dict[str, Any], party: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def homo_lr(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     jobs = tmp_path_factory.mktemp("jobs")
-    return fedloom_run(LR_DIR / "homo_lr_train_conf.json", LR_DIR / "homo_lr_train_dsl.json", data_dir, jobs)
+    return run(LR_DIR / "homo_lr_train_conf.json", LR_DIR / "homo_lr_train_dsl.json", data_dir, jobs)
 
 
 def test_fate_homo_lr_job_runs_unchanged(homo_lr: dict[str, Any]) -> None:
@@ -122,7 +100,7 @@ def test_fate_homo_lr_predicts_through_its_stored_scale_model(
     (tmp_path / "conf.json").write_text(json.dumps(conf))
     (tmp_path / "dsl.json").write_text(json.dumps(dsl))
     # Execute
-    out = fedloom_run(
+    out = run(
         tmp_path / "conf.json",
         tmp_path / "dsl.json",
         data_dir,
@@ -154,7 +132,7 @@ def test_fate_homo_nn_job_runs_unchanged(
     job: str, rounds: int, accuracy: float, data_dir: Path, tmp_path: Path
 ) -> None:
     # Execute
-    out = fedloom_run(
+    out = run(
         NN_DIR / f"homo_nn_train_{job}_conf.json",
         NN_DIR / f"homo_nn_train_{job}_dsl.json",
         data_dir,
@@ -174,7 +152,7 @@ def test_fate_homo_nn_job_runs_unchanged(
 @pytest.fixture(scope="module")
 def homo_lr_ovr(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     jobs = tmp_path_factory.mktemp("jobs")
-    return fedloom_run(
+    return run(
         LR_DIR / "homo_lr_one_vs_all_conf.json", LR_DIR / "homo_lr_one_vs_all_dsl.json", data_dir, jobs
     )
 

@@ -7,23 +7,13 @@ conf; the host's is the same conf with the host's file and table name).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, data_folder, failure, run_cli
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-INTERSECT = FATE / "dsl_v2" / "intersect"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+INTERSECT = DSL_V2 / "intersect"
 _ALL = sorted(INTERSECT.glob("*_conf.json")) if INTERSECT.is_dir() else []
 
 #: FATE confs that run with a dsl of their own, in test_job_fate_cache.py (FATE's testsuite pairs
@@ -36,14 +26,7 @@ pytestmark = pytest.mark.skipif(not CONFS, reason="FATE examples not present")
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    guest = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    host = {**guest, "table_name": "breast_hetero_host"}
-    for conf, csv in ((guest, "breast_hetero_guest.csv"), (host, "breast_hetero_host.csv")):
-        conf["file"] = str(FATE / "data" / csv)  # the one change: FATE's install path -> this copy
-        store.upload(conf)
-    return path
+    return data_folder(tmp_path_factory, BREAST_HETERO)
 
 
 @pytest.mark.parametrize("conf", CONFS, ids=[c.name.removesuffix("_conf.json") for c in CONFS])
@@ -51,13 +34,9 @@ def test_fate_intersect_job_runs_unchanged(conf: Path, data_dir: Path, tmp_path:
     params = json.loads(conf.read_text())["component_parameters"]["common"]["intersect_0"]
     dsl = INTERSECT / "test_intersect_job_dsl.json"
 
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(tmp_path), "--timeout", "60", "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    res = run_cli(conf, dsl, data_dir, tmp_path, timeout=60, wait=120)
 
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 0, failure(res)
     out = json.loads(res.stdout)
     guest = out["parties"]["guest:9999"]["components"]["intersect_0"]
     host = out["parties"]["host:10000"]["components"]["intersect_0"]

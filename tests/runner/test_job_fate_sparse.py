@@ -10,49 +10,25 @@ which can move a fixed-point rounding, so the models are compared at 1e-9.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, data_folder, fedloom_run
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-LR = FATE / "dsl_v2" / "hetero_logistic_regression"
+LR = DSL_V2 / "hetero_logistic_regression"
 CONF, DSL = LR / "hetero_lr_sparse_conf.json", LR / "hetero_lr_sparse_dsl.json"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
 
 pytestmark = pytest.mark.skipif(not CONF.is_file(), reason="FATE examples not present")
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    guest = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    host = {**guest, "table_name": "breast_hetero_host"}
-    for conf, csv in ((guest, "breast_hetero_guest.csv"), (host, "breast_hetero_host.csv")):
-        conf["file"] = str(FATE / "data" / csv)  # the one change: FATE's install path -> this copy
-        store.upload(conf)
-    return path
+    return data_folder(tmp_path_factory, BREAST_HETERO)
 
 
 def _run(conf: Path, data_dir: Path, job_dir: Path) -> dict:
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(DSL), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "120", "--json"],
-        capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out: dict = json.loads(res.stdout)
-    return out
+    return fedloom_run(conf, DSL, data_dir, job_dir, wait=400)
 
 
 def _weights(out: dict) -> np.ndarray:

@@ -8,22 +8,12 @@ The tables are uploaded with FATE's upload conf, only ``file`` adapted (as in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, data_folder, failure, run_cli
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-LR = FATE / "dsl_v2" / "hetero_logistic_regression"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+LR = DSL_V2 / "hetero_logistic_regression"
 CONF = LR / "hetero_lr_sample_weights_conf.json"
 
 pytestmark = pytest.mark.skipif(not CONF.is_file(), reason="FATE examples not present")
@@ -31,25 +21,15 @@ pytestmark = pytest.mark.skipif(not CONF.is_file(), reason="FATE examples not pr
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    guest = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    host = {**guest, "table_name": "breast_hetero_host"}
-    for conf, csv in ((guest, "breast_hetero_guest.csv"), (host, "breast_hetero_host.csv")):
-        conf["file"] = str(FATE / "data" / csv)  # the one change: FATE's install path -> this copy
-        store.upload(conf)
-    return path
+    return data_folder(tmp_path_factory, BREAST_HETERO)
 
 
 def test_fate_sample_weight_job_runs_unchanged(data_dir: Path, tmp_path: Path) -> None:
     # Execute
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(CONF), "-d", str(LR / "hetero_lr_sample_weights_dsl.json"),
-         "--data-dir", str(data_dir), "--job-dir", str(tmp_path), "--timeout", "120", "--json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+    dsl = LR / "hetero_lr_sample_weights_dsl.json"
+    res = run_cli(CONF, dsl, data_dir, tmp_path, env={"OMP_NUM_THREADS": "1"})
     # Assert
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 0, failure(res)
     out = json.loads(res.stdout)
     guest = out["parties"]["guest:9999"]["components"]
     host = out["parties"]["host:10000"]["components"]
@@ -67,13 +47,9 @@ def test_fate_random_batch_job_runs_unchanged(data_dir: Path, tmp_path: Path) ->
     conf = LR / "hetero_lr_batch_random_strategy_conf.json"
     dsl = LR / "hetero_lr_batch_random_strategy_dsl.json"
     # Execute
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl),
-         "--data-dir", str(data_dir), "--job-dir", str(tmp_path), "--timeout", "120", "--json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+    res = run_cli(conf, dsl, data_dir, tmp_path, env={"OMP_NUM_THREADS": "1"})
     # Assert
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 0, failure(res)
     out = json.loads(res.stdout)
     arbiter = out["parties"]["arbiter:10000"]["components"]["hetero_lr_0"]["metrics"]
     assert len(arbiter["loss_history"]) >= 2  # one random batch per epoch, several epochs

@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, FEDLOOM, data_folder
 
 from fedloom.core import ConfigError
-from fedloom.data import TableStore
 from fedloom.dsl.predict import derive_predict_conf, derive_predict_dsl, fate_model_id
 from fedloom.runner.local import JobResult, run_job
 
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-LR = FATE / "dsl_v2" / "hetero_logistic_regression"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+LR = DSL_V2 / "hetero_logistic_regression"
 #: What FATE-Flow wrote into the predict conf after training there (stale for fedloom).
 FATE_MODEL_ID = "arbiter-10000#guest-9999#host-10000#model"
 FATE_MODEL_VERSION = "202112011436283758080"
@@ -71,12 +63,7 @@ def train_conf(hosts: list[int]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    upload = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    for name in ("breast_hetero_guest", "breast_hetero_host"):
-        store.upload({**upload, "file": str(FATE / "data" / f"{name}.csv"), "table_name": name})
-    return path
+    return data_folder(tmp_path_factory, BREAST_HETERO)
 
 
 @pytest.fixture(scope="module")

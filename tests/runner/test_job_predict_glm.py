@@ -9,25 +9,15 @@ naming them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.fate_jobs import BREAST_HETERO, DSL_V2, failure, run_cli, upload_tables
 
-from fedloom.data import TableStore
-
-FATE = Path(
-    os.environ.get(
-        "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[3] / "shared" / "fate_examples")
-    )
-)
-LR = FATE / "dsl_v2" / "hetero_logistic_regression"
-FEDLOOM = str(Path(sys.executable).parent / "fedloom")
+LR = DSL_V2 / "hetero_logistic_regression"
 
 pytestmark = [
     pytest.mark.skipif(not LR.is_dir(), reason="FATE examples not present"),
@@ -38,26 +28,17 @@ pytestmark = [
 def fedloom_run(
     conf: Path, dsl: Path, data_dir: Path, job_dir: Path, *extra: str
 ) -> tuple[int, dict[str, Any]]:
-    res = subprocess.run(
-        [FEDLOOM, "run", "-c", str(conf), "-d", str(dsl), "--data-dir", str(data_dir),
-         "--job-dir", str(job_dir), "--timeout", "120", "--json", *extra],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    res = run_cli(conf, dsl, data_dir, job_dir, *extra)
     try:
         return res.returncode, json.loads(res.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(res.stdout + res.stderr) from None
+        raise AssertionError(failure(res)) from None
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data")
-    store = TableStore(path)
-    guest = json.loads((FATE / "dsl_v2" / "upload" / "upload_conf.json").read_text())
-    host = {**guest, "table_name": "breast_hetero_host"}
-    for conf, csv in ((guest, "breast_hetero_guest.csv"), (host, "breast_hetero_host.csv")):
-        conf["file"] = str(FATE / "data" / csv)  # the one change: FATE's install path -> this copy
-        store.upload(conf)
+    store = upload_tables(path, BREAST_HETERO)
     wrong = store.load("breast_hetero_host", "experiment").drop(columns=["x7"]).assign(x20=0.0)
     store.save(wrong, "breast_hetero_host_wrong", "experiment")
     return path

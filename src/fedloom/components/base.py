@@ -308,6 +308,11 @@ class Component:
         process starts, so that a job that cannot succeed fails at once. Default: none."""
 
 
+#: The data slots a module that reads one data set takes (FATE's DSL allows each of them), in
+#: order of preference.
+DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
+
+
 class LocalTransform(Component):
     """Base of a per-party transform that sends no messages (FeatureScale, SampleWeight).
 
@@ -317,7 +322,7 @@ class LocalTransform(Component):
     """
 
     #: Data slots read, in order of preference.
-    DATA_SLOTS: ClassVar[tuple[str, ...]] = ("data", "train_data", "validate_data", "test_data", "eval_data")
+    DATA_SLOTS: ClassVar[tuple[str, ...]] = DATA_SLOTS
 
     def local_inputs(self, inputs: Inputs) -> tuple[Frame, dict[str, object] | None]:
         """The data to transform and this module's stored model (``None``: fit)."""
@@ -341,15 +346,28 @@ def local_transform_spec(
     cls: type[LocalTransform], params_model: type[BaseModel], description: str
 ) -> ModuleSpec:
     """Register the :class:`LocalTransform` ``cls`` as its module, for guest and host."""
+    return guest_host_spec(cls.module, params_model, cls, cls, description)
+
+
+def guest_host_spec(
+    module: str,
+    params_model: type[BaseModel],
+    guest: type[Component],
+    host: type[Component],
+    description: str,
+) -> ModuleSpec:
+    """Register ``module``, run by ``guest`` and ``host``: it reads one data set (any of
+    :data:`DATA_SLOTS`) and a stored model of its own (``model`` or ``isometric_model``), and
+    writes ``data`` and ``model``."""
     return register_module(
         ModuleSpec(
-            cls.module,
+            module,
             roles={GUEST, HOST},
             params_model=params_model,
-            inputs={*cls.DATA_SLOTS, "model", "isometric_model"},
+            inputs={*DATA_SLOTS, "model", "isometric_model"},
             outputs={"data", "model"},
             requires_data=True,
-            entry={GUEST: cls, HOST: cls},
+            entry={GUEST: guest, HOST: host},
             description=description,
         )
     )

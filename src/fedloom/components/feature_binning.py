@@ -61,18 +61,18 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from fedloom.components.base import (
+    DATA_SLOTS,
     Component,
     Inputs,
     Outputs,
     frame_input,
+    guest_host_spec,
     model_of,
     stored_object,
 )
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, DataError, FedloomError
-from fedloom.core.roles import GUEST, HOST
 from fedloom.data import Frame, align
-from fedloom.dsl import ModuleSpec, register_module
 from fedloom.ml.hetero.binning.guest import HeteroBinningGuest
 from fedloom.ml.hetero.binning.host import HeteroBinningHost
 from fedloom.ml.hetero.binning.model import BinningModel
@@ -90,8 +90,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODULE = "HeteroFeatureBinning"
-#: Data slots read, in order of preference (FATE's DSL allows each of them).
-DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
 
 
 class _Binning(Component):
@@ -237,16 +235,11 @@ class HeteroFeatureBinningHostComponent(_Binning):
     algorithm = HeteroBinningHost
 
 
-SPEC = register_module(
-    ModuleSpec(
-        MODULE,
-        roles={GUEST, HOST},
-        params_model=HeteroFeatureBinningParams,
-        inputs={*DATA_SLOTS, "model", "isometric_model"},
-        outputs={"data", "model"},
-        requires_data=True,
-        entry={GUEST: HeteroFeatureBinningGuestComponent, HOST: HeteroFeatureBinningHostComponent},
-        description="Quantile / bucket / optimal binning of every party's columns, WOE and IV scored "
-        "with the guest's labels; values written as bin indexes or WOE.",
-    )
+SPEC = guest_host_spec(
+    MODULE,
+    HeteroFeatureBinningParams,
+    HeteroFeatureBinningGuestComponent,
+    HeteroFeatureBinningHostComponent,
+    "Quantile / bucket / optimal binning of every party's columns, WOE and IV scored "
+    "with the guest's labels; values written as bin indexes or WOE.",
 )

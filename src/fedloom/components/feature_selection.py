@@ -35,10 +35,17 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from fedloom.components.base import Component, Inputs, Outputs, frame_input, model_of, stored_object
+from fedloom.components.base import (
+    DATA_SLOTS,
+    Component,
+    Inputs,
+    Outputs,
+    frame_input,
+    guest_host_spec,
+    model_of,
+    stored_object,
+)
 from fedloom.context import Context
-from fedloom.core.roles import GUEST, HOST
-from fedloom.dsl import ModuleSpec, register_module
 from fedloom.ml.hetero.selection import (
     HeteroFeatureSelectionParams,
     HeteroSelectionGuest,
@@ -59,7 +66,6 @@ log = logging.getLogger(__name__)
 MODULE = "HeteroFeatureSelection"
 #: The module whose model the IV filters read (``isometric_model``).
 BINNING_MODULE = "HeteroFeatureBinning"
-DATA_SLOTS = ("data", "train_data", "validate_data", "test_data", "eval_data")
 
 
 class _Selection(Component):
@@ -122,16 +128,11 @@ class HeteroFeatureSelectionHostComponent(_Selection):
     algorithm = HeteroSelectionHost
 
 
-SPEC = register_module(
-    ModuleSpec(
-        MODULE,
-        roles={GUEST, HOST},
-        params_model=HeteroFeatureSelectionParams,
-        inputs={*DATA_SLOTS, "model", "isometric_model"},
-        outputs={"data", "model"},
-        requires_data=True,
-        entry={GUEST: HeteroFeatureSelectionGuestComponent, HOST: HeteroFeatureSelectionHostComponent},
-        description="Feature selection by FATE's filters (manually, unique value, IV threshold / top k / "
-        "percentile across parties, percentage value, variance, coefficient of variation).",
-    )
+SPEC = guest_host_spec(
+    MODULE,
+    HeteroFeatureSelectionParams,
+    HeteroFeatureSelectionGuestComponent,
+    HeteroFeatureSelectionHostComponent,
+    "Feature selection by FATE's filters (manually, unique value, IV threshold / top k / "
+    "percentile across parties, percentage value, variance, coefficient of variation).",
 )

@@ -312,7 +312,7 @@ def test_host_sending_more_ciphertexts_is_refused_before_decrypting(monkeypatch:
 
 
 def _digest(frame: Frame) -> str:
-    from fedloom.ml.hetero.glm.batch import ids_digest
+    from fedloom.ml.hetero.alignment import ids_digest
 
     return ids_digest(frame.ids)
 

@@ -15,6 +15,9 @@ Field types for FATE's habits:
   (``join_method: inner_join``);
 - :data:`NotImplementedFlag` — a FATE switch fedloom accepts at its default (false) and refuses
   when switched on (``need_cv``, ``run_cache``).
+
+Blocks more than one algorithm reads: :class:`EncryptParam` (``encrypt_param``) and
+:class:`EncryptedModeCalculatorParam` (``encrypted_mode_calculator_param``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StrictBool, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from fedloom.core.errors import ConfigError
 from fedloom.core.validation import config_error
@@ -74,6 +87,37 @@ class ParamBlock(BaseModel):
     """One block of FATE parameters: unknown names refused, assignments validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EncryptParam(ParamBlock):
+    """``encrypt_param``: the Paillier cipher of a hetero algorithm.
+
+    Attributes
+    ----------
+    method
+        ``paillier`` (any case; default) or ``plain`` (fedloom; no encryption, never for real
+        data). FATE's ``IterativeAffine`` is refused as insecure.
+    key_length
+        Paillier modulus bits (default 2048; FATE's examples use 1024).
+    """
+
+    method: str = "paillier"
+    key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, v: object) -> str:
+        if isinstance(v, str) and v.lower() == "iterativeaffine":
+            raise ValueError("'IterativeAffine' is insecure and not offered; use 'paillier'")
+        return canonical(v, ("paillier", "plain"))
+
+
+class EncryptedModeCalculatorParam(ParamBlock):
+    """``encrypted_mode_calculator_param`` (FATE's re-encryption modes): accepted, unused (fedloom
+    always uses fresh obfuscation)."""
+
+    mode: str = "strict"
+    re_encrypted_rate: float = 1.0
 
 
 class AlgorithmParams(ParamBlock):

@@ -9,7 +9,6 @@ learns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -21,9 +20,11 @@ from fedloom.crypto.paillier import Packer
 from fedloom.crypto.paillier.packing import capacity_bits
 from fedloom.data.frame import Frame
 from fedloom.ml.feature.optimal import OptimalBinningParams, merge_bins
+from fedloom.ml.hetero.alignment import check_aligned, ids_digest
 from fedloom.ml.hetero.binning import messages as msg
 from fedloom.ml.hetero.binning import records
 from fedloom.ml.hetero.binning.local import (
+    BinningRole,
     Clock,
     check_columns,
     fit_local,
@@ -35,7 +36,6 @@ from fedloom.ml.hetero.binning.local import (
 )
 from fedloom.ml.hetero.binning.model import BinningModel, ColumnResult, HostColumnResult, Work
 from fedloom.ml.hetero.binning.params import HeteroFeatureBinningParams
-from fedloom.ml.hetero.glm.batch import check_aligned, ids_digest
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def host_label(party: PartyId) -> str:
     return f"{party.role.value}-{party.id}"
 
 
-class HeteroBinningGuest:
+class HeteroBinningGuest(BinningRole):
     """Guest role of hetero feature binning: owns the labels and the key, scores every column.
 
     Parameters
@@ -53,9 +53,6 @@ class HeteroBinningGuest:
     params
         :class:`~.params.HeteroFeatureBinningParams` or a FATE-style dict.
     """
-
-    def __init__(self, params: HeteroFeatureBinningParams | Mapping[str, object] | None = None) -> None:
-        self.params = params
 
     def fit(self, ctx: Context, frame: Frame) -> BinningModel:
         """Bin the guest's columns and score them and the hosts' against the label.
@@ -77,7 +74,7 @@ class HeteroBinningGuest:
             A malformed or inconsistent message from a host (names the host); nothing of it is
             decrypted unless it has exactly the expected shape.
         """
-        p = HeteroFeatureBinningParams.coerce(self.params)
+        p = self.checked_params()
         party = str(ctx.party)
         clock = Clock()
         sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received

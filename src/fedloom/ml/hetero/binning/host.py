@@ -8,7 +8,6 @@ bins → setup, key, ``[y]`` → histograms → host bins → groups (optimal) �
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -19,17 +18,17 @@ from fedloom.crypto.paillier.histogram import column_histograms
 from fedloom.crypto.paillier.packing import capacity_bits
 from fedloom.data.frame import Frame
 from fedloom.ml.feature.optimal import merge_bins
+from fedloom.ml.hetero.alignment import check_aligned, check_rows, ids_digest
 from fedloom.ml.hetero.binning import messages as msg
 from fedloom.ml.hetero.binning import records
-from fedloom.ml.hetero.binning.local import Clock, LocalBins, fit_local
+from fedloom.ml.hetero.binning.local import BinningRole, Clock, LocalBins, fit_local
 from fedloom.ml.hetero.binning.model import BinningModel, ColumnResult, Work
 from fedloom.ml.hetero.binning.params import HeteroFeatureBinningParams
-from fedloom.ml.hetero.glm.batch import check_aligned, ids_digest
 
 log = logging.getLogger(__name__)
 
 
-class HeteroBinningHost:
+class HeteroBinningHost(BinningRole):
     """Host role of hetero feature binning: bins its columns, sums the guest's [y] per bin.
 
     Parameters
@@ -38,9 +37,6 @@ class HeteroBinningHost:
         :class:`~.params.HeteroFeatureBinningParams` or a FATE-style dict (the host's own:
         its ``bin_indexes``, ``method``, ``transform_param`` …).
     """
-
-    def __init__(self, params: HeteroFeatureBinningParams | Mapping[str, object] | None = None) -> None:
-        self.params = params
 
     def fit(self, ctx: Context, frame: Frame) -> BinningModel:
         """Bin this host's columns; with the guest, get them scored without seeing the label.
@@ -60,7 +56,7 @@ class HeteroBinningHost:
         MessageError
             A malformed message from the guest (names it).
         """
-        p = HeteroFeatureBinningParams.coerce(self.params)
+        p = self.checked_params()
         party, pid = str(ctx.party), ctx.party.id
         clock = Clock()
         work = Work()
@@ -85,12 +81,7 @@ class HeteroBinningHost:
         guest = str(ctx.guest)
         setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
         check_aligned(digest, setup.ids, party, guest, "binning")
-        if setup.n_rows != frame.n_rows:
-            raise MessageError(
-                f"setup from {guest}: {setup.n_rows} rows where this host has {frame.n_rows}",
-                party=guest,
-                field="n_rows",
-            )
+        check_rows(setup.n_rows, frame.n_rows, guest)
         if p.method == "optimal" and setup.n_classes > 2:
             raise ConfigError(
                 "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with a label of "

@@ -6,7 +6,7 @@ Shared by :class:`~.guest.HeteroBinningGuest` and :class:`~.host.HeteroBinningHo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +19,24 @@ from fedloom.ml.feature.optimal import OptimalBinningParams, optimal_groups
 from fedloom.ml.feature.woe import BinStats, one_vs_rest, woe_iv
 from fedloom.ml.hetero.binning.model import PerClass, class_key
 from fedloom.ml.hetero.binning.params import HeteroFeatureBinningParams
+
+
+class BinningRole:
+    """What the guest and host roles share: their parameters, checked when ``fit`` starts.
+
+    Parameters
+    ----------
+    params
+        :class:`~.params.HeteroFeatureBinningParams` or a FATE-style dict.
+    """
+
+    def __init__(self, params: HeteroFeatureBinningParams | Mapping[str, object] | None = None) -> None:
+        self.params = params
+
+    def checked_params(self) -> HeteroFeatureBinningParams:
+        """The parameters as :class:`~.params.HeteroFeatureBinningParams` (ConfigError naming a
+        bad field)."""
+        return HeteroFeatureBinningParams.coerce(self.params)
 
 
 class Clock:

@@ -20,7 +20,13 @@ from pydantic import Field, StrictBool, StrictInt, field_validator, model_valida
 
 from fedloom.core.errors import ConfigError
 from fedloom.ml.feature.optimal import OptimalBinningParams
-from fedloom.ml.hetero.params_common import AlgorithmParams, ParamBlock, any_case, canonical
+from fedloom.ml.hetero.params_common import (
+    AlgorithmParams,
+    EncryptedModeCalculatorParam,
+    EncryptParam,
+    ParamBlock,
+    any_case,
+)
 
 METHODS = ("quantile", "bucket", "optimal")
 TRANSFORM_TYPES = ("bin_num", "woe")
@@ -69,35 +75,6 @@ class TransformParam(ParamBlock):
         return _all_or_list(v, none_ok=True)
 
 
-class EncryptParam(ParamBlock):
-    """``encrypt_param``: the cipher of the labels sent to the hosts.
-
-    Attributes
-    ----------
-    method
-        ``Paillier`` (any case; default) or ``plain`` (fedloom; no encryption, never for real data).
-    key_length
-        Paillier modulus bits (default 2048; FATE's examples use 1024).
-    """
-
-    method: str = "paillier"
-    key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _method(cls, v: object) -> str:
-        if isinstance(v, str) and v.lower() == "iterativeaffine":
-            raise ValueError("'IterativeAffine' is insecure and not offered; use 'paillier'")
-        return canonical(v, ("paillier", "plain"))
-
-
-class EncryptedModeCalculatorParam(ParamBlock):
-    """``encrypted_mode_calculator_param`` (FATE's re-encryption modes): accepted, unused."""
-
-    mode: str = "strict"
-    re_encrypted_rate: float = 1.0
-
-
 class HeteroFeatureBinningParams(AlgorithmParams):
     """Hetero feature binning parameters (FATE's ``HeteroFeatureBinningParam``).
 
@@ -131,7 +108,8 @@ class HeteroFeatureBinningParams(AlgorithmParams):
     optimal_binning_param
         See :class:`fedloom.ml.feature.optimal.OptimalBinningParams`.
     encrypt_param
-        See :class:`EncryptParam`.
+        The cipher of the labels sent to the hosts
+        (:class:`~fedloom.ml.hetero.params_common.EncryptParam`).
     encrypted_mode_calculator_param
         Accepted (FATE's re-encryption modes), unused.
     split_points_by_index, split_points_by_col_name

@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.core.errors import MessageError
 from fedloom.crypto.paillier import EncryptedVector, PlainVector
-from fedloom.ml.hetero.glm.records import expect_count, expect_digest
+from fedloom.ml.hetero.records_common import (
+    MAX_ROWS,
+    expect_count,
+    expect_digest,
+    expect_fields,
+    message_error,
+)
 
-#: Most rows a job may announce.
-MAX_ROWS = 1 << 40
 #: Most label classes.
 MAX_CLASSES = 1000
 #: Most columns one host may bin.
@@ -33,28 +36,14 @@ MAX_BINS = 1 << 16
 MAX_TOTAL_BINS = 1 << 24
 
 
-def _fail(what: str, sender: str, field: str) -> MessageError:
-    return MessageError(f"{field} from {sender}: {what}", party=sender, field=field)
-
-
-def _fields(value: object, sender: str, record: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(f"expected a {record} record (a dict). Got {type(value).__name__}.", sender, record)
-    missing = [k for k in keys if k not in value]
-    extra = [k for k in value if k not in keys]
-    if missing or extra:
-        raise _fail(f"{record} record with missing {missing} / unexpected {extra} fields", sender, record)
-    return value
-
-
 def _int_array(value: object, sender: str, field: str, length: int, low: int, high: int) -> np.ndarray:
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or value.ndim != 1:
-        raise _fail(f"expected a 1-D int array. Got {type(value).__name__}.", sender, field)
+        raise message_error(f"expected a 1-D int array. Got {type(value).__name__}.", sender, field)
     if len(value) != length:
-        raise _fail(f"{len(value)} values where {length} were expected", sender, field)
+        raise message_error(f"{len(value)} values where {length} were expected", sender, field)
     out = value.astype(np.int64)
     if len(out) and (int(out.min()) < low or int(out.max()) > high):
-        raise _fail(f"values outside [{low}, {high}]", sender, field)
+        raise message_error(f"values outside [{low}, {high}]", sender, field)
     return out
 
 
@@ -78,7 +67,7 @@ class HostSetup:
     @classmethod
     def from_wire(cls, value: object, sender: str) -> HostSetup:
         """Validate a received host setup."""
-        v = _fields(value, sender, "host_setup", ("ids", "n_rows", "n_columns"))
+        v = expect_fields(value, sender, "host_setup", ("ids", "n_rows", "n_columns"))
         return cls(
             ids=str(expect_digest(v["ids"], sender, "ids")),
             n_rows=expect_count(v["n_rows"], sender, "n_rows", 0, MAX_ROWS),
@@ -122,11 +111,11 @@ class Setup:
     @classmethod
     def from_wire(cls, value: object, sender: str) -> Setup:
         """Validate a received setup (the slot width must be ``bitlen(n_rows)``)."""
-        v = _fields(value, sender, "setup", ("ids", "n_rows", "n_classes", "slot_bits"))
+        v = expect_fields(value, sender, "setup", ("ids", "n_rows", "n_classes", "slot_bits"))
         n = expect_count(v["n_rows"], sender, "n_rows", 1, MAX_ROWS)
         slot = expect_count(v["slot_bits"], sender, "slot_bits", 1, 64)
         if slot != n.bit_length():
-            raise _fail(
+            raise message_error(
                 f"slot width {slot} bits for {n} rows (expected {n.bit_length()})", sender, "slot_bits"
             )
         return cls(
@@ -141,13 +130,13 @@ def expect_labels(value: object, public_key: Any, n_rows: int, sender: str) -> E
     """``ENC_LABELS``: one integer ciphertext per row under the accepted key."""
     field = "enc_labels"
     if not isinstance(value, EncryptedVector | PlainVector):
-        raise _fail(f"expected a ciphertext vector. Got {type(value).__name__}.", sender, field)
+        raise message_error(f"expected a ciphertext vector. Got {type(value).__name__}.", sender, field)
     if value.public_key != public_key:
-        raise _fail("ciphertexts under another key than the one accepted", sender, field)
+        raise message_error("ciphertexts under another key than the one accepted", sender, field)
     if len(value) != n_rows:
-        raise _fail(f"{len(value)} ciphertexts for {n_rows} rows", sender, field)
+        raise message_error(f"{len(value)} ciphertexts for {n_rows} rows", sender, field)
     if value.frac_bits != 0:
-        raise _fail("label ciphertexts must be integers (frac_bits 0)", sender, field)
+        raise message_error("label ciphertexts must be integers (frac_bits 0)", sender, field)
     return value
 
 
@@ -172,14 +161,14 @@ class OptimalRequest:
     @classmethod
     def from_wire(cls, value: object, sender: str, names: list[str]) -> OptimalRequest:
         """Validate a received request (column names among ``names``)."""
-        o = _fields(value, sender, "optimal", ("bin_num", "params", "merge", "missing"))
+        o = expect_fields(value, sender, "optimal", ("bin_num", "params", "merge", "missing"))
         if not isinstance(o["params"], dict):
-            raise _fail("expected the optimal_binning_param object", sender, "optimal")
+            raise message_error("expected the optimal_binning_param object", sender, "optimal")
         known = set(names)
         for key in ("merge", "missing"):
             v = o[key]
             if not isinstance(v, list) or not set(v) <= known or len(set(v)) != len(v):
-                raise _fail(f"{key}: expected a list of its own column names", sender, "optimal")
+                raise message_error(f"{key}: expected a list of its own column names", sender, "optimal")
         return cls(
             expect_count(o["bin_num"], sender, "bin_num", 2, MAX_BINS), o["params"], o["merge"], o["missing"]
         )
@@ -252,7 +241,7 @@ class HostBins:
         exactly ``ceil(n_sums / slots_per_ciphertext)`` integer ciphertexts under the guest's key:
         the guest decrypts nothing it did not expect.
         """
-        v = _fields(
+        v = expect_fields(
             value, sender, "host_bins", ("columns", "n_bins", "counts", "derived", "woe", "optimal", "sums")
         )
         names = v["columns"]
@@ -263,33 +252,33 @@ class HostBins:
             or not all(isinstance(n, str) and pattern.match(n) for n in names)
             or len(set(names)) != len(names)
         ):
-            raise _fail(
+            raise message_error(
                 f"expected {n_columns} distinct anonymous names host_{party_id}_<index>", sender, "columns"
             )
         n_bins = _int_array(v["n_bins"], sender, "n_bins", n_columns, 1, MAX_BINS)
         total = int(n_bins.sum())
         if total > MAX_TOTAL_BINS:
-            raise _fail(f"{total} bins in all (at most {MAX_TOTAL_BINS})", sender, "n_bins")
+            raise message_error(f"{total} bins in all (at most {MAX_TOTAL_BINS})", sender, "n_bins")
         counts = _int_array(v["counts"], sender, "counts", total, 0, n_rows)
         starts = np.concatenate(([0], np.cumsum(n_bins)[:-1])).astype(np.int64)
         if n_columns and np.any(np.add.reduceat(counts, starts) != n_rows):
-            raise _fail(f"a column's bin counts do not add up to the {n_rows} rows", sender, "counts")
+            raise message_error(f"a column's bin counts do not add up to the {n_rows} rows", sender, "counts")
         derived = _int_array(v["derived"], sender, "derived", n_columns, -1, MAX_BINS)
         if np.any(derived >= n_bins):
-            raise _fail("a derived bin index is not a bin of its column", sender, "derived")
+            raise message_error("a derived bin index is not a bin of its column", sender, "derived")
         woe = v["woe"]
         if not isinstance(woe, list) or not set(woe) <= set(names) or len(set(woe)) != len(woe):
-            raise _fail("expected a list of its own column names", sender, "woe")
+            raise message_error("expected a list of its own column names", sender, "woe")
         optimal = None if v["optimal"] is None else OptimalRequest.from_wire(v["optimal"], sender, names)
         record = cls(list(names), n_bins, counts, derived, list(woe), optimal, None)
         expected = math.ceil(record.n_sums / slots_per_ciphertext)
         sums = v["sums"]
         if not isinstance(sums, EncryptedVector | PlainVector):
-            raise _fail(f"expected a ciphertext vector. Got {type(sums).__name__}.", sender, "sums")
+            raise message_error(f"expected a ciphertext vector. Got {type(sums).__name__}.", sender, "sums")
         if sums.public_key != public_key:
-            raise _fail("ciphertexts under another key than the guest's", sender, "sums")
+            raise message_error("ciphertexts under another key than the guest's", sender, "sums")
         if len(sums) != expected or sums.frac_bits != 0:
-            raise _fail(
+            raise message_error(
                 f"{len(sums)} packed ciphertexts (frac_bits {sums.frac_bits}) where {expected} integer ones "
                 f"were expected ({record.n_sums} sums, {slots_per_ciphertext} per ciphertext)",
                 sender,
@@ -302,15 +291,15 @@ def expect_groups(value: object, sender: str, fine_bins: dict[str, int]) -> dict
     """``HOST_GROUPS``: per column, the ascending last fine bin of each merged bin (last = fine − 1)."""
     field = "host_groups"
     if not isinstance(value, dict) or set(value) != set(fine_bins):
-        raise _fail(f"expected the groups of exactly the columns {sorted(fine_bins)}", sender, field)
+        raise message_error(f"expected the groups of exactly the columns {sorted(fine_bins)}", sender, field)
     out: dict[str, list[int]] = {}
     for name, fine in fine_bins.items():
         arr = value[name]
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu" or arr.ndim != 1 or len(arr) == 0:
-            raise _fail(f"{name}: expected a non-empty 1-D int array", sender, field)
+            raise message_error(f"{name}: expected a non-empty 1-D int array", sender, field)
         last = [int(x) for x in arr.tolist()]
         if any(b <= a for a, b in itertools.pairwise(last)) or last[0] < 0 or last[-1] != fine - 1:
-            raise _fail(f"{name}: groups must ascend and end at fine bin {fine - 1}", sender, field)
+            raise message_error(f"{name}: groups must ascend and end at fine bin {fine - 1}", sender, field)
         out[name] = last
     return out
 
@@ -319,14 +308,14 @@ def expect_woe(value: object, sender: str, n_bins: dict[str, int]) -> dict[str, 
     """``HOST_WOE``: per asked column, one finite WOE per bin."""
     field = "host_woe"
     if not isinstance(value, dict) or set(value) != set(n_bins):
-        raise _fail(f"expected the WOE of exactly the columns {sorted(n_bins)}", sender, field)
+        raise message_error(f"expected the WOE of exactly the columns {sorted(n_bins)}", sender, field)
     out: dict[str, np.ndarray] = {}
     for name, n in n_bins.items():
         arr = value[name]
         if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f" or arr.shape != (n,):
-            raise _fail(f"{name}: expected {n} float WOE values", sender, field)
+            raise message_error(f"{name}: expected {n} float WOE values", sender, field)
         if not np.all(np.isfinite(arr)):
-            raise _fail(f"{name}: NaN or infinite WOE", sender, field)
+            raise message_error(f"{name}: NaN or infinite WOE", sender, field)
         out[name] = arr.astype(np.float64)
     return out
 

@@ -11,7 +11,6 @@ is computed.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -213,15 +212,6 @@ def check_weighted_sizes(
     )
 
 
-def ids_digest(ids: np.ndarray) -> str:
-    """SHA-256 of the id list in order: equal digests mean the same rows in the same order."""
-    h = hashlib.sha256()
-    for i in ids.tolist():
-        h.update(str(i).encode("utf-8"))
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
 def check_features(frame: Frame, party: str, what: str = "training") -> None:
     """Refuse NaN / infinite features, naming the table and the first bad columns."""
     if frame.is_sparse and np.all(np.isfinite(frame.features.data)):
@@ -262,14 +252,3 @@ def check_columns(expected: tuple[str, ...] | list[str], frame: Frame, party: st
             field=(missing or extra)[0],
         )
     return frame.select_features(want)
-
-
-def check_aligned(own: str, other: str, party: str, peer: str, what: str) -> None:
-    """DataError when two parties' id digests differ."""
-    if own != other:
-        raise DataError(
-            f"the {what} rows of {party} and {peer} are not aligned (different ids or order): run "
-            "the intersection first and give every party its aligned output.",
-            party=party,
-            field="id",
-        )

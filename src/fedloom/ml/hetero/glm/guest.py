@@ -19,16 +19,15 @@ import numpy as np
 from fedloom.context import Context
 from fedloom.core.errors import DataError
 from fedloom.data.frame import Frame, append_column
+from fedloom.ml.hetero.alignment import check_aligned, ids_digest
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
 from fedloom.ml.hetero.glm.batch import (
     BatchPlan,
-    check_aligned,
     check_batch_sizes,
     check_columns,
     check_features,
     check_weighted_sizes,
-    ids_digest,
     random_batch_seed,
 )
 from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector, vector_like

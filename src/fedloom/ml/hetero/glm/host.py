@@ -19,15 +19,14 @@ import numpy as np
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.data.frame import Frame, append_column
+from fedloom.ml.hetero.alignment import check_aligned, check_rows, ids_digest
 from fedloom.ml.hetero.glm import messages as msg
 from fedloom.ml.hetero.glm import records
 from fedloom.ml.hetero.glm.batch import (
     BatchPlan,
-    check_aligned,
     check_batch_sizes,
     check_columns,
     check_features,
-    ids_digest,
 )
 from fedloom.ml.hetero.glm.ciphers import PublicKey, Vector
 from fedloom.ml.hetero.glm.model import GLMModel
@@ -130,12 +129,7 @@ class GLMHost(GLMParty):
         ctx.send(msg.HOST_SETUP, records.HostSetup(digest, vdigest, train.n_features).to_wire())
         setup = records.Setup.from_wire(raw, guest)
         check_aligned(digest, setup.ids, party, guest, "training")
-        if setup.n_rows != train.n_rows:
-            raise MessageError(
-                f"setup from {guest}: {setup.n_rows} rows where this host has {train.n_rows} aligned rows",
-                party=guest,
-                field="n_rows",
-            )
+        check_rows(setup.n_rows, train.n_rows, guest)
         if setup.validate is not None:
             if validate is None:
                 raise DataError(

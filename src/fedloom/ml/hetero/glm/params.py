@@ -24,8 +24,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
+from fedloom.ml.hetero import params_common
 from fedloom.ml.hetero.params_common import (
     AlgorithmParams,
+    EncryptedModeCalculatorParam,
     NotImplementedFlag,
     ParamBlock,
     any_case,
@@ -60,15 +62,12 @@ class InitParam(ParamBlock):
     random_seed: StrictInt | None = None
 
 
-class EncryptParam(ParamBlock):
-    """``encrypt_param``: the cipher.
+class EncryptParam(params_common.EncryptParam):
+    """``encrypt_param``: the cipher (``method``, ``key_length``: see
+    :class:`fedloom.ml.hetero.params_common.EncryptParam`) and who makes the obfuscators.
 
     Attributes
     ----------
-    method
-        ``paillier`` (default) or ``plain`` (fedloom; no encryption, never for real data).
-    key_length
-        Paillier modulus bits (default 2048; FATE's examples use 1024).
     obfuscators
         ``arbiter`` (default): the arbiter, who owns the key, sends fresh encryptions of zero that
         randomise the other parties' ciphertexts; ``local``: each party draws its own obfuscators
@@ -77,30 +76,13 @@ class EncryptParam(ParamBlock):
         :mod:`fedloom.ml.hetero.glm`).
     """
 
-    method: str = "paillier"
-    key_length: StrictInt = Field(default=2048, ge=1024, le=8192)
     obfuscators: Literal["arbiter", "local"] = "arbiter"
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _method(cls, v: object) -> str:
-        if isinstance(v, str) and v.lower() == "iterativeaffine":
-            raise ValueError("'IterativeAffine' is insecure and not offered; use 'paillier'")
-        return canonical(v, ("paillier", "plain"))
 
 
 class PredictParam(ParamBlock):
     """``predict_param``: the binary decision threshold."""
 
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-
-
-class EncryptedModeCalculatorParam(ParamBlock):
-    """``encrypted_mode_calculator_param`` (FATE's re-encryption modes; accepted, fedloom always
-    uses fresh obfuscation)."""
-
-    mode: str = "strict"
-    re_encrypted_rate: float = 1.0
 
 
 class CrossValidationParam(ParamBlock):

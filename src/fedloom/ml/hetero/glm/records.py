@@ -14,79 +14,51 @@ sender writes :meth:`to_wire`, the receiver calls ``from_wire(value, sender)``.
 from __future__ import annotations
 
 import math
-import string
 from dataclasses import dataclass
 
 import numpy as np
 
-from fedloom.core.errors import MessageError
 from fedloom.ml.hetero.glm.batch import BatchPlan
+from fedloom.ml.hetero.records_common import (
+    MAX_ROWS,
+    expect_count,
+    expect_digest,
+    expect_fields,
+    message_error,
+)
 
 #: Most models (classes with one-vs-rest) a fit may train.
 MAX_MODELS = 1000
 #: Most weights one party may announce (features + intercept).
 MAX_WEIGHTS = 1 << 20
-#: Most rows a job may announce.
-MAX_ROWS = 1 << 40
-_HEX = frozenset(string.hexdigits.lower())
-
-
-def _fail(what: str, sender: str, field: str) -> MessageError:
-    return MessageError(f"{field} from {sender}: {what}", party=sender, field=field)
-
-
-def _fields(value: object, sender: str, record: str, keys: tuple[str, ...]) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise _fail(f"expected a {record} record (a dict). Got {type(value).__name__}.", sender, record)
-    missing = [k for k in keys if k not in value]
-    extra = [k for k in value if k not in keys]
-    if missing or extra:
-        raise _fail(f"{record} record with missing {missing} / unexpected {extra} fields", sender, record)
-    return value
-
-
-def expect_digest(value: object, sender: str, field: str, optional: bool = False) -> str | None:
-    """A SHA-256 hex digest (64 lowercase hex chars), or None when ``optional``."""
-    if value is None and optional:
-        return None
-    if not (isinstance(value, str) and len(value) == 64 and set(value) <= _HEX):
-        raise _fail("expected a SHA-256 id digest (64 hex characters)", sender, field)
-    return value
-
-
-def expect_count(value: object, sender: str, field: str, low: int, high: int) -> int:
-    """An int in ``[low, high]`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= int(value) <= high:
-        raise _fail(f"expected an int in [{low}, {high}]. Got {value!r:.40}.", sender, field)
-    return int(value)
 
 
 def expect_flag(value: object, sender: str, field: str) -> bool:
     """A boolean (``True`` / ``False`` or a numpy bool)."""
     if not isinstance(value, bool | np.bool_):
-        raise _fail(f"expected a boolean. Got {type(value).__name__}.", sender, field)
+        raise message_error(f"expected a boolean. Got {type(value).__name__}.", sender, field)
     return bool(value)
 
 
 def expect_square_norm(value: object, sender: str, field: str) -> float:
     """A finite float ``≥ 0`` (a squared norm such as ``‖Δw‖²``)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise _fail(f"expected a number. Got {type(value).__name__}.", sender, field)
+        raise message_error(f"expected a number. Got {type(value).__name__}.", sender, field)
     v = float(value)
     if not math.isfinite(v) or v < 0:
-        raise _fail(f"expected a finite number >= 0. Got {v!r}.", sender, field)
+        raise message_error(f"expected a finite number >= 0. Got {v!r}.", sender, field)
     return v
 
 
 def expect_scores(value: object, sender: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
     """A finite float / int array of exactly ``shape`` (scores such as ``w_hᵀx_h``)."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
-        raise _fail(f"expected a numeric array. Got {type(value).__name__}.", sender, field)
+        raise message_error(f"expected a numeric array. Got {type(value).__name__}.", sender, field)
     if value.shape != shape:
-        raise _fail(f"array of shape {value.shape} where {shape} was expected", sender, field)
+        raise message_error(f"array of shape {value.shape} where {shape} was expected", sender, field)
     out = value.astype(np.float64)
     if not np.all(np.isfinite(out)):
-        raise _fail("NaN or infinite values", sender, field)
+        raise message_error("NaN or infinite values", sender, field)
     return out
 
 
@@ -125,7 +97,7 @@ class Setup:
         """Validate a received setup (MessageError naming ``sender`` and the field)."""
         keys: tuple[str, ...] = ("ids", "n_rows", "order", "offsets", "n_models", "n_weights", "validate")
         keys += tuple(k for k in ("weighted", "random_batches") if isinstance(value, dict) and k in value)
-        v = _fields(value, sender, "setup", keys)
+        v = expect_fields(value, sender, "setup", keys)
         n = expect_count(v["n_rows"], sender, "n_rows", 1, MAX_ROWS)
         random_batches = expect_flag(v.get("random_batches", False), sender, "random_batches")
         return cls(
@@ -155,7 +127,7 @@ class HostSetup:
     @classmethod
     def from_wire(cls, value: object, sender: str) -> HostSetup:
         """Validate a received host setup (MessageError naming ``sender`` and the field)."""
-        v = _fields(value, sender, "host_setup", ("ids", "validate", "n_features"))
+        v = expect_fields(value, sender, "host_setup", ("ids", "validate", "n_features"))
         return cls(
             ids=str(expect_digest(v["ids"], sender, "ids")),
             validate=expect_digest(v["validate"], sender, "validate", optional=True),
@@ -177,7 +149,7 @@ class PredictSetup:
     @classmethod
     def from_wire(cls, value: object, sender: str) -> PredictSetup:
         """Validate a received prediction setup."""
-        v = _fields(value, sender, "predict_setup", ("ids", "n_rows"))
+        v = expect_fields(value, sender, "predict_setup", ("ids", "n_rows"))
         return cls(
             ids=str(expect_digest(v["ids"], sender, "ids")),
             n_rows=expect_count(v["n_rows"], sender, "n_rows", 0, MAX_ROWS),
@@ -198,7 +170,7 @@ class PredictForward:
     @classmethod
     def from_wire(cls, value: object, sender: str, shape: tuple[int, int]) -> PredictForward:
         """Validate a received prediction forward of ``shape`` (rows, models)."""
-        v = _fields(value, sender, "predict_forward", ("ids", "wx"))
+        v = expect_fields(value, sender, "predict_forward", ("ids", "wx"))
         return cls(
             ids=str(expect_digest(v["ids"], sender, "ids")),
             wx=expect_scores(v["wx"], sender, "wx", shape),

@@ -2,65 +2,36 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import numpy as np
 
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError
-from fedloom.data import Frame
 from fedloom.ml.feature.selection import FilterOutcome, keep_one, select_by_value
 from fedloom.ml.hetero.selection.local import (
     host_columns_of,
     host_iv,
-    local_filter,
     outcome,
     own_iv,
-    require_binning,
 )
-from fedloom.ml.hetero.selection.messages import FILTER, HOST_CANDIDATES, KEPT_COLUMNS, names_from
-from fedloom.ml.hetero.selection.model import SelectionModel
-from fedloom.ml.hetero.selection.params import IV_METHODS, HeteroFeatureSelectionParams, IVRule
+from fedloom.ml.hetero.selection.messages import HOST_CANDIDATES, KEPT_COLUMNS, names_from
+from fedloom.ml.hetero.selection.params import IVRule
+from fedloom.ml.hetero.selection.role import SelectionRole
 
 __all__ = ["HeteroSelectionGuest"]
 
-log = logging.getLogger(__name__)
 
-
-class HeteroSelectionGuest:
+class HeteroSelectionGuest(SelectionRole):
     """Select the guest's columns, and decide the hosts' columns in federated IV filters.
 
-    Parameters
-    ----------
-    params
-        The selection parameters (FATE names).
+    ``fit``'s ``binning`` is the guest's binning model dict: the IVs of its columns, and of the
+    hosts' columns by anonymous name.
     """
 
-    def __init__(self, params: HeteroFeatureSelectionParams | Mapping[str, object] | None = None) -> None:
-        self.params = HeteroFeatureSelectionParams.coerce(params)
+    role = "guest"
 
-    def fit(self, ctx: Context, frame: Frame, binning: Mapping[str, object] | None = None) -> SelectionModel:
-        """Run ``filter_methods`` in order on the guest's candidates (and, for federated IV
-        filters, on the hosts' candidates); ``binning`` is the guest's binning model dict."""
-        params = self.params
-        candidates = params.candidates(frame.feature_names)
-        left = list(candidates)
-        outcomes: list[FilterOutcome] = []
-        for pos, method in enumerate(params.filter_methods):
-            if method in IV_METHODS:
-                rule = params.iv_rule(pos)
-                result = self._iv_filter(
-                    FILTER.at(ctx, pos), method, rule, left, require_binning(binning, method)
-                )
-            else:
-                result = local_filter(params, method, frame, left)
-            log.info("%s: kept %d, dropped %d guest column(s)", method, len(result.kept), len(result.dropped))
-            outcomes.append(result)
-            left = list(result.kept)
-        return SelectionModel.build(frame, candidates, left, outcomes)
-
-    def _iv_filter(
+    def iv_filter(
         self, ctx: Context, method: str, rule: IVRule, left: list[str], binning: Mapping[str, object]
     ) -> FilterOutcome:
         own = own_iv(binning, left, rule.merge)

@@ -2,57 +2,30 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import numpy as np
 
 from fedloom.context import Context
-from fedloom.data import Frame
 from fedloom.ml.feature.selection import FilterOutcome, merge_class_iv
-from fedloom.ml.hetero.selection.local import anonymous_map, local_filter, outcome, require_binning
-from fedloom.ml.hetero.selection.messages import FILTER, HOST_CANDIDATES, KEPT_COLUMNS, names_from
-from fedloom.ml.hetero.selection.model import SelectionModel
-from fedloom.ml.hetero.selection.params import IV_METHODS, HeteroFeatureSelectionParams, IVRule
+from fedloom.ml.hetero.selection.local import anonymous_map, outcome
+from fedloom.ml.hetero.selection.messages import HOST_CANDIDATES, KEPT_COLUMNS, names_from
+from fedloom.ml.hetero.selection.params import IVRule
+from fedloom.ml.hetero.selection.role import SelectionRole
 
 __all__ = ["HeteroSelectionHost"]
 
-log = logging.getLogger(__name__)
 
-
-class HeteroSelectionHost:
+class HeteroSelectionHost(SelectionRole):
     """Select the host's columns: local filters here, IV filters as the guest decides.
 
-    Parameters
-    ----------
-    params
-        The selection parameters (FATE names).
+    ``fit``'s ``binning`` is the host's binning model dict: its ``anonymous`` map names the
+    host's columns to the guest.
     """
 
-    def __init__(self, params: HeteroFeatureSelectionParams | Mapping[str, object] | None = None) -> None:
-        self.params = HeteroFeatureSelectionParams.coerce(params)
+    role = "host"
 
-    def fit(self, ctx: Context, frame: Frame, binning: Mapping[str, object] | None = None) -> SelectionModel:
-        """Run ``filter_methods`` in order on the host's candidates; ``binning`` is the host's
-        binning model dict (its ``anonymous`` map names its columns to the guest)."""
-        params = self.params
-        candidates = params.candidates(frame.feature_names)
-        left = list(candidates)
-        outcomes: list[FilterOutcome] = []
-        for pos, method in enumerate(params.filter_methods):
-            if method in IV_METHODS:
-                rule = params.iv_rule(pos)
-                result = self._iv_filter(
-                    FILTER.at(ctx, pos), method, rule, left, require_binning(binning, method)
-                )
-            else:
-                result = local_filter(params, method, frame, left)
-            log.info("%s: kept %d, dropped %d host column(s)", method, len(result.kept), len(result.dropped))
-            outcomes.append(result)
-            left = list(result.kept)
-        return SelectionModel.build(frame, candidates, left, outcomes)
-
-    def _iv_filter(
+    def iv_filter(
         self, ctx: Context, method: str, rule: IVRule, left: list[str], binning: Mapping[str, object]
     ) -> FilterOutcome:
         # the host's own IVs, where the binning model has them (the guest may have returned them)

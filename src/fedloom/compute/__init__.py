@@ -1,0 +1,22 @@
+"""Heavy loops over the machine's cores behind one interface (DESIGN §2 ``compute/``).
+
+* :mod:`.executor` — :class:`Executor` (``map``, ``broadcast``/``release``, ``close``),
+  :class:`LocalExecutor` (process pool; inline with one worker), :func:`default_executor`,
+  :func:`share` (a broadcast reused across calls);
+* :mod:`.crypto` — :func:`parallel_encrypt`, :func:`parallel_histograms`.
+
+The Ray backend (issue 16) will implement the same :class:`Executor`.
+"""
+
+from fedloom.compute.crypto import parallel_encrypt, parallel_histograms
+from fedloom.compute.executor import Broadcast, Executor, LocalExecutor, default_executor, share
+
+__all__ = [
+    "Broadcast",
+    "Executor",
+    "LocalExecutor",
+    "default_executor",
+    "parallel_encrypt",
+    "parallel_histograms",
+    "share",
+]

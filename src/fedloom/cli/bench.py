@@ -114,6 +114,31 @@ def binning(
         typer.echo(f"{key:>20}: {report[key]}")
 
 
+@app.command("secureboost")
+def secureboost(
+    dataset: str = typer.Option("synth50k", "--dataset", help="synth50k (FATE 2.2 comparison setup)."),
+    trees: int = typer.Option(5, "--trees", help="Trees to build."),
+    depth: int = typer.Option(3, "--depth", help="max_depth of each tree."),
+    key_size: int = typer.Option(1024, "--key-size", help="Paillier key bits (FATE's examples use 1024)."),
+    rows: int | None = typer.Option(None, "--rows", help="Rows of the generated table (50,000)."),
+    cipher: str = typer.Option("paillier", "--cipher", help="paillier, or plain (no encryption)."),
+    bin_num: int = typer.Option(32, "--bin-num", help="Bins per feature (XGBoost's max_bin)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes per party (cores // 2)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Hetero SecureBoost between guest and host OS processes; seconds per tree, test AUC, XGBoost's."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from fedloom.bench.secureboost import run
+
+    report = run(dataset, trees, depth, key_size, rows=rows, cipher=cipher, bin_num=bin_num, workers=workers)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    shown = ("dataset", "rows", "trees", "depth", "key_size", "seconds_per_tree", "tree_seconds")
+    for key in (*shown, "fit_seconds", "test_auc", "bytes", "peak_rss_mib", "xgboost", "load_average"):
+        typer.echo(f"{key:>16}: {report[key]}")
+
+
 @app.command("fuzz")
 def fuzz(
     n: int = typer.Option(10_000, "--n", help="Envelopes to send."),

@@ -26,6 +26,7 @@ from fedloom.components import (
     one_hot,
     reader,
     sample_weight,
+    secureboost,
 )
 from fedloom.components.base import Component, Data, Env, Inputs, Outputs, Table
 from fedloom.dsl import REGISTRY, ModuleRegistry
@@ -36,9 +37,7 @@ __all__ = ["Component", "Data", "Env", "Inputs", "Outputs", "Table", "component_
 __all__ += ["data_transform", "evaluation", "feature_scale", "intersection", "reader", "sample_weight"]
 __all__ += ["glm", "homo_lr", "homo_nn"]  # the model components, registrations on .model
 __all__ += ["cache_loader"]
-__all__ += ["one_hot"]
-__all__ += ["feature_selection"]
-__all__ += ["feature_binning"]
+__all__ += ["feature_binning", "feature_selection", "one_hot", "secureboost"]
 
 
 def registry() -> ModuleRegistry:

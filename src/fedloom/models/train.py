@@ -1,10 +1,15 @@
 """The local training loop: plain, explicit, resumable.
 
 ``fit(model, x, y, config)`` runs mini-batch training on in-memory tensors with an optional
-validation split, early stopping, a learning-rate schedule, weight decay, per-epoch
-checkpoints (resume continues exactly where it stopped: shuffling is seeded per epoch and
-RNG, optimiser and schedule states are saved), a metrics JSON and loss/accuracy curves (PNG).
-Metrics are returned as data (:class:`TrainResult`).
+validation split, early stopping, a learning-rate schedule (per epoch, or the per-step linear
+warm-up and decay of BERT fine-tuning), weight decay, gradient accumulation, mixed precision on
+CUDA, per-epoch checkpoints (resume continues exactly where it stopped: shuffling is seeded per
+epoch and the RNG, optimiser, schedule and gradient-scaler states are saved), a metrics JSON and
+loss/accuracy curves (PNG). Metrics are returned as data (:class:`TrainResult`).
+
+Targets may carry extra dimensions (a language model's ``(B, T)`` next-word ids against
+``(B, T, V)`` logits): accuracy counts over every target, and ``loss_fn`` replaces the default
+loss (e.g. cross-entropy minus an adversary reward).
 
 Files written to ``config.out_dir`` (when set): ``checkpoint.pt`` (last epoch, for resume),
 ``best.pt`` (weights with the best monitored loss), ``metrics.json``, ``curves.png``.
@@ -16,6 +21,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,10 +36,24 @@ from fedloom.core.validation import check, flag, integer, number, one_of, rule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "plot_curves", "validate_config"]
+__all__ = [
+    "LossFn",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "fit",
+    "plot_curves",
+    "resolve_device",
+    "validate_config",
+]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "step", "cosine", "exponential")
+SCHEDULES = ("none", "step", "cosine", "exponential", "warmup_linear")
+DEVICES = ("cpu", "cuda", "auto")
+
+#: ``loss_fn(output, target, reduction) -> loss``: ``reduction`` is ``"mean"`` (training) or
+#: ``"sum"`` (evaluation; divided by the number of targets).
+LossFn = Callable[..., torch.Tensor]
 
 
 @dataclass
@@ -57,7 +77,9 @@ class TrainConfig:
         L2 penalty (decoupled for ``adamw``).
     schedule
         ``none``, ``step`` (×``gamma`` every ``step_size`` epochs), ``cosine`` (to 0 over
-        ``epochs``) or ``exponential`` (×``gamma`` each epoch); stepped once per epoch.
+        ``epochs``) or ``exponential`` (×``gamma`` each epoch), stepped once per epoch; or
+        ``warmup_linear``: per optimiser step, from 0 up to ``lr`` over the first ``warmup_fraction``
+        of the steps, then down to 0 at the last step (BERT fine-tuning).
     step_size
         Epochs between decays of the ``step`` schedule.
     gamma
@@ -75,6 +97,19 @@ class TrainConfig:
         there is validation data).
     max_grad_norm
         Clip the gradient norm to this value (``None``: no clipping).
+    warmup_fraction
+        Fraction of the optimiser steps of the ``warmup_linear`` schedule spent warming up.
+    grad_accum
+        Mini-batches whose gradients add up before each optimiser step (effective batch
+        ``batch_size * grad_accum``); the last step of an epoch may take fewer.
+    amp
+        Mixed precision (autocast; bfloat16 where supported, else float16 with a gradient
+        scaler) when training on CUDA; ignored on CPU.
+    device
+        ``cpu``, ``cuda`` or ``auto`` (CUDA when present); used by callers that place the model
+        and data (:func:`resolve_device`), :func:`fit` trains where they are.
+    eval_batch_size
+        Rows per forward pass when evaluating.
     seed
         Seeds the validation split and the per-epoch shuffling.
     out_dir
@@ -99,6 +134,11 @@ class TrainConfig:
     min_delta: Annotated[float, number(ge=0)] = 0.0
     restore_best: Annotated[bool, flag()] = True
     max_grad_norm: Annotated[float | None, number(gt=0, optional=True)] = None
+    warmup_fraction: Annotated[float, number(ge=0, lt=1)] = 0.0
+    grad_accum: Annotated[int, integer(ge=1)] = 1
+    amp: Annotated[bool, flag()] = False
+    device: Annotated[str, one_of(*DEVICES)] = "cpu"
+    eval_batch_size: Annotated[int, integer(ge=1)] = 1024
     seed: Annotated[int, integer(ge=0)] = 0
     out_dir: Annotated[str | None, rule("null or a path", lambda v: v is None or isinstance(v, str))] = None
     progress: Annotated[bool, flag()] = False
@@ -138,33 +178,51 @@ class TrainResult:
         return sum(h["seconds"] for h in self.history) / max(1, len(self.history))
 
 
-def _loss_fn(model: nn.Module) -> Any:
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when present) as a :class:`torch.device`."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but CUDA is not available", field="train.device")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _loss_fn(model: nn.Module) -> LossFn:
     """NLL for models that return log-probabilities, cross-entropy for logits."""
     return F.nll_loss if getattr(model, "output", "logits") == "log_probs" else F.cross_entropy
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 1024,
+    loss_fn: LossFn | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on ``(x, y)`` in eval mode.
+    """Mean loss and accuracy of ``model`` on ``(x, y)`` in eval mode, per target.
+
+    Parameters
+    ----------
+    loss_fn
+        ``loss_fn(output, target, reduction="sum")``; default cross-entropy (NLL for
+        log-probability models).
 
     Returns
     -------
     loss, accuracy : float
+        Averaged over every target (``y.numel()``: rows, or rows × positions).
     """
     was_training = model.training
     model.eval()
-    loss_fn = _loss_fn(model)
+    loss_fn = loss_fn or _loss_fn(model)
     total_loss = torch.zeros(())
     correct = torch.zeros((), dtype=torch.long)
     for i in range(0, x.shape[0], batch_size):
-        out = model(x[i : i + batch_size])  # (B, K)
-        yb = y[i : i + batch_size]
+        out = model(x[i : i + batch_size])  # (B, K) or (B, T, V)
+        yb = y[i : i + batch_size]  # (B,) or (B, T)
         total_loss += loss_fn(out, yb, reduction="sum").float().cpu()
         correct += (out.argmax(dim=-1) == yb).sum().cpu()
     model.train(was_training)
-    n = max(1, x.shape[0])
+    n = max(1, y.numel())
     return float(total_loss) / n, int(correct) / n
 
 
@@ -177,7 +235,21 @@ def _make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
 
-def _make_schedule(opt: torch.optim.Optimizer, c: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
+def _make_schedule(
+    opt: torch.optim.Optimizer, c: TrainConfig, n_train: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if c.schedule == "warmup_linear":
+        # Per optimiser step: (s+1)/(warm+1) while warming up, then (total-s)/(total-warm) to 0.
+        batches = math.ceil(n_train / c.batch_size)
+        total = max(1, c.epochs * math.ceil(batches / c.grad_accum))
+        warm = int(total * c.warmup_fraction)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / (warm + 1)
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if c.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=c.step_size, gamma=c.gamma)
     if c.schedule == "cosine":
@@ -219,6 +291,7 @@ def fit(
     y_val: torch.Tensor | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    loss_fn: LossFn | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(x, y)`` in place.
 
@@ -226,9 +299,10 @@ def fit(
     ----------
     model
         A classifier returning ``(B, K)`` logits, or log-probabilities if it declares
-        ``output = "log_probs"``.
+        ``output = "log_probs"``; or a sequence model returning ``(B, T, V)``.
     x, y
-        Training inputs ``(N, ...)`` and int64 labels ``(N,)``, on the model's device.
+        Training inputs ``(N, ...)`` and int64 labels ``(N,)`` (or ``(N, T)``), on the model's
+        device.
     config
         Hyper-parameters; validated first.
     x_val, y_val
@@ -238,6 +312,8 @@ def fit(
         RNG, history, early-stopping state); the result equals an uninterrupted run.
     stop_after
         Stop after this epoch as if interrupted (checkpoint written); for time-sliced runs.
+    loss_fn
+        ``loss_fn(output, target, reduction="mean"|"sum")`` instead of cross-entropy.
 
     Returns
     -------
@@ -253,24 +329,26 @@ def fit(
     if x_val is None:
         x, y, x_val, y_val = _split(x, y, c.val_fraction, c.seed)
 
+    loss = loss_fn or _loss_fn(model)
     opt = _make_optimizer(model, c)
-    sched = _make_schedule(opt, c)
+    sched = _make_schedule(opt, c, x.shape[0])
+    amp = _Amp.on(x.device, c.amp)
     keep_best = c.restore_best and x_val is not None
     ckpt_path = out / "checkpoint.pt" if out else None
     state = _Progress()
     if resume and ckpt_path is not None and ckpt_path.is_file():
-        state = _resume(ckpt_path, model, opt, sched, keep_best, c.epochs)
+        state = _resume(ckpt_path, model, opt, sched, amp, keep_best, c.epochs)
     result = state.result
 
     model.train()
     for epoch in range(state.start_epoch, c.epochs + 1):
         t0 = time.perf_counter()
-        bar = _progress(c, epoch, x.shape[0])
-        row = _train_epoch(model, x, y, opt, c, epoch, bar)
-        if sched is not None:
+        bar = _progress(c, epoch, x.shape[0], result.history)
+        row = _train_epoch(model, x, y, opt, sched, amp, loss, c, epoch, bar)
+        if sched is not None and c.schedule != "warmup_linear":  # it steps per optimiser step
             sched.step()
         if x_val is not None and y_val is not None:
-            row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val, max(c.batch_size, 1024))
+            row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val, c.eval_batch_size, loss)
         row["seconds"] = time.perf_counter() - t0
         if bar is not None:
             bar.close(row)
@@ -278,7 +356,7 @@ def fit(
         log.info("epoch %d: %s", epoch, row)
         _track_best(state, model, row, c, keep_best, out)
         if out is not None:
-            _save_checkpoint(out, model, opt, sched, epoch, result, state.best_loss, state.bad_epochs)
+            _save_checkpoint(out, model, opt, sched, amp, epoch, result, state.best_loss, state.bad_epochs)
             _write_metrics(out, c, result)
         if result.stopped_early:
             log.info("early stopping at epoch %d (best %d)", epoch, result.best_epoch)
@@ -308,16 +386,21 @@ def _resume(
     model: nn.Module,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
+    amp: _Amp,
     keep_best: bool,
     epochs: int,
 ) -> _Progress:
-    """Load model, optimiser, schedule and RNG from ``checkpoint.pt``; the progress it recorded."""
+    """Load model, optimiser, schedule, scaler and RNGs from ``checkpoint.pt``; its progress."""
     saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
     if sched is not None and saved.get("schedule") is not None:
         sched.load_state_dict(saved["schedule"])
+    if saved.get("scaler") is not None:
+        amp.scaler.load_state_dict(saved["scaler"])
     torch.set_rng_state(saved["rng"])
+    if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(saved["cuda_rng"]))
     state = _Progress(
         TrainResult(history=list(saved["history"]), best_epoch=int(saved["best_epoch"])),
         best_loss=float(saved["best_loss"]),
@@ -333,43 +416,78 @@ def _resume(
     return state
 
 
+@dataclass
+class _Amp:
+    """Mixed precision on CUDA: autocast dtype and the gradient scaler (float16 only)."""
+
+    enabled: bool
+    dtype: torch.dtype
+    scaler: Any
+
+    @classmethod
+    def on(cls, device: torch.device, wanted: bool) -> _Amp:
+        enabled = wanted and device.type == "cuda"
+        bf16 = enabled and torch.cuda.is_bf16_supported()
+        dtype = torch.bfloat16 if bf16 else torch.float16
+        # bfloat16 has float32's exponent range: no loss scaling needed.
+        scaler = torch.amp.GradScaler("cuda", enabled=enabled and not bf16)
+        return cls(enabled, dtype, scaler)
+
+
 def _train_epoch(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    amp: _Amp,
+    loss_fn: LossFn,
     c: TrainConfig,
     epoch: int,
     bar: _Bar | None,
 ) -> dict[str, float]:
-    """One pass over ``(x, y)`` in an order seeded by ``epoch``; the epoch's training row."""
+    """One pass over ``(x, y)`` in an order seeded by ``epoch``; the epoch's training row.
+
+    Gradients of ``grad_accum`` consecutive mini-batches add up (each loss divided by
+    ``grad_accum``) before one optimiser step; the epoch's last step takes what is left. The
+    ``warmup_linear`` schedule steps after every optimiser step.
+    """
     n = x.shape[0]
-    loss_fn = _loss_fn(model)
     lr = opt.param_groups[0]["lr"]
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(c.seed * 1_000_003 + epoch))
     perm = perm.to(x.device)
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
-    for i in range(0, n, c.batch_size):
-        idx = perm[i : i + c.batch_size]
+    targets = 0
+    batches = math.ceil(n / c.batch_size)
+    opt.zero_grad(set_to_none=True)
+    for b in range(batches):
+        idx = perm[b * c.batch_size : (b + 1) * c.batch_size]
         xb, yb = x[idx], y[idx]
-        opt.zero_grad(set_to_none=True)
-        logits = model(xb)  # (B, K)
-        loss = loss_fn(logits, yb)
-        loss.backward()
-        if c.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-        opt.step()
+        with torch.autocast(x.device.type, dtype=amp.dtype, enabled=amp.enabled):
+            out = model(xb)  # (B, K) or (B, T, V)
+            loss = loss_fn(out.float(), yb)
+        amp.scaler.scale(loss / c.grad_accum).backward()
+        if (b + 1) % c.grad_accum == 0 or b == batches - 1:
+            amp.scaler.unscale_(opt)
+            if c.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+            amp.scaler.step(opt)
+            amp.scaler.update()
+            opt.zero_grad(set_to_none=True)
+            if sched is not None and c.schedule == "warmup_linear":
+                sched.step()
         with torch.no_grad():
             total_loss += loss.detach() * yb.shape[0]
-            correct += (logits.argmax(dim=-1) == yb).sum()
-        if bar is not None and (i // c.batch_size) % 20 == 0:
-            bar.update(min(n, i + c.batch_size))
+            correct += (out.argmax(dim=-1) == yb).sum()
+        targets += yb.numel()
+        if bar is not None:
+            bar.update(min(n, (b + 1) * c.batch_size), total_loss, b + 1 == batches)
     row: dict[str, float] = {
         "epoch": epoch,
         "lr": lr,
         "train_loss": float(total_loss) / n,
-        "train_accuracy": int(correct) / n,
+        "train_accuracy": int(correct) / max(1, targets),
     }
     if not math.isfinite(row["train_loss"]):
         raise ConfigError(
@@ -394,8 +512,9 @@ def _track_best(
         state.best_loss, state.result.best_epoch, state.bad_epochs = monitored, int(row["epoch"]), 0
         if keep_best:
             state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if out is not None:
-            torch.save(model.state_dict(), out / "best.pt")
+        if out is not None:  # written aside, then renamed: a kill never leaves half a file
+            torch.save(model.state_dict(), out / "best.pt.part")
+            (out / "best.pt.part").replace(out / "best.pt")
     else:
         state.bad_epochs += 1
     if c.early_stopping_patience is not None and state.bad_epochs >= c.early_stopping_patience:
@@ -407,6 +526,7 @@ def _save_checkpoint(
     model: nn.Module,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
+    amp: _Amp,
     epoch: int,
     result: TrainResult,
     best_loss: float,
@@ -416,7 +536,9 @@ def _save_checkpoint(
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "schedule": sched.state_dict() if sched is not None else None,
+        "scaler": amp.scaler.state_dict() if amp.scaler.is_enabled() else None,
         "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "epoch": epoch,
         "history": result.history,
         "best_epoch": result.best_epoch,
@@ -472,26 +594,56 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> Path | Non
 
 
 class _Bar:
-    """A rich progress bar for one epoch (created only when ``config.progress``)."""
+    """A rich progress bar for one epoch (created only when ``config.progress``).
 
-    def __init__(self, epoch: int, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    Shows the epoch, examples done, the running mean training loss, throughput (examples/s),
+    the epoch's time left, and after each epoch the run's time left (remaining epochs × the
+    mean epoch time so far).
+    """
 
+    def __init__(self, epoch: int, epochs: int, total: int, history: list[dict[str, float]]) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._epoch, self._epochs, self._history = epoch, epochs, history
+        self._t0 = time.perf_counter()
+        self._last = 0.0
         self._progress = Progress(
-            f"epoch {epoch}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[rate]:.0f} ex/s"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task("train", total=total)
+        self._task = self._progress.add_task("train", total=total, loss=float("nan"), rate=0.0)
 
-    def update(self, done: int) -> None:
-        self._progress.update(self._task, completed=done)
+    def update(self, done: int, loss_sum: torch.Tensor, last: bool) -> None:
+        now = time.perf_counter()
+        if not last and now - self._last < 0.5:  # reading the loss syncs a GPU: twice a second
+            return
+        self._last = now
+        rate = done / max(now - self._t0, 1e-9)
+        self._progress.update(self._task, completed=done, loss=float(loss_sum) / max(1, done), rate=rate)
 
     def close(self, row: dict[str, float]) -> None:
         self._progress.update(self._task, completed=self._progress.tasks[0].total)
         self._progress.stop()
         extra = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds"))
-        self._progress.console.print(f"  {extra}, {row['seconds']:.1f} s")
+        done = [h["seconds"] for h in self._history] + [row["seconds"]]
+        left = (self._epochs - self._epoch) * sum(done) / len(done)
+        self._progress.console.print(f"  {extra}, {row['seconds']:.1f} s; run time left ~{left:.0f} s")
 
 
-def _progress(c: TrainConfig, epoch: int, total: int) -> _Bar | None:
-    return _Bar(epoch, total) if c.progress else None
+def _progress(c: TrainConfig, epoch: int, total: int, history: list[dict[str, float]]) -> _Bar | None:
+    return _Bar(epoch, c.epochs, total, history) if c.progress else None

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import nn
 
 from fedloom.context import Context
-from fedloom.core.errors import ConfigError, DataError
+from fedloom.core.errors import DataError
 from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult
 from fedloom.ml.homo.client import FedAvgClient, FedAvgHistory, finite_loss
 from fedloom.ml.homo.params import HomoNNParams
+from fedloom.ml.torch_layers import make_loss, make_optimizer
 
 __all__ = [
     "HomoNNArbiter",
@@ -86,22 +86,6 @@ def vector_to_state(model: nn.Module, vector: np.ndarray) -> None:
         offset += n
 
 
-def make_loss(name: str, model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The loss ``name`` (:data:`fedloom.ml.homo.params.NN_LOSSES`) as ``loss(output, target)`` (mean)."""
-    if name == "auto":
-        return F.nll_loss if getattr(model, "output", "logits") == "log_probs" else F.cross_entropy
-    table: dict[str, Callable[..., torch.Tensor]] = {
-        "CrossEntropyLoss": F.cross_entropy,
-        "NLLLoss": F.nll_loss,
-        "BCELoss": F.binary_cross_entropy,
-        "BCEWithLogitsLoss": F.binary_cross_entropy_with_logits,
-        "MSELoss": F.mse_loss,
-        "L1Loss": F.l1_loss,
-        "SmoothL1Loss": F.smooth_l1_loss,
-    }
-    return table[name]
-
-
 def _correct(name: str, out: torch.Tensor, y: torch.Tensor) -> int | None:
     """Correct predictions in a batch, or ``None`` for regression losses."""
     if name in ("BCELoss", "BCEWithLogitsLoss"):
@@ -112,28 +96,15 @@ def _correct(name: str, out: torch.Tensor, y: torch.Tensor) -> int | None:
     return None
 
 
-#: The local optimisers by name; SGD and RMSprop also take ``momentum``.
-_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
-
-
 def _optimizer(model: nn.Module, p: HomoNNParams) -> torch.optim.Optimizer:
-    params = [q for q in model.parameters() if q.requires_grad]
-    momentum = {"momentum": p.momentum} if p.optimizer in ("sgd", "rmsprop") else {}
-    try:
-        return _OPTIMIZERS[p.optimizer](
-            params, lr=p.lr, weight_decay=p.weight_decay, **momentum, **p.optimizer_params
-        )
-    except TypeError as err:
-        raise ConfigError(
-            f"The 'optimizer_params' parameter of HomoNN has a name {p.optimizer} does not take: {err}",
-            field="optimizer_params",
-        ) from err
+    return make_optimizer(
+        model.parameters(),
+        p.optimizer,
+        lr=p.lr,
+        weight_decay=p.weight_decay,
+        momentum=p.momentum,
+        extra=p.optimizer_params,
+    )
 
 
 @dataclass

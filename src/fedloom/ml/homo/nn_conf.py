@@ -13,7 +13,8 @@ The network comes in one of three shapes:
 - fedloom's ``model: {"name": "mlp" | "tabular_mlp", "params": {...}, "n_classes": K}`` naming a
   model of :mod:`fedloom.models.recipe`.
 
-Layers come from an allow-list of ``torch.nn`` classes (:data:`LAYERS`) with checked keyword
+Layers come from the shared factory :mod:`fedloom.ml.torch_layers` (also HeteroNN's): an
+allow-list of ``torch.nn`` classes (:data:`LAYERS`) with checked keyword
 arguments; nothing from the conf is executed. Anything else (an unknown layer, a non-empty
 ``initializer``, a ``device``, a custom trainer or dataset) is a
 :class:`~fedloom.core.ConfigError` naming the field. No torch is imported here.
@@ -32,24 +33,18 @@ from typing import Annotated, ClassVar
 
 from pydantic import (
     AfterValidator,
-    AliasChoices,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationInfo,
-    model_validator,
 )
 
 from fedloom.core.errors import ConfigError
 from fedloom.core.validation import integer, rule
 from fedloom.ml.homo.params import (
-    NN_OPTIMIZERS,
     Checked,
     EarlyStop,
     Flag,
     HomoNNParams,
-    Momentum,
-    NonNegative,
     OptionalBatchSize,
     OptionalFlag,
     OptionalNonNegative,
@@ -58,54 +53,34 @@ from fedloom.ml.homo.params import (
     OptionalScaleBits,
     OptionalSeed,
     Settings,
-    choice,
     is_int,
 )
+from fedloom.ml.torch_layers import (
+    LAYERS,
+    LOSSES,
+    OPTIMIZER_EXTRA,
+    Layer,
+    LossConf,
+    OptimizerConf,
+    TorchLayer,
+    layers_in_order,
+)
+from fedloom.ml.torch_layers import _is as _is
 
-__all__ = ["KERAS_ACTIVATIONS", "LAYERS", "LOSSES", "HomoNNConf", "NNSpec", "ZooSpec"]
+__all__ = [
+    "KERAS_ACTIVATIONS",
+    "LAYERS",
+    "LOSSES",
+    "OPTIMIZER_EXTRA",
+    "HomoNNConf",
+    "LossConf",
+    "NNSpec",
+    "OptimizerConf",
+    "TorchLayer",
+    "ZooSpec",
+]
 
-#: torch.nn layers a conf may use, with the keyword arguments each accepts.
-LAYERS: dict[str, tuple[str, ...]] = {
-    "Linear": ("in_features", "out_features", "bias"),
-    "ReLU": ("inplace",),
-    "LeakyReLU": ("negative_slope", "inplace"),
-    "ELU": ("alpha", "inplace"),
-    "GELU": ("approximate",),
-    "SELU": ("inplace",),
-    "Sigmoid": (),
-    "Tanh": (),
-    "Softplus": ("beta", "threshold"),
-    "Softmax": ("dim",),
-    "LogSoftmax": ("dim",),
-    "Dropout": ("p", "inplace"),
-    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine"),
-    "Flatten": ("start_dim", "end_dim"),
-    "Identity": (),
-}
-#: FATE / keras loss names → torch loss names.
-LOSSES = {
-    "CrossEntropyLoss": "CrossEntropyLoss",
-    "NLLLoss": "NLLLoss",
-    "BCELoss": "BCELoss",
-    "BCEWithLogitsLoss": "BCEWithLogitsLoss",
-    "MSELoss": "MSELoss",
-    "L1Loss": "L1Loss",
-    "SmoothL1Loss": "SmoothL1Loss",
-    "binary_crossentropy": "BCELoss",
-    "categorical_crossentropy": "CrossEntropyLoss",
-    "sparse_categorical_crossentropy": "CrossEntropyLoss",
-    "mse": "MSELoss",
-    "mean_squared_error": "MSELoss",
-    "mae": "L1Loss",
-    "mean_absolute_error": "L1Loss",
-}
-#: Keyword arguments of the torch optimisers passed through (besides lr, momentum, weight_decay).
-OPTIMIZER_EXTRA = ("betas", "eps", "amsgrad", "nesterov", "dampening", "alpha", "centered", "lr_decay")
 KERAS_ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax", "elu": "ELU"}
-
-#: One layer: ``{"layer": "Linear", "in_features": 30, ...}`` (allow-listed name and arguments).
-Layer = dict[str, object]
 
 
 # -- what the conf describes ------------------------------------------------------------------------
@@ -172,83 +147,20 @@ class NNSpec:
 
 
 # -- the conf's sections --------------------------------------------------------------------------
-def _is(value: object, why: str) -> BeforeValidator:
-    return rule(f"{value!r} ({why})", lambda v: v == value)
-
-
-def _only(arguments: Mapping[str, object] | None, takes: tuple[str, ...], what: str) -> None:
-    """Refuse a keyword argument that ``what`` does not take (nothing from a conf is passed blindly)."""
-    for name in arguments or {}:
-        if name not in takes:
-            raise ValueError(f"is {what}, which takes no {name!r} (it takes {', '.join(takes) or 'nothing'})")
-
-
-class TorchLayer(Settings):
-    """One ``nn_define`` entry: an allow-listed ``torch.nn`` layer and its keyword arguments."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, validate_default=True)
-
-    layer: Annotated[str, choice(tuple(LAYERS))]
-    initializer: Annotated[object, rule("empty: custom initializers are not supported", lambda v: not v)] = (
-        None
-    )
-    device: Annotated[object, _is(None, "fedloom places the model itself")] = None
-    dtype: Annotated[object, _is(None, "fedloom places the model itself")] = None
-
-    @model_validator(mode="after")
-    def _arguments(self) -> TorchLayer:
-        _only(self.model_extra, LAYERS[self.layer], f"a {self.layer} layer")
-        return self
-
-    def spec(self) -> Layer:
-        """``{"layer": name, **arguments}`` (FATE's ``initializer`` / ``device`` / ``dtype`` dropped)."""
-        return {"layer": self.layer, **dict(self.model_extra or {})}
-
-
 class ZooConf(Settings):
-    """``model``: fedloom's tabular models of :mod:`fedloom.models.recipe`."""
+    """``model``: fedloom's models of :mod:`fedloom.models.recipe`: tabular (``mlp``,
+    ``tabular_mlp``) or on tables of token ids (``tiny_gpt``, ``bert``; see
+    :class:`fedloom.ml.homo.recipe_fedavg.TokenTableModel`)."""
 
     name: Annotated[
-        str, rule("'mlp' or 'tabular_mlp' for tabular data", lambda v: v in ("mlp", "tabular_mlp"))
+        str,
+        rule(
+            "'mlp' or 'tabular_mlp' (tabular data), 'tiny_gpt' or 'bert' (token ids)",
+            lambda v: v in ("mlp", "tabular_mlp", "tiny_gpt", "bert"),
+        ),
     ]
     params: dict[str, object] = Field(default_factory=dict)
     n_classes: Annotated[int | None, integer(ge=2)] = None
-
-
-class LossConf(Settings):
-    """``loss``: a torch / keras loss name, with torch's other arguments at their defaults only."""
-
-    loss_fn: Annotated[str, choice(tuple(LOSSES))]
-    weight: Annotated[object, _is(None, "only the default reduction is supported")] = None
-    size_average: Annotated[object, _is(None, "only the default reduction is supported")] = None
-    reduce: Annotated[object, _is(None, "only the default reduction is supported")] = None
-    reduction: Annotated[object, _is("mean", "only the default reduction is supported")] = "mean"
-    ignore_index: Annotated[object, _is(-100, "only the default is supported")] = -100
-    label_smoothing: Annotated[object, _is(0.0, "only the default is supported")] = 0.0
-
-
-class OptimizerConf(Settings):
-    """``optimizer``: a torch optimiser name, its learning rate, momentum and weight decay, and any
-    of torch's other arguments (:data:`OPTIMIZER_EXTRA`) at the top or under ``kwargs``."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, validate_default=True, populate_by_name=True)
-    ignored: ClassVar[frozenset[str]] = frozenset({"config_type"})
-
-    optimizer: Annotated[str, choice(NN_OPTIMIZERS)] = "sgd"
-    lr: OptionalPositive = Field(default=None, validation_alias=AliasChoices("lr", "learning_rate"))
-    weight_decay: NonNegative = 0.0
-    momentum: Momentum = 0.0
-    kwargs: dict[str, object] | None = None
-
-    @model_validator(mode="after")
-    def _arguments(self) -> OptimizerConf:
-        _only({**(self.model_extra or {}), **(self.kwargs or {})}, OPTIMIZER_EXTRA, "an optimiser")
-        return self
-
-    def extra(self) -> dict[str, object]:
-        """The torch keyword arguments given besides lr, momentum and weight decay (lists as tuples)."""
-        given = {**(self.model_extra or {}), **(self.kwargs or {})}
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
 
 
 class TrainerParam(Settings):
@@ -303,13 +215,6 @@ def _named(key: str) -> BeforeValidator:
 
 
 # -- the network ------------------------------------------------------------------------------------
-def _layer_order(key: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in key.split("-"))
-    except ValueError:
-        raise ValueError(f"must be keyed 'i-j' (integers: the layer order); {key!r} is not") from None
-
-
 def _layers_by_key(value: object, info: ValidationInfo) -> object:
     """Every shape of ``nn_define`` as FATE 1.9's ``{"i-j": layer}``; ``null`` only with a zoo model."""
     if value is None:
@@ -325,12 +230,7 @@ def _layers_by_key(value: object, info: ValidationInfo) -> object:
     return value
 
 
-def _in_order(value: dict[str, TorchLayer] | None) -> dict[str, TorchLayer] | None:
-    if value is None:
-        return None
-    if not value:
-        raise ValueError("must hold at least one layer")
-    return dict(sorted(value.items(), key=lambda kv: _layer_order(kv[0])))
+_in_order = layers_in_order
 
 
 def _keras_layer(i: int, item: object, width: int | None) -> tuple[list[Layer], int | None]:

@@ -57,6 +57,11 @@ def build_network(spec: NNSpec) -> nn.Module:
     """The torch module ``spec`` describes (allow-listed layers in order, or a zoo model)."""
     from torch import nn
 
+    if spec.zoo is not None and spec.zoo.name in ("tiny_gpt", "bert"):  # tables of token ids
+        from fedloom.ml.homo.recipe_fedavg import token_model
+
+        z = spec.zoo
+        return token_model(z.name, dict(z.params), z.n_classes, z.in_features)
     if spec.zoo is not None:
         from fedloom.models.recipe import MODELS
 

@@ -18,8 +18,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fedloom"
 #: Top of the list first. A module may import its own layer and any layer below it.
 LAYERS = [
     ["cli", "bench"],
+    ["pipeline"],  # DESIGN §2: cli -> pipeline -> server (the Pipeline submits through FlowClient)
     ["server"],
-    ["pipeline"],
     ["runner", "testing"],
     ["components"],
     ["dsl"],

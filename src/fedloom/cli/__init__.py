@@ -18,9 +18,14 @@ from fedloom.cli.bench import app as bench_app
 from fedloom.cli.data import app as data_app
 from fedloom.cli.datasets import app as datasets_app
 from fedloom.cli.demo import demo_command
+from fedloom.cli.flow import init_command
+from fedloom.cli.job import app as job_app
+from fedloom.cli.model import app as model_app
 from fedloom.cli.nn import app as nn_app
 from fedloom.cli.run import run_command
+from fedloom.cli.server import app as server_app
 from fedloom.cli.table import app as table_app
+from fedloom.cli.tracking import app as tracking_app
 from fedloom.core.errors import FedloomError, exit_code
 
 app = typer.Typer(
@@ -37,6 +42,12 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(nn_app, name="nn")
 app.command("run")(run_command)
 app.command("demo")(demo_command)
+app.command("init")(init_command)
+app.add_typer(job_app, name="job")
+app.add_typer(server_app, name="server")
+app.add_typer(model_app, name="model")
+app.add_typer(tracking_app, name="tracking")
+app.add_typer(tracking_app, name="component", help="Alias of `tracking` (FATE-Flow's name).")
 
 _state = {"verbose": False}
 err_console = Console(stderr=True)

@@ -9,9 +9,10 @@
     │   ├── PartyTimeoutError    a peer did not answer in time (names the channel address)
     │   ├── PartyFailedError     a peer reported a failure (carries its message)
     │   └── MessageError         malformed, duplicate, oversized, wrong-schema or wrong-key message
-    └── CryptoError              a cryptographic operation cannot be carried out
-        ├── KeyMismatchError     ciphertexts under different keys were combined
-        └── DecryptionOverflowError  a decrypted value left the encodable range
+    ├── CryptoError              a cryptographic operation cannot be carried out
+    │   ├── KeyMismatchError     ciphertexts under different keys were combined
+    │   └── DecryptionOverflowError  a decrypted value left the encodable range
+    └── ServerError              the job server answered a request with a nonzero retcode
 
 Every error renders as one line a user can act on, e.g.
 ``[guest:9999 / hetero_lr_0] field 'penalty': must be one of L1, L2. Got 'L3'.``
@@ -130,6 +131,27 @@ class DecryptionOverflowError(CryptoError):
     """A decrypted plaintext lies outside the encodable range: the computation overflowed."""
 
 
+class ServerError(FedloomError):
+    """The job server refused or failed a request (FATE-Flow's nonzero ``retcode``).
+
+    Parameters
+    ----------
+    retcode
+        The server's code: 100 bad request, 101 unknown job/table, 401 no/wrong token,
+        500 internal error (or an HTTP status when no JSON came back).
+    retmsg
+        The server's one-line explanation.
+    """
+
+    def __init__(self, retcode: int, retmsg: str, *, field: str | None = None) -> None:
+        super().__init__(f"server error {retcode}: {retmsg}", field=field)
+        self.retcode = retcode
+        self.retmsg = retmsg
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ServerError, (self.retcode, self.retmsg))
+
+
 #: Process exit code of the CLI for each error class (most specific class wins).
 EXIT_CODES: dict[type[FedloomError], int] = {
     FedloomError: 1,
@@ -142,6 +164,7 @@ EXIT_CODES: dict[type[FedloomError], int] = {
     CryptoError: 8,
     KeyMismatchError: 8,
     DecryptionOverflowError: 9,
+    ServerError: 10,
 }
 
 

@@ -62,6 +62,7 @@ from fedloom.core.errors import ConfigError, FedloomError
 from fedloom.core.roles import PartyId
 from fedloom.dsl import Job, load_job
 from fedloom.dsl.registry import DATA_INPUTS
+from fedloom.runner.resume import write_resume_sidecar
 
 __all__ = [
     "StatusFile",
@@ -225,6 +226,7 @@ def save_outputs(
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
         os.replace(tmp, path)
         written[name] = str(path)
+        write_resume_sidecar(out_dir, name, data)  # what a rerun reads back (runner.resume)
     if outputs.model is not None:
         model, files = split_model_files(outputs.model)
         for file_name, content in files.items():  # first: model.json never names a missing file
@@ -313,6 +315,7 @@ def run_party(
     data_dir: str | None = None,
     job_dir: str | None = None,
     model_job_dir: str | None = None,
+    resume_done: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run this party's part of a job (the launcher's party target).
 
@@ -328,6 +331,9 @@ def run_party(
         The job's folder for outputs and status (nothing is written without one).
     model_job_dir
         The folder of the earlier job whose models ``pipeline.*`` inputs load (predict jobs).
+    resume_done
+        A rerun in the same ``job_dir``: components done in the earlier run (by every party,
+        :func:`fedloom.runner.resume.resume_plan`) whose outputs are read back instead of run.
 
     Returns
     -------
@@ -350,6 +356,7 @@ def run_party(
     data_path = Path(data_dir) if data_dir else default_data_dir()
     jdir = Path(job_dir) if job_dir else None
     mdir = Path(model_job_dir) if model_job_dir else None
+    earlier = _earlier_status(jdir, party) if resume_done else {}
     status = StatusFile(status_path(jdir, party) if jdir else None, party, job.order)
     produced = _Produced()
     summary: dict[str, Any] = {}
@@ -358,6 +365,13 @@ def run_party(
     try:
         for name in job.order:
             current = name
+            if (
+                jdir is not None
+                and name in (resume_done or ())
+                and earlier.get(name, {}).get("state") == "done"
+            ):
+                summary[name] = _reload_component(job, name, party, jdir, status, produced, earlier[name])
+                continue
             summary[name] = _run_component(ctx, job, name, index, data_path, jdir, status, produced, mdir)
     except BaseException as exc:
         err = _with_context(exc, party, current)
@@ -385,6 +399,51 @@ def run_party(
         "traffic": ctx.stats.as_dict(),
         "privacy": ctx.privacy.summary(),
     }
+
+
+def _earlier_status(job_dir: Path | None, party: PartyId) -> dict[str, dict[str, Any]]:
+    """The component entries of ``party``'s status file from the earlier run (empty if none)."""
+    if job_dir is None:
+        return {}
+    try:
+        data = json.loads(status_path(job_dir, party).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    comps = data.get("components") if isinstance(data, dict) else None
+    return comps if isinstance(comps, dict) else {}
+
+
+def _reload_component(
+    job: Job,
+    name: str,
+    party: PartyId,
+    job_dir: Path,
+    status: StatusFile,
+    produced: _Produced,
+    entry: dict[str, Any],
+) -> dict[str, Any]:
+    """A component done in the earlier run: its stored outputs become this run's (a rerun)."""
+    from fedloom.runner.resume import load_data_output
+
+    comp_def = job.dsl.components[name]
+    out_dir = job_dir / "outputs" / name / party_dir_name(party)
+    for out_name in comp_def.output.data or ["data"]:
+        if (out_dir / f"{out_name}.parquet").exists():
+            produced.values[(name, "data", out_name)] = load_data_output(out_dir, out_name)
+    if (out_dir / "model.json").exists():
+        model = load_model_artifact(job_dir, name, party)
+        for out_name in comp_def.output.model or ["model"]:
+            produced.values[(name, "model", out_name)] = model
+    for out_name in comp_def.output.cache or ["cache"]:
+        if (out_dir / f"{out_name}.json").exists():
+            produced.values[(name, "cache", out_name)] = json.loads(
+                (out_dir / f"{out_name}.json").read_text()
+            )
+    produced.ran.add(name)
+    kept = {**entry, "note": "done in an earlier run (rerun)"}
+    status.component(name, **kept)
+    log.info("%s: %s was done in an earlier run; its outputs are reused", party, name)
+    return kept
 
 
 def _end_of_job(ctx: Context, job_dir: Path | None) -> None:

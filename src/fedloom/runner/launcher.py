@@ -234,7 +234,9 @@ def launch(
     grace: float = 5.0,
     start_timeout: float = 60.0,
     log_level: str | None = None,
-    on_ready: Callable[[dict[str, str]], None] | None = None,
+    on_ready: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
+    peers: Sequence[PartyId] | None = None,
+    listen_host: str = "127.0.0.1",
 ) -> LaunchResult:
     """Run every party in ``specs`` as its own process and wait for all of them.
 
@@ -264,13 +266,20 @@ def launch(
     on_ready
         Called with the address book (``{"guest:9999": "127.0.0.1:50123", ...}``) once every party
         listens and before any of them learns where its peers are (so before any message is sent).
+        It may return the addresses of parties started elsewhere (multi-site jobs, see
+        :mod:`fedloom.server.multisite`); they join the book every party receives.
+    peers
+        Every party of the job when ``specs`` start only some of them (the others run on other
+        machines); default: the parties of ``specs``.
+    listen_host
+        The address the parties bind (port 0) and are announced at; default loopback.
 
     Raises
     ------
     PartyFailedError
         A party did not start.
     """
-    parties = [s.party for s in specs]
+    parties = list(peers) if peers is not None else [s.party for s in specs]
     children: list[_Child] = []
     addresses: dict[str, str] = {}
     use_tls = tls or tls_files is not None
@@ -282,11 +291,13 @@ def launch(
             log.warning("job %s: %s", job_id, PLAINTEXT_WARNING)
         for spec in specs:
             children.append(
-                _start(spec, parties, job_id, timeout, job_dir, tls_files, python_path, log_level)
+                _start(
+                    spec, parties, job_id, timeout, job_dir, tls_files, python_path, log_level, listen_host
+                )
             )
-        addresses.update(_listening(children, time.monotonic() + start_timeout))
+        addresses.update(_listening(children, time.monotonic() + start_timeout, listen_host))
         if on_ready is not None:
-            on_ready(dict(addresses))
+            addresses.update(on_ready(dict(addresses)) or {})
         for child in children:
             child.send({"addresses": addresses})
         _supervise(children, stop_others, grace)
@@ -298,7 +309,7 @@ def launch(
     return LaunchResult({c.spec.party: c.outcome for c in children}, tls=use_tls, addresses=addresses)
 
 
-def _listening(children: list[_Child], deadline: float) -> dict[str, str]:
+def _listening(children: list[_Child], deadline: float, host: str = "127.0.0.1") -> dict[str, str]:
     """Wait until every party listens; returns the address book."""
     addresses: dict[str, str] = {}
     for child in children:
@@ -308,7 +319,7 @@ def _listening(children: list[_Child], deadline: float) -> dict[str, str]:
             raise PartyFailedError(
                 f"did not start: {child.outcome.message or 'exited early'}", party=str(child.spec.party)
             )
-        addresses[str(child.spec.party)] = f"127.0.0.1:{event['port']}"
+        addresses[str(child.spec.party)] = f"{host}:{event['port']}"
     return addresses
 
 
@@ -376,6 +387,7 @@ def _start(
     tls_files: dict[str, dict[str, str]] | None,
     python_path: Sequence[str],
     log_level: str | None,
+    listen_host: str = "127.0.0.1",
 ) -> _Child:
     name = f"{spec.party.role.value}-{spec.party.id}"
     log_file = None
@@ -410,6 +422,7 @@ def _start(
             "log_file": str(log_file) if log_file else None,
             "log_level": log_level,
             "python_path": list(python_path),
+            "listen": f"{listen_host}:0",
         }
     )
     return child

@@ -222,15 +222,16 @@ class JobResult:
         }
 
 
-def preflight(job: Job, data_dir: Path) -> None:
-    """Per-party checks that need no peer (every table a ``Reader`` names exists...).
+def preflight(job: Job, data_dir: Path, parties: list[PartyId] | None = None) -> None:
+    """Per-party checks that need no peer (every table a ``Reader`` names exists...), for
+    ``parties`` (default: every party of the job; a multi-site server checks its own).
 
     Raises
     ------
     FedloomError
         The first problem, naming the party and component.
     """
-    for party in job.parties():
+    for party in job.parties() if parties is None else parties:
         index = job.party_index(party)
         for name in job.order:
             if not job.runs_on(name, party.role) or not job.need_run(name, party.role, index):
@@ -356,9 +357,9 @@ def _unfinished(folder: Path) -> str:
     return ", ".join(names)
 
 
-def preflight_models(job: Job, model_dir: Path) -> None:
-    """Every party that runs a component loading ``pipeline.*`` models finds its own part of the
-    model in ``model_dir``, made by the same module.
+def preflight_models(job: Job, model_dir: Path, parties: list[PartyId] | None = None) -> None:
+    """Every party (of ``parties``, default all) that runs a component loading ``pipeline.*``
+    models finds its own part of the model in ``model_dir``, made by the same module.
 
     Raises
     ------
@@ -367,7 +368,7 @@ def preflight_models(job: Job, model_dir: Path) -> None:
     """
     for ref in job.dsl.external_refs():
         module = job.spec(ref.consumer).name
-        for party in job.parties():
+        for party in job.parties() if parties is None else parties:
             index = job.party_index(party)
             if not job.runs_on(ref.consumer, party.role) or not job.need_run(ref.consumer, party.role, index):
                 continue
@@ -437,6 +438,11 @@ def run_job(
     model_job: str | Path | None = None,
     tls: bool = True,
     cache_job: str | Path | None = None,
+    resume: bool = False,
+    only_parties: list[str] | None = None,
+    tls_files: dict[str, dict[str, str]] | None = None,
+    listen_host: str = "127.0.0.1",
+    on_ready: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
 ) -> JobResult:
     """Validate, then run every party of a job as its own process and wait for all.
 
@@ -464,6 +470,17 @@ def run_job(
     cache_job
         The earlier job (id or folder) whose ``cache`` outputs ``CacheLoader`` components load
         (:mod:`fedloom.runner.caches`).
+    resume
+        Rerun the job ``job_id`` in its existing folder: components every party finished are not
+        run again, their stored outputs are reused (:func:`fedloom.runner.resume.resume_plan`);
+        the result's ``notes`` name them.
+    only_parties
+        Run (and check) only these parties (``"host:10000"``); the others run elsewhere and are
+        reached at the addresses ``on_ready`` returns (multi-site mode,
+        :mod:`fedloom.server.multisite`). Default: every party of the job.
+    tls_files, listen_host, on_ready
+        Passed to :func:`fedloom.runner.launcher.launch`: the parties' own certificates instead of
+        a per-job CA, the address they bind, the address exchange with the other sites.
 
     Returns
     -------
@@ -479,29 +496,58 @@ def run_job(
     """
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
     conf_d, dsl_d, job = _load(conf, dsl, root, cache_job)
-    data_path, model_dir = _validate(job, root, data_dir, model_job)
+    local = _local_parties(job, only_parties)
+    data_path, model_dir = _validate(job, root, data_dir, model_job, local)
     timeout = float(job.conf.job_parameters.common.get("timeout") or 600) if timeout is None else timeout
+    if resume and not job_id:
+        raise ConfigError("resume needs the id of the job to continue.", field="job_id")
     job_id = job_id or new_job_id()
     jdir = (root / job_id).resolve()
-    jdir.mkdir(parents=True, exist_ok=False)
+    done: list[str] = []
+    if resume:
+        if not jdir.is_dir():
+            raise ConfigError(f"no job folder {jdir} to resume.", field="job_id")
+        done = _resume_plan(jdir, job)
+        (jdir / "job.json").unlink(missing_ok=True)  # never leave the earlier outcome looking current
+    else:
+        jdir.mkdir(parents=True, exist_ok=False)
     for name, doc in (("conf", conf_d), ("dsl", dsl_d)):
         write_json_atomic(jdir / f"{name}.json", doc)
     if on_start is not None:
         on_start(job_id, jdir, job)
-    parties = job.parties()
+    parties = local
     specs = _party_specs(parties, conf_d, dsl_d, data_path, jdir, model_dir)
+    if done:
+        for spec in specs:
+            spec.kwargs = {**spec.kwargs, "resume_done": done}
     result = JobResult(job_id, jdir, ok=False, seconds=0.0, order=list(job.order),
                        modules={name: job.spec(name).name for name in job.order}, model_id=model_id_of(job),
                        model_version=job_id, model_job=None if model_dir is None else model_dir.name,
                        tls=tls, notes=overridden_model_conf(job, model_job, model_dir))  # fmt: skip
+    if done:
+        result.notes.append(f"rerun: reused the outputs of {', '.join(done)} (done in the earlier run)")
     with _watching(jdir, parties, progress, poll):
-        launched = _launch(result, specs, timeout=timeout, log_level=log_level)
+        launched = _launch(
+            result,
+            specs,
+            timeout=timeout,
+            log_level=log_level,
+            remote=dict(peers=job.parties(), tls_files=tls_files, listen_host=listen_host, on_ready=on_ready),
+        )
     status = _close_status(jdir, launched, read_status(jdir, parties))
     if progress is not None:
         progress(status)
     _collect(result, launched, status)
     write_json_atomic(jdir / "job.json", result.to_dict())
     return result
+
+
+def _resume_plan(jdir: Path, job: Job) -> list[str]:
+    """The components a rerun of ``job`` in ``jdir`` reuses (:func:`fedloom.runner.resume.resume_plan`)."""
+    from fedloom.runner.resume import resume_plan
+
+    outputs = {name: list(job.dsl.components[name].output.data) or ["data"] for name in job.order}
+    return resume_plan(jdir, list(job.order), job.parties(), outputs)
 
 
 def _load(
@@ -545,7 +591,12 @@ def _party_specs(
 
 
 def _launch(
-    result: JobResult, specs: list[PartySpec], *, timeout: float, log_level: str | None
+    result: JobResult,
+    specs: list[PartySpec],
+    *,
+    timeout: float,
+    log_level: str | None,
+    remote: dict[str, Any] | None = None,
 ) -> LaunchResult:
     """Run the parties; an interrupted or failed launch still writes ``job.json`` (``ok: false``)."""
     t0 = time.monotonic()
@@ -557,6 +608,7 @@ def _launch(
             job_dir=result.job_dir,
             log_level=log_level,
             tls=result.tls,
+            **(remote or {}),
         )
     except BaseException as exc:  # interrupted (Ctrl-C) or the launcher failed: never leave it looking done
         result.seconds = time.monotonic() - t0
@@ -567,8 +619,25 @@ def _launch(
     return launched
 
 
+def _local_parties(job: Job, only: list[str] | None) -> list[PartyId]:
+    """The parties this run starts: ``only`` (checked against the job), else all of them."""
+    if only is None:
+        return job.parties()
+    wanted = {str(PartyId.parse(p)) for p in only}
+    unknown = wanted - {str(p) for p in job.parties()}
+    if unknown:
+        raise ConfigError(
+            f"only_parties names parties not in the job: {sorted(unknown)}", field="only_parties"
+        )
+    return [p for p in job.parties() if str(p) in wanted]
+
+
 def _validate(
-    job: Job, root: Path, data_dir: str | Path | None, model_job: str | Path | None
+    job: Job,
+    root: Path,
+    data_dir: str | Path | None,
+    model_job: str | Path | None,
+    parties: list[PartyId] | None = None,
 ) -> tuple[Path, Path | None]:
     """Every check that needs no process: tables, and the models a predict job loads. Returns the
     table store and the folder of the job whose models are loaded (``None`` when none are)."""
@@ -576,9 +645,9 @@ def _validate(
 
     model_dir = resolve_model_job(job, model_job, root)
     data_path = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
-    preflight(job, data_path)
+    preflight(job, data_path, parties)
     if model_dir is not None:
-        preflight_models(job, model_dir)
+        preflight_models(job, model_dir, parties)
     return data_path, model_dir
 
 

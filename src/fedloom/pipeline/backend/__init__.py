@@ -1,0 +1,1 @@
+"""The pipeline itself (:class:`~fedloom.pipeline.backend.pipeline.PipeLine`) and its constants."""

@@ -1,0 +1,1 @@
+"""Job-level settings of a pipeline run (:class:`~fedloom.pipeline.runtime.entity.JobParameters`)."""

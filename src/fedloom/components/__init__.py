@@ -20,6 +20,7 @@ from fedloom.components import (
     feature_scale,
     feature_selection,
     glm,
+    hetero_nn,
     homo_lr,
     homo_nn,
     intersection,
@@ -37,7 +38,7 @@ __all__ = ["Component", "Data", "Env", "Inputs", "Outputs", "Table", "component_
 __all__ += ["data_transform", "evaluation", "feature_scale", "intersection", "reader", "sample_weight"]
 __all__ += ["glm", "homo_lr", "homo_nn"]  # the model components, registrations on .model
 __all__ += ["cache_loader"]
-__all__ += ["feature_binning", "feature_selection", "one_hot", "secureboost"]
+__all__ += ["feature_binning", "feature_selection", "hetero_nn", "one_hot", "secureboost"]
 
 
 def registry() -> ModuleRegistry:

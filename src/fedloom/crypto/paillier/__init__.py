@@ -13,6 +13,8 @@ The algebra: :math:`D(E(a) \cdot E(b) \bmod n^2) = a + b \bmod n`,
 * :mod:`.encoding` — fixed point, sign in the upper third, overflow detection;
 * :mod:`.obfuscation` — DJN fixed-base obfuscators, comb tables, CRT, background pool
   (with the security argument of each choice);
+* :mod:`.sender` — :class:`~.sender.SenderObfuscator`, cheap re-randomisation of what goes to
+  the key owner (``EncryptedVector.rerandomize(obfuscator=...)``);
 * :mod:`.vector` — :class:`EncryptedVector` and its homomorphic operations;
 * :mod:`.multiexp` — batch inversion, bucket multi-exponentiation (``dot``);
 * :mod:`.packing` — :class:`Packer`;
@@ -31,6 +33,7 @@ from fedloom.crypto.paillier.obfuscation import ObfuscatorPool
 from fedloom.crypto.paillier.packing import Packer
 from fedloom.crypto.paillier.parallel import get_num_workers, set_num_workers
 from fedloom.crypto.paillier.plain import PlainPrivateKey, PlainPublicKey, PlainVector
+from fedloom.crypto.paillier.sender import SenderObfuscator
 from fedloom.crypto.paillier.vector import EncryptedVector
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "PlainPrivateKey",
     "PlainPublicKey",
     "PlainVector",
+    "SenderObfuscator",
     "generate_keypair",
     "get_num_workers",
     "set_num_workers",

@@ -282,7 +282,7 @@ class PlainVector(ResidueVector[PlainPublicKey]):
         """Nothing to re-randomise; returns ``self``."""
         return self
 
-    def rerandomize(self) -> PlainVector:
+    def rerandomize(self, obfuscator: Any = None) -> PlainVector:
         """Nothing to re-randomise (no randomness); returns ``self``. See
         :meth:`EncryptedVector.rerandomize`."""
         return self

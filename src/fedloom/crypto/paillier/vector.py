@@ -67,6 +67,7 @@ from fedloom.crypto.paillier.residues import ResidueVector
 if TYPE_CHECKING:
     from fedloom.crypto.paillier.keys import PaillierPublicKey
     from fedloom.crypto.paillier.obfuscation import ObfuscatorPool
+    from fedloom.crypto.paillier.sender import SenderObfuscator
 
 #: Minimum length before an exponentiation-based operation is split over workers.
 PARALLEL_MIN_POWMOD = 64
@@ -419,8 +420,13 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         )
         return self
 
-    def rerandomize(self) -> EncryptedVector:
+    def rerandomize(self, obfuscator: SenderObfuscator | None = None) -> EncryptedVector:
         r"""A copy whose randomness is uniform and fresh: :math:`c_i \cdot r_i^n \bmod n^2`.
+
+        With ``obfuscator`` (a :class:`~fedloom.crypto.paillier.sender.SenderObfuscator` the
+        sender built for this key), each factor is the sender's cheap
+        :math:`g^{b} \prod_j G_j^{s_j}` instead of a full :math:`r^n` (about 15× faster; the
+        argument, and the assumption it rests on, are in :mod:`fedloom.crypto.paillier.sender`).
 
         Each :math:`r_i` is drawn uniformly from :math:`\mathbb{Z}_n^*` with :mod:`secrets`
         (the OS CSPRNG); the plaintexts and the scale are unchanged. Call it **last, on every
@@ -463,6 +469,9 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         Zeros made by the key owner are no substitute either: the key owner knows their
         randomness. Hence a uniform :math:`r`, drawn by the sender.
         """
+        if obfuscator is not None:
+            obfuscator.check_key(self._pk)
+            return self._new(obfuscator.apply(list(self._c)))
         count = len(self._c)
         n, n2, cs = self._pk.n, self._pk.nsquare, self._c
         rs = [random_unit(n) for _ in range(count)]

@@ -78,6 +78,11 @@ def start_cmd(
         f"fedloom server listening on {url} (token: {settings.token_path}, store: "
         f"{settings.database_url.split('@')[-1]})"
     )
+    board_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(
+        f"board: http://{board_host}:{real_port}/board (log in: "
+        f"http://{board_host}:{real_port}/board/login?token={settings.token_path.read_text().strip()})"
+    )
     config = uvicorn.Config(fastapi_app, log_level=log_level.lower(), access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -251,6 +251,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         log.exception("request failed")
         return JSONResponse({"retcode": 500, "retmsg": f"{type(exc).__name__}: {exc}", "data": None})
 
+    from fedloom.server.board import make_board_router
+
+    app.include_router(make_board_router(settings, store, token))  # the web pages (/board)
     _job_routes(app, api)
     _data_routes(app, api)
     _model_routes(app, api)

@@ -1,7 +1,7 @@
 # fedloom developer entry points. Each target sets up .venv itself on a fresh machine.
 PY      ?= python3
 VENV    ?= .venv
-EXTRAS  ?= dev,nn,bert,server
+EXTRAS  ?= dev,nn,bert,server,ray
 comma   := ,
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))

@@ -139,6 +139,29 @@ def secureboost(
         typer.echo(f"{key:>16}: {report[key]}")
 
 
+@app.command("scale")
+def scale(
+    backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
+    workers: str = typer.Option("1,2", "--workers", help="Comma-separated worker counts."),
+    rows: int = typer.Option(5000, "--rows", help="Rows of the SecureBoost bench table."),
+    trees: int = typer.Option(2, "--trees", help="Trees per fit."),
+    key_size: int = typer.Option(1024, "--key-size", help="Paillier key bits."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: private)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """SecureBoost seconds per tree and speed-up per worker count, local or Ray backend."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from fedloom.bench.scale import run as run_scale
+
+    counts = [int(w) for w in workers.split(",") if w.strip()]
+    report = run_scale(backend, counts, rows=rows, trees=trees, key_size=key_size, address=address)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for r in report["results"]:
+        typer.echo(f"workers {r['workers']:>3}: {r['seconds_per_tree']:.3f} s/tree  speed-up {r['speedup']}")
+
+
 @app.command("hetero-nn")
 def hetero_nn(
     dataset: str = typer.Option("synth50k", "--dataset", help="synth50k (the SecureBoost benchmark's data)."),

@@ -5,7 +5,8 @@
   :func:`share` (a broadcast reused across calls);
 * :mod:`.crypto` — :func:`parallel_encrypt`, :func:`parallel_histograms`.
 
-The Ray backend (issue 16) will implement the same :class:`Executor`.
+* :mod:`.ray_backend` — :class:`~.ray_backend.RayExecutor` (issue 16), the same interface on Ray;
+* :mod:`.select` — :func:`~.select.select_executor` (backend by configuration, ``compute:``).
 """
 
 from fedloom.compute.crypto import parallel_encrypt, parallel_histograms

@@ -61,6 +61,7 @@ from fedloom.crypto.paillier.plain import PlainPrivateKey, PlainPublicKey, Plain
 from fedloom.crypto.paillier.vector import EncryptedVector
 
 V = TypeVar("V", bound=EncryptedVector | PlainVector)
+D = TypeVar("D")
 
 #: Below this many plaintexts encryption runs inline.
 PARALLEL_MIN_ENCRYPT = 1024
@@ -119,6 +120,13 @@ def _vector_from_wire(kind: Any, pk: Any, frac_bits: int, raw: bytes) -> Any:
     return kind(pk, _from_wire(raw, pk.ciphertext_bytes, kind is EncryptedVector), frac_bits)
 
 
+def _inline(ex: Executor, parts: int) -> bool:
+    """Run in the calling process: no work to cut, or one piece on this machine. A cluster
+    executor with one partition still gets one task (the work runs on the cluster, and a
+    1-worker cluster is timed like a 2-worker one by ``fedloom bench scale``)."""
+    return parts <= 0 or (parts == 1 and bool(getattr(ex, "trusted_local", False)))
+
+
 def _encrypt_chunk(task: tuple[tuple[Any, ...], list[int]]) -> bytes:
     spec, values = task
     key = _cached_key(spec)
@@ -173,7 +181,7 @@ def parallel_encrypt(
         raise CryptoError("parallel_encrypt takes integers in [0, n)", field="values")
     ex = default_executor() if executor is None else executor
     parts = min(ex.n_partitions, len(vals))
-    if parts <= 1 or len(vals) < PARALLEL_MIN_ENCRYPT:
+    if _inline(ex, parts) or len(vals) < PARALLEL_MIN_ENCRYPT:
         return key.encrypt_ints(vals)
     spec: tuple[Any, ...]
     if isinstance(key, PaillierPrivateKey) and getattr(ex, "trusted_local", False):
@@ -288,7 +296,7 @@ def parallel_histograms(
     plan = plan_blocks(b_node, n_bins, skip)  # validates n_bins, skip and the node's bins
     ex = default_executor() if executor is None else executor
     parts = min(ex.n_partitions, len(plan))
-    if parts <= 1 or count_additions(plan) < PARALLEL_MIN_ADDITIONS:
+    if _inline(ex, parts) or count_additions(plan) < PARALLEL_MIN_ADDITIONS:
         sub = enc if idx is None else enc[idx]
         return cast(V, column_histograms(sub, b_node, n_bins, skip, blocks=plan))
     nb = np.asarray(n_bins, dtype=np.int64).reshape(-1)
@@ -313,3 +321,155 @@ def parallel_histograms(
     out = [s for c in range(len(nb)) for s in per_column[c]]
     make: Any = type(enc)
     return cast(V, make(enc.public_key, out, enc.frac_bits))
+
+
+# -- encrypted dot products --------------------------------------------------------------------------------
+
+#: Below this many rows a dot product runs inline.
+PARALLEL_MIN_DOT_ROWS = 2048
+
+
+def _dot_task(task: tuple[Any, ...]) -> list[Any]:
+    enc, ks = task
+    if isinstance(enc, _WireVector):  # read in the process that made the task
+        enc = enc.vector
+    return cast(list[Any], enc.dot(ks).ciphertexts)
+
+
+def parallel_dot(
+    enc: D,
+    matrix: Any,
+    precision_bits: int | None = None,
+    executor: Executor | None = None,
+) -> D:
+    r"""``enc.dot(matrix, precision_bits)`` with its rows spread over a cluster executor.
+
+    :math:`[y_j] = \prod_i [a_i]^{X_{ij}} \bmod n^2` is a product over rows, so the rows are cut
+    into ``n_partitions`` contiguous chunks, each chunk's partial products computed in a task
+    (the chunk's ciphertexts travel as fixed-width words), and the partials multiplied in the
+    caller: the result is **identical**, ciphertext for ciphertext, to ``enc.dot``. The plaintext
+    matrix is encoded once in the caller (fixed point with ``precision_bits``), so every chunk
+    uses the same scale.
+
+    A :class:`~fedloom.compute.executor.LocalExecutor` (``trusted_local``) keeps the inline
+    ``enc.dot``: on one machine the crypto layer's own threads already spread the
+    exponentiations over the cores without copying the ciphertexts. Sparse matrices, the plain
+    debug cipher and fewer than :data:`PARALLEL_MIN_DOT_ROWS` rows run inline too.
+
+    Parameters
+    ----------
+    enc
+        ``[a]``, one ciphertext per row.
+    matrix
+        ``(len(enc), k)`` plaintext matrix (1-D: one column).
+    precision_bits
+        Fixed-point bits of float entries (default: :meth:`EncryptedVector.dot`'s).
+    executor
+        Where to run; default :func:`~fedloom.compute.executor.default_executor`.
+    """
+    from fedloom.crypto.paillier.vector import _matrix_to_ints, is_sparse_matrix
+
+    vec: Any = enc
+    kw = {} if precision_bits is None else {"precision_bits": precision_bits}
+    ex = default_executor() if executor is None else executor
+    if (
+        not isinstance(vec, EncryptedVector)
+        or is_sparse_matrix(matrix)
+        or getattr(ex, "trusted_local", False)
+        or len(vec) < PARALLEL_MIN_DOT_ROWS
+    ):
+        return cast(D, vec.dot(matrix, **kw))
+    mat = np.asarray(matrix)
+    if mat.ndim == 1:
+        mat = mat.reshape(-1, 1)
+    if mat.ndim != 2 or mat.shape[0] != len(vec) or mat.dtype.kind not in "biufO":
+        return cast(D, vec.dot(matrix, **kw))  # let the vector raise its own error
+    ks, extra = _matrix_to_ints(mat, precision_bits if precision_bits is not None else _dot_bits())
+    parts = min(ex.n_partitions, len(vec))
+    tasks = [(_WireVector(vec[a:b]), ks[a:b]) for a, b in _chunks(len(vec), parts) if b > a]
+    partials = ex.map(_dot_task, tasks)
+    n2 = vec.public_key.nsquare
+    out = [mpz(1)] * ks.shape[1]
+    for part in partials:
+        out = [x * mpz(y) % n2 for x, y in zip(out, part, strict=True)]
+    return cast(D, EncryptedVector(vec.public_key, out, vec.frac_bits + extra))
+
+
+def _dot_bits() -> int:
+    from fedloom.crypto.paillier.encoding import MUL_PRECISION_BITS
+
+    return int(MUL_PRECISION_BITS)
+
+
+# -- re-randomisation ---------------------------------------------------------------------------------
+
+#: Below this many ciphertexts re-randomisation stays in the calling process.
+PARALLEL_MIN_RERANDOMIZE = 4096
+
+
+def _rerandomize_task(task: tuple[Broadcast[Any], np.ndarray]) -> np.ndarray:
+    handle, words = task
+    pk = handle.get()
+    width = pk.ciphertext_bytes
+    block = EncryptedVector(pk, _from_wire(words.tobytes(), width, True), 0)
+    # The worker draws its own r_i (OS CSPRNG of its host): fresh and uniform, as in one process.
+    return np.frombuffer(_to_wire(block.rerandomize().ciphertexts, width), dtype=np.uint8)
+
+
+def parallel_rerandomize(vec: EncryptedVector, executor: Executor | None = None) -> EncryptedVector:
+    r""":meth:`EncryptedVector.rerandomize` (:math:`c_i \cdot r_i^n \bmod n^2`, :math:`r_i`
+    uniform in :math:`\mathbb{Z}_n^*`) with the vector cut into ``n_partitions`` contiguous blocks,
+    one task each.
+
+    The public key is broadcast once; each block travels as fixed-width big-endian words
+    (``uint8``) and comes back the same way. Each worker draws its own :math:`r_i` from its
+    host's OS CSPRNG, so the result has exactly the distribution of the single-process call
+    (a fresh uniform :math:`n`-th residue per ciphertext) and decrypts to the same values. Short
+    vectors (below :data:`PARALLEL_MIN_RERANDOMIZE`) and an inline executor run in the calling
+    process.
+    """
+    ex = default_executor() if executor is None else executor
+    if len(vec) < max(PARALLEL_MIN_RERANDOMIZE, 2) or (
+        ex.n_partitions <= 1 and getattr(ex, "trusted_local", False)
+    ):
+        return vec.rerandomize()
+    pk = vec.public_key
+    width = pk.ciphertext_bytes
+    words = np.frombuffer(_to_wire(vec.ciphertexts, width), dtype=np.uint8)
+    handle = ex.broadcast(pk)
+    try:
+        parts = ex.map(
+            _rerandomize_task,
+            [
+                (handle, words[a * width : b * width])
+                for a, b in _chunks(len(vec), min(ex.n_partitions, len(vec)))
+            ],
+        )
+    finally:
+        ex.release(handle)
+    out: list[Any] = []
+    for part in parts:
+        out.extend(_from_wire(part.tobytes(), width, True))
+    return EncryptedVector(pk, out, vec.frac_bits)
+
+
+def _offload_rerandomize(vec: EncryptedVector) -> EncryptedVector | None:
+    """The crypto layer's hook (:data:`fedloom.crypto.paillier.vector.rerandomize_offload`):
+    long vectors go to a **cluster** executor; on one machine the crypto layer's own threads
+    already spread the exponentiations (GIL released) without copying ciphertexts, so a
+    :class:`~fedloom.compute.executor.LocalExecutor` keeps the in-process path (``None``)."""
+    if len(vec) < PARALLEL_MIN_RERANDOMIZE:
+        return None
+    ex = default_executor()
+    if getattr(ex, "trusted_local", False):
+        return None
+    return parallel_rerandomize(vec, ex)
+
+
+def _install_hooks() -> None:
+    from fedloom.crypto.paillier import vector as _vector
+
+    _vector.rerandomize_offload = _offload_rerandomize
+
+
+_install_hooks()

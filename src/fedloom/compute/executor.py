@@ -425,7 +425,8 @@ _default_lock = threading.Lock()
 
 
 def default_executor() -> Executor:
-    """This process' executor: ``FEDLOOM_WORKERS`` workers (default ``os.cpu_count()``).
+    """This process' executor: ``FEDLOOM_WORKERS`` workers (default ``os.cpu_count()``), or the
+    backend configured in ``FEDLOOM_COMPUTE`` (:mod:`fedloom.compute.select`).
 
     Inline inside a worker process (no nested pools). Made on first use; a forked child makes
     its own.
@@ -441,6 +442,13 @@ def default_executor() -> Executor:
             return _default[1]
         if _IN_WORKER:
             workers = 1
+        elif os.environ.get("FEDLOOM_COMPUTE", "").strip():
+            # A configured backend (job_parameters.common.compute; see fedloom.compute.select).
+            from fedloom.compute.select import from_env
+
+            configured = from_env(os.environ["FEDLOOM_COMPUTE"])
+            _default = (os.getpid(), configured)
+            return configured
         else:
             text = os.environ.get(WORKERS_ENV, "").strip()
             try:

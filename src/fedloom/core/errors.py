@@ -12,7 +12,8 @@
     ├── CryptoError              a cryptographic operation cannot be carried out
     │   ├── KeyMismatchError     ciphertexts under different keys were combined
     │   └── DecryptionOverflowError  a decrypted value left the encodable range
-    └── ServerError              the job server answered a request with a nonzero retcode
+    ├── ServerError              the job server answered a request with a nonzero retcode
+    └── ComputeError             a compute backend lost a task (a worker or node died, timed out)
 
 Every error renders as one line a user can act on, e.g.
 ``[guest:9999 / hetero_lr_0] field 'penalty': must be one of L1, L2. Got 'L3'.``
@@ -152,6 +153,15 @@ class ServerError(FedloomError):
         return (ServerError, (self.retcode, self.retmsg))
 
 
+class ComputeError(FedloomError):
+    """A compute backend (:mod:`fedloom.compute`) could not finish a stage's tasks.
+
+    Raised when a worker or node died and the backend's retries were used up, or the stage ran
+    past its timeout; ``field`` names the stage (the task function). A task's own exception is
+    re-raised as itself, never wrapped in this.
+    """
+
+
 #: Process exit code of the CLI for each error class (most specific class wins).
 EXIT_CODES: dict[type[FedloomError], int] = {
     FedloomError: 1,
@@ -165,6 +175,7 @@ EXIT_CODES: dict[type[FedloomError], int] = {
     KeyMismatchError: 8,
     DecryptionOverflowError: 9,
     ServerError: 10,
+    ComputeError: 11,
 }
 
 

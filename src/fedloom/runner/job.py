@@ -57,6 +57,7 @@ from fedloom.components.base import (
     read_json,
     split_model_files,
 )
+from fedloom.compute.select import configure_process, party_compute
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, FedloomError
 from fedloom.core.roles import PartyId
@@ -353,6 +354,8 @@ def run_party(
     party = ctx.party
     job = load_job(conf, dsl, registry())
     index = job.party_index(party)
+    # This party's compute backend (job_parameters ... compute; fedloom.compute.select).
+    configure_process(party_compute(job.conf.job_parameters, party.role, index))
     data_path = Path(data_dir) if data_dir else default_data_dir()
     jdir = Path(job_dir) if job_dir else None
     mdir = Path(model_job_dir) if model_job_dir else None

@@ -71,6 +71,10 @@ if TYPE_CHECKING:
 
 #: Minimum length before an exponentiation-based operation is split over workers.
 PARALLEL_MIN_POWMOD = 64
+#: Set by :mod:`fedloom.compute.crypto` (the layer above; crypto never imports it): a function
+#: that re-randomises a long vector on the party's cluster executor, or returns ``None`` to keep
+#: the in-process path. Same distribution, same plaintexts either way (issue 16).
+rerandomize_offload: Callable[[EncryptedVector], EncryptedVector | None] | None = None
 #: Minimum length before batch inversion is split over workers.
 PARALLEL_MIN_INVERT = 1024
 #: Largest |multiplier| handled by the bucket method in int64 (beyond it: one powmod per term).
@@ -472,6 +476,10 @@ class EncryptedVector(ResidueVector["PaillierPublicKey"]):
         if obfuscator is not None:
             obfuscator.check_key(self._pk)
             return self._new(obfuscator.apply(list(self._c)))
+        if rerandomize_offload is not None and not parallel.in_worker():
+            offloaded = rerandomize_offload(self)
+            if offloaded is not None:
+                return offloaded
         count = len(self._c)
         n, n2, cs = self._pk.n, self._pk.nsquare, self._c
         rs = [random_unit(n) for _ in range(count)]

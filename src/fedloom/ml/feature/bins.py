@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -377,4 +377,120 @@ def bin_matrix(bins: Sequence[ColumnBins], features: NDArray[np.floating]) -> ND
         others = list(range(x.shape[1]))
     for c in others:
         out[:, c] = bins[c].index(x[:, c])
+    return out
+
+
+def rechunk(blocks: Iterable[NDArray[np.floating]], rows: int) -> Iterator[NDArray[np.float64]]:
+    """The rows of ``blocks`` (dense ``(n_i, n_cols)`` matrices, in order) again, cut into pieces of
+    exactly ``rows`` rows (the last shorter). Holds at most one piece plus one block in memory."""
+    pending: list[NDArray[np.float64]] = []
+    held = 0
+    for block in blocks:
+        b = _dense(block)
+        while len(b):
+            take = min(rows - held, len(b))
+            pending.append(b[:take])
+            held += take
+            b = b[take:]
+            if held == rows:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, held = [], 0
+    if held:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def fit_bins_blocks(
+    blocks: Iterable[NDArray[np.floating]],
+    names: Sequence[str],
+    *,
+    method: Literal["quantile", "bucket"],
+    bin_num: int,
+    categorical: Collection[str] = (),
+    error: float = 0.001,
+    compress_thres: int = 10_000,
+    head_size: int = 10_000,
+) -> list[ColumnBins]:
+    """:func:`fit_bins` over a table read block by block (e.g. Parquet row groups,
+    :meth:`fedloom.data.storage.TableStore.iter_blocks`), never holding the whole table.
+
+    Streaming algorithm: the blocks are re-cut into pieces of exactly ``head_size`` rows
+    (:func:`rechunk`), and each piece is handled as :func:`fit_bins` handles its own ``head_size``
+    blocks: one sort per piece, folded into each column's :class:`QuantileSummary`; per column the
+    running maximum, minimum, count of non-NaN values and (categorical columns) the set of
+    distinct values are kept. Because the summaries see the same pieces in the same order as in
+    one piece, the split points are **identical** to ``fit_bins`` of the concatenated blocks,
+    whatever the block sizes (and so within the same certified rank bound,
+    ``<= floor(error · n)``). Memory: one piece, one block, the summaries
+    (``O(1/error · log(error · n))`` entries per column) and the categories.
+
+    Raises
+    ------
+    ConfigError, DataError
+        As :func:`fit_bins` (a block with the wrong column count: ``field='features'``).
+    """
+    names = list(names)
+    if not all(isinstance(n, str) for n in names):
+        raise DataError(f"need one string name per column. Got {names!r}.", field="names")
+    if method not in ("quantile", "bucket"):
+        raise ConfigError(f"must be one of 'quantile', 'bucket'. Got {method!r}.", field="method")
+    if isinstance(bin_num, bool) or not isinstance(bin_num, int | np.integer) or bin_num < 1:
+        raise ConfigError(f"must be an int >= 1. Got {bin_num!r}.", field="bin_num")
+    unknown = [c for c in categorical if c not in names]
+    if unknown:
+        raise ConfigError(f"not a column of the features: {unknown!r}", field="categorical")
+    QuantileSummary(error, compress_thres, head_size)
+    n_cols = len(names)
+    cat_names = set(categorical)
+    is_cat = np.array([n in cat_names for n in names], bool)
+    numeric_cols = np.flatnonzero(~is_cat)
+    summaries = [QuantileSummary(error, compress_thres, head_size) for _ in numeric_cols]
+    col_min = np.full(n_cols, np.nan)
+    col_max = np.full(n_cols, np.nan)
+    n_valid = np.zeros(n_cols, np.int64)
+    n_rows = 0
+    cats: dict[int, set[float]] = {int(c): set() for c in np.flatnonzero(is_cat)}
+    for piece in rechunk(blocks, head_size):
+        if piece.shape[1] != n_cols:
+            raise DataError(f"a block has {piece.shape[1]} columns for {n_cols} names", field="features")
+        bad = np.flatnonzero(np.isinf(piece).any(axis=0))
+        if len(bad):
+            raise DataError("column holds ±inf; binning takes finite values and NaN", field=names[bad[0]])
+        nan = np.isnan(piece)
+        n_rows += len(piece)
+        n_valid += len(piece) - nan.sum(axis=0)
+        col_min = np.fmin(col_min, np.fmin.reduce(piece, axis=0))
+        col_max = np.fmax(col_max, np.fmax.reduce(piece, axis=0))
+        for c, seen in cats.items():
+            seen.update(np.unique(piece[~nan[:, c], c]).tolist())
+        if method == "quantile" and len(numeric_cols):
+            # As _quantile_splits: one sort per piece, NaN last, fold each column's finite prefix.
+            sub = piece if len(numeric_cols) == n_cols else piece[:, numeric_cols]
+            rows = np.sort(np.ascontiguousarray(sub.T), axis=1)
+            valid = len(piece) - nan[:, numeric_cols].sum(axis=0)
+            for j, summary in enumerate(summaries):
+                summary._fold_sorted(rows[j, : valid[j]])
+    splits: dict[int, tuple[float, ...]] = {}
+    if method == "bucket":
+        ks = np.arange(1, bin_num + 1, dtype=np.float64)
+        for c in numeric_cols.tolist():
+            if n_valid[c] == 0:
+                continue
+            lo, hi = float(col_min[c]), float(col_max[c])
+            pts = np.unique(lo + (hi - lo) * ks / bin_num)
+            splits[int(c)] = (*(float(p) for p in pts[pts < hi]), hi)
+    else:
+        qs = np.arange(1, bin_num + 1, dtype=np.float64) / bin_num
+        for c, summary in zip(numeric_cols.tolist(), summaries, strict=True):
+            if n_valid[c] == 0:
+                continue
+            hi = float(col_max[c])
+            pts = np.unique(summary.query(qs))
+            splits[int(c)] = (*(float(p) for p in pts[pts < hi]), hi)
+    out = []
+    for c, name in enumerate(names):
+        missing = bool(n_valid[c] < n_rows)
+        if is_cat[c]:
+            out.append(ColumnBins(name, (), tuple(sorted(cats[c])), missing))
+        else:
+            out.append(ColumnBins(name, splits.get(c, ()), None, missing))
     return out

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fedloom.compute.psi import dh_hash, dh_power
 from fedloom.crypto.modp import DhKey, ModpGroup, group_for
 from fedloom.protocols.psi.common import CommutativeGuest, CommutativeHost, CommutativePsi
 from fedloom.protocols.psi.messages import DH_DOUBLE_VALUES, DH_GUEST_VALUES, DH_HOST_VALUES
@@ -67,10 +68,11 @@ class _DhPsi(CommutativePsi):
         return DhKey(self.group)
 
     def _hash(self, key: DhKey, ids: Sequence[str]) -> list[Any]:
-        return self.group.hash_ids(ids, self.hash_method, self.salt)
+        # Large inputs go block-wise through the party's executor (issue 16); same values.
+        return dh_hash(self.group, ids, self.hash_method, self.salt)
 
     def _encrypt(self, key: DhKey, values: list[Any]) -> list[Any]:
-        return key.encrypt(values)
+        return dh_power(key, values)
 
     def _to_array(self, values: list[Any]) -> np.ndarray:
         return self.group.to_array(values)

@@ -40,6 +40,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from fedloom.compute.psi import ecdh_hash, ecdh_multiply
 from fedloom.crypto.ecdh import POINT_BYTES, EcdhKey, array_to_points, hash_ids, points_to_array
 from fedloom.protocols.psi.common import JOIN_BYTES, CommutativeGuest, CommutativeHost, CommutativePsi
 from fedloom.protocols.psi.common import random_permutation as _permutation
@@ -66,10 +67,11 @@ class _EcdhPsi(CommutativePsi):
         return EcdhKey(self.curve)
 
     def _hash(self, key: EcdhKey, ids: Sequence[str]) -> list[bytes]:
-        return self._points(key, ids)
+        # Large inputs go block-wise through the party's executor (issue 16); same points.
+        return ecdh_hash(key.curve, ids, self.hash_method, self.salt)
 
     def _encrypt(self, key: EcdhKey, values: list[bytes]) -> list[bytes]:
-        return key.multiply(values)
+        return ecdh_multiply(key, values)
 
     def _to_array(self, values: list[bytes]) -> np.ndarray:
         return points_to_array(values)

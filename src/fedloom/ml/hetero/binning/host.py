@@ -11,10 +11,10 @@ import logging
 
 import numpy as np
 
+from fedloom.compute import parallel_histograms
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, MessageError
 from fedloom.crypto.paillier import Packer
-from fedloom.crypto.paillier.histogram import column_histograms
 from fedloom.crypto.paillier.packing import capacity_bits
 from fedloom.data.frame import Frame
 from fedloom.ml.feature.optimal import merge_bins
@@ -107,7 +107,8 @@ class HeteroBinningHost(BinningRole):
             counts = [np.bincount(local.index[:, j], minlength=int(n_bins[j])) for j in range(len(names))]
             # The most frequent bin (sparse data: the zero bin) is derived by the guest from its totals.
             derived = np.asarray([int(np.argmax(c)) for c in counts], dtype=np.int64)
-            sums = column_histograms(enc, local.index, n_bins, derived)
+            # Over the party's configured executor (fedloom.compute): identical sums, any backend.
+            sums = parallel_histograms(enc, local.index, n_bins, None, skip=derived)
         with clock.phase("pack"):
             n_slots = cap // setup.sum_bits
             packed = Packer(setup.sum_bits, n_slots).pack_encrypted(sums).rerandomize()

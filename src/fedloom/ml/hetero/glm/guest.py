@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedloom.compute.crypto import parallel_dot
 from fedloom.context import Context
 from fedloom.core.errors import DataError
 from fedloom.data.frame import Frame, append_column
@@ -335,7 +336,7 @@ class GLMGuest(GLMParty):
         assert total is not None
         enc_z = (total + z).rerandomize()  # the hosts must not recognise their own ciphertexts
         bctx.send(msg.HVP_RESIDUAL, enc_z)
-        pieces = [enc_z.dot(xs, precision_bits=p.precision_bits)] if m else []
+        pieces = [parallel_dot(enc_z, xs, p.precision_bits)] if m else []
         if run.has_b:
             pieces.append(enc_z.sum())
         return self._open_hvp(bctx, t, pieces[0].concat(pieces), len(rows))
@@ -369,7 +370,7 @@ class GLMGuest(GLMParty):
         """
         fam, m = self.family, run.m
         cols = append_column(batch.x, batch.part) if fam.quadratic else batch.x  # sparse x: non-zeros only
-        dots = d.dot(cols, precision_bits=run.p.precision_bits) if cols.shape[1] else None
+        dots = parallel_dot(d, cols, run.p.precision_bits) if cols.shape[1] else None
         d_sum = d.sum() if (run.has_b or not fam.quadratic) else None
         pieces = [dots[:m]] if m and dots is not None else []
         if run.has_b and d_sum is not None:

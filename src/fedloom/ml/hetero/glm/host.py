@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fedloom.compute.crypto import parallel_dot
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.data.frame import Frame, append_column
@@ -202,7 +203,7 @@ class GLMHost(GLMParty):
         # 3. [d] from the guest; 4. our gradient [X_hᵀd], masked and re-randomised, to the arbiter
         d = msg.expect_cipher(bctx.recv(msg.RESIDUAL), pk, n_b, "residual", str(bctx.guest))
         cols = append_column(xb, f) if fam.quadratic and not single else xb  # sparse xb: non-zeros only
-        dots = d.dot(cols, precision_bits=p.precision_bits)
+        dots = parallel_dot(d, cols, p.precision_bits)
         masked, masks = self._masked_gradient(t.masker, d, dots[:m])
         bctx.send(msg.MASKED_GRADIENT, masked)
         if not early_loss:  # 6. our loss terms, which need [d] (several hosts) or [y] (Poisson)
@@ -228,7 +229,7 @@ class GLMHost(GLMParty):
         forward = self.family.host_forward(np.asarray(xs @ s).reshape(-1))
         bctx.send(msg.HVP_FORWARD, run.pk.encrypt(forward, HVP_FRAC_BITS))
         z = msg.expect_cipher(bctx.recv(msg.HVP_RESIDUAL), run.pk, len(rows), "hvp_residual", guest)
-        return self._open_hvp(bctx, t, z.dot(xs, precision_bits=p.precision_bits), len(rows))
+        return self._open_hvp(bctx, t, parallel_dot(z, xs, p.precision_bits), len(rows))
 
     def _masked_gradient(self, masker: msg.Masker, d: Vector, grad: Vector) -> tuple[Vector, list[int]]:
         """``[X_hᵀd + m]``, re-randomised (:meth:`.messages.Masker.mask`), and the masks.
@@ -245,7 +246,7 @@ class GLMHost(GLMParty):
             term = dots[m : m + 1]
         else:
             assert run.enc_label is not None
-            term = run.enc_label[rows].dot(wx, precision_bits=run.p.precision_bits)
+            term = parallel_dot(run.enc_label[rows], wx, run.p.precision_bits)
         pen = run.pk.encrypt(np.array([penalty]))
         return term.concat([term, pen]).obfuscate()
 

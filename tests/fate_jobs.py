@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from fedloom.data import TableStore
@@ -27,9 +28,47 @@ FATE = Path(
     )
 )
 DSL_V2 = FATE / "dsl_v2"
+#: FATE's example tables (``<name>_hetero_guest.csv`` ...).
+FATE_DATA = FATE / "data"
 FEDLOOM = str(Path(sys.executable).parent / "fedloom")
 #: FATE's vertically split breast tables (guest with the label, host).
 BREAST_HETERO = ("breast_hetero_guest", "breast_hetero_host")
+
+
+def hetero_tables(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """FATE's guest and host tables ``name`` joined on id, the host's rows in the guest's order.
+
+    Parameters
+    ----------
+    name : str
+        The data set (``"breast"``, ``"default_credit"``).
+
+    Returns
+    -------
+    tuple
+        ``(ids, guest x, host x, y, guest names, host names)``; the features as float64.
+    """
+    import pandas as pd
+
+    g = pd.read_csv(FATE_DATA / f"{name}_hetero_guest.csv")
+    h = pd.read_csv(FATE_DATA / f"{name}_hetero_host.csv").set_index("id").loc[g["id"]].reset_index()
+    gnames, hnames = list(g.columns.drop(["id", "y"])), list(h.columns.drop("id"))
+    return (
+        g["id"].astype(str).to_numpy(),
+        g[gnames].to_numpy(dtype=np.float64),
+        h[hnames].to_numpy(dtype=np.float64),
+        g["y"].to_numpy(),
+        gnames,
+        hnames,
+    )
+
+
+def stratified_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of a 70/30 split stratified on ``y`` with seed 42: ``(train, test)``."""
+    from sklearn.model_selection import train_test_split
+
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=42)
+    return tr, te
 
 
 def data_folder(tmp_path_factory: pytest.TempPathFactory, names: Iterable[str]) -> Path:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
 import pytest
+from tests.cli.bench_cli_helpers import assert_one_line_config_error, run_bench_json
 
 from fedloom.bench import binning
-from fedloom.cli import main
-from fedloom.core.errors import ConfigError, exit_code
-
-CONFIG_EXIT = exit_code(ConfigError("x"))
-
-
-def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["fedloom", "bench", "binning", *argv])
-    main()
 
 
 @pytest.mark.parametrize(
@@ -37,14 +26,7 @@ def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_arguments_are_one_line_config_errors_before_any_party_starts(
     argv: list[str], field: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Execute
-    with pytest.raises(SystemExit) as info:
-        _cli(argv, monkeypatch)
-    # Assert
-    assert info.value.code == CONFIG_EXIT
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"field '{field}'" in err and "binning benchmark" in err
+    assert_one_line_config_error("binning", argv, field, monkeypatch, capsys)
 
 
 def test_each_party_builds_its_own_columns_and_the_guest_label_from_both_sides() -> None:
@@ -93,11 +75,7 @@ def test_a_tiny_run_between_two_processes_reports_the_work_and_the_time(
     shape = ["--rows", "300", "--guest-features", "2", "--host-features", "3"]
     argv = [*shape, "--cipher", cipher, "--classes", str(classes), "--json"]
     # Execute
-    try:
-        _cli(argv, monkeypatch)
-    except SystemExit as exc:  # a successful command may end with exit code 0
-        assert exc.code in (0, None)
-    report = json.loads(capsys.readouterr().out)
+    report = run_bench_json("binning", argv, monkeypatch, capsys)
     # Assert: the shape echoed, the whole job done, the work counted as the protocol says
     assert (report["rows"], report["guest_features"], report["host_features"]) == (300, 2, 3)
     assert (report["bin_num"], report["method"], report["key_size"], report["classes"]) == (

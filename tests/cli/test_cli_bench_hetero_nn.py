@@ -3,24 +3,13 @@ two-process run."""
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from tests.cli.bench_cli_helpers import assert_one_line_config_error, run_bench_json
 
 from fedloom.bench import hetero_nn as bench
 from fedloom.bench import secureboost
-from fedloom.cli import main
-from fedloom.core.errors import ConfigError, exit_code
-
-CONFIG_EXIT = exit_code(ConfigError("x"))
-
-
-def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["fedloom", "bench", "hetero-nn", *argv])
-    main()
 
 
 @pytest.mark.parametrize(
@@ -37,14 +26,7 @@ def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_arguments_are_one_line_config_errors_before_any_party_starts(
     argv: list[str], field: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Execute
-    with pytest.raises(SystemExit) as info:
-        _cli(argv, monkeypatch)
-    # Assert
-    assert info.value.code == CONFIG_EXIT
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"field '{field}'" in err and "hetero-nn benchmark" in err
+    assert_one_line_config_error("hetero-nn", argv, field, monkeypatch, capsys)
 
 
 def test_the_parties_get_the_secureboost_benchmarks_columns_and_split() -> None:
@@ -103,11 +85,7 @@ def test_a_tiny_run_between_two_processes_reports_time_auc_and_the_centralised_n
     # keeps it short on a shared machine (Paillier runs in the FATE job and quality tests)
     argv = ["--rows", "1000", "--epochs", "2", "--batch-size", "64", "--cipher", "plain", "--json"]
     # Execute
-    try:
-        _cli(argv, monkeypatch)
-    except SystemExit as exc:  # a successful command may end with exit code 0
-        assert exc.code in (0, None)
-    report = json.loads(capsys.readouterr().out)
+    report = run_bench_json("hetero-nn", argv, monkeypatch, capsys)
     # Assert
     assert (report["rows"], report["train_rows"], report["epochs"]) == (1000, 700, 2)
     assert report["cipher"] == "plain" and report["batch_size"] == 64

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import numpy as np
 import pytest
+from tests.cli.bench_cli_helpers import assert_one_line_config_error, run_bench_json
 
 from fedloom.bench import secureboost as bench
-from fedloom.cli import main
-from fedloom.core.errors import ConfigError, exit_code
-
-CONFIG_EXIT = exit_code(ConfigError("x"))
-
-
-def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["fedloom", "bench", "secureboost", *argv])
-    main()
 
 
 @pytest.mark.parametrize(
@@ -36,14 +25,7 @@ def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_arguments_are_one_line_config_errors_before_any_party_starts(
     argv: list[str], field: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Execute
-    with pytest.raises(SystemExit) as info:
-        _cli(argv, monkeypatch)
-    # Assert
-    assert info.value.code == CONFIG_EXIT
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"field '{field}'" in err and "secureboost benchmark" in err
+    assert_one_line_config_error("secureboost", argv, field, monkeypatch, capsys)
 
 
 def test_the_data_is_split_stratified_and_standardised_with_the_train_part() -> None:
@@ -72,11 +54,7 @@ def test_a_tiny_run_between_two_processes_reports_time_auc_and_xgboost(
     # Prepare: 1,000 rows (700 train), 2 trees of depth 2, Paillier 1024, over the CLI
     argv = ["--rows", "1000", "--trees", "2", "--depth", "2", "--workers", "1", "--json"]
     # Execute
-    try:
-        _cli(argv, monkeypatch)
-    except SystemExit as exc:  # a successful command may end with exit code 0
-        assert exc.code in (0, None)
-    report = json.loads(capsys.readouterr().out)
+    report = run_bench_json("secureboost", argv, monkeypatch, capsys)
     # Assert
     assert (report["rows"], report["train_rows"], report["trees"], report["depth"]) == (1000, 700, 2, 2)
     assert report["key_size"] == 1024 and report["cipher"] == "paillier" and report["bin_num"] == 32

@@ -61,7 +61,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fedloom.bench.common import PaillierKeySize, party_rows, print_report
+from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.validation import validate
@@ -290,21 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cipher", choices=("paillier", "plain"), default="paillier")
     parser.add_argument("--workers", type=int, default=None, help="crypto threads per party")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    report = run(
-        args.rows,
-        args.guest_features,
-        args.host_features,
-        args.bin_num,
-        args.method,
-        args.key_size,
-        args.classes,
-        args.cipher,
-        workers=args.workers,
-        seed=args.seed,
-    )
-    return print_report(report, args.json)
+    return run_command_line(parser, argv, run)
 
 
 if __name__ == "__main__":

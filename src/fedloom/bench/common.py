@@ -1,15 +1,17 @@
-"""What the benchmarks share: the Paillier key-size rule, per-party report rows, the JSON printer."""
+"""What the benchmarks share: the Paillier key-size rule, per-party report rows, the JSON printer,
+the command-line tail of a benchmark's ``main``."""
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fedloom.core.validation import rule
 from fedloom.crypto.paillier.keys import MAX_KEY_SIZE, MIN_KEY_SIZE
 
-__all__ = ["PaillierKeySize", "party_rows", "print_report"]
+__all__ = ["PaillierKeySize", "party_rows", "print_report", "run_command_line"]
 
 
 def _even_key_size(value: object) -> bool:
@@ -41,3 +43,28 @@ def print_report(report: Mapping[str, Any], as_json: bool) -> int:
         for key, value in report.items():
             print(f"{key:>14}: {value}")
     return 0
+
+
+def run_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, run: Callable[..., Mapping[str, Any]]
+) -> int:
+    """Add ``--json`` to ``parser``, parse ``argv``, run the benchmark and print its report.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The benchmark's options; each one's ``dest`` is the name of a parameter of ``run``.
+    argv : sequence of str or None
+        The arguments (``None``: ``sys.argv[1:]``).
+    run : callable
+        The benchmark, called with every option but ``--json`` by keyword.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    options = vars(parser.parse_args(argv))
+    as_json = options.pop("json")
+    return print_report(run(**options), as_json)

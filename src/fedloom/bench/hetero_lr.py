@@ -51,7 +51,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 
-from fedloom.bench.common import PaillierKeySize, party_rows, print_report
+from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.errors import ConfigError
@@ -359,19 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=SPARSE_ROWS, help="sparse: rows (70%% train)")
     parser.add_argument("--features", type=int, default=SPARSE_FEATURES, help="sparse: host columns")
     parser.add_argument("--density", type=float, default=SPARSE_DENSITY, help="sparse: non-zero fraction")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    report = run(
-        args.dataset,
-        args.epochs,
-        args.key_size,
-        workers=args.workers,
-        obfuscators=args.obfuscators,
-        rows=args.rows,
-        features=args.features,
-        density=args.density,
-    )
-    return print_report(report, args.json)
+    return run_command_line(parser, argv, run)
 
 
 if __name__ == "__main__":

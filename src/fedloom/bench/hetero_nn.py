@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fedloom.bench.common import PaillierKeySize, party_rows, print_report
+from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
 from fedloom.bench.secureboost import FEATURES, GUEST_COLUMNS, SYNTH_ROWS, load
 from fedloom.context import Context
 from fedloom.core import PartyId
@@ -380,17 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-size", type=int, default=1024, help="Paillier key bits")
     parser.add_argument("--cipher", choices=("paillier", "plain"), default="paillier")
     parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    report = run(
-        args.dataset,
-        args.epochs,
-        args.key_size,
-        rows=args.rows,
-        cipher=args.cipher,
-        batch_size=args.batch_size,
-    )
-    return print_report(report, args.json)
+    return run_command_line(parser, argv, run)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fedloom.bench.common import PaillierKeySize, party_rows, print_report
+from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.validation import validate
@@ -370,19 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cipher", choices=("paillier", "plain"), default="paillier")
     parser.add_argument("--bin-num", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="worker processes per party")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    report = run(
-        args.dataset,
-        args.trees,
-        args.depth,
-        args.key_size,
-        rows=args.rows,
-        cipher=args.cipher,
-        bin_num=args.bin_num,
-        workers=args.workers,
-    )
-    return print_report(report, args.json)
+    return run_command_line(parser, argv, run)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,12 @@ training rows to keep the test short (the protocol, noise included, is the same)
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from tests.fate_jobs import FATE_DATA, hetero_tables, stratified_split
 
 from fedloom.core.roles import PartyId
 from fedloom.data.frame import Frame
@@ -37,14 +34,6 @@ from fedloom.testing import run_parties
 hnn = pytest.importorskip("fedloom.ml.hetero.nn")
 torch = pytest.importorskip("torch")
 
-DATA = (
-    Path(
-        os.environ.get(
-            "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[4] / "shared" / "fate_examples")
-        )
-    )
-    / "data"
-)
 GUEST = PartyId.parse("guest:9999")
 HOST = PartyId.parse("host:10000")
 BOTTOM, INTERACTIVE = 4, 4
@@ -52,22 +41,7 @@ LR, INTERACTIVE_LR = 0.01, 0.05
 #: (epochs, batch rows) per data set: enough steps for both networks to settle.
 SETTINGS = {"breast": (5, 32), "default_credit": (5, 128)}
 
-pytestmark = [pytest.mark.skipif(not DATA.is_dir(), reason="FATE data not present"), pytest.mark.slow]
-
-
-def joined(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
-    """``(ids, guest x, host x, y, guest names, host names)``: the host's rows in the guest's order."""
-    g = pd.read_csv(DATA / f"{name}_hetero_guest.csv")
-    h = pd.read_csv(DATA / f"{name}_hetero_host.csv").set_index("id").loc[g["id"]].reset_index()
-    gnames, hnames = list(g.columns.drop(["id", "y"])), list(h.columns.drop("id"))
-    return (
-        g["id"].astype(str).to_numpy(),
-        g[gnames].to_numpy(dtype=np.float64),
-        h[hnames].to_numpy(dtype=np.float64),
-        g["y"].to_numpy(),
-        gnames,
-        hnames,
-    )
+pytestmark = [pytest.mark.skipif(not FATE_DATA.is_dir(), reason="FATE data not present"), pytest.mark.slow]
 
 
 def conf(role: str, width: int, epochs: int, batch: int, cipher: str) -> dict[str, Any]:
@@ -143,8 +117,8 @@ def centralised_auc(xg: np.ndarray, xh: np.ndarray, y: np.ndarray, tr: np.ndarra
 
 def federated_auc(name: str, cipher: str) -> tuple[float, float]:
     """Test AUC of the hetero NN (guest and host in memory) and of the centralised network."""
-    ids, gx, hx, y, gnames, hnames = joined(name)
-    tr, te = train_test_split(np.arange(len(ids)), test_size=0.3, stratify=y, random_state=42)
+    ids, gx, hx, y, gnames, hnames = hetero_tables(name)
+    tr, te = stratified_split(y)
     epochs, batch = SETTINGS[name]
     gp = hnn.HeteroNNParams.from_dict(conf("guest", gx.shape[1], epochs, batch, cipher))
     hp = hnn.HeteroNNParams.from_dict(conf("host", hx.shape[1], epochs, batch, cipher))

@@ -15,15 +15,12 @@ cipher on default_credit's 21,000 training rows to keep the test short (the prot
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from tests.fate_jobs import FATE_DATA, hetero_tables, stratified_split
 
 from fedloom.core.roles import PartyId
 from fedloom.data.frame import Frame
@@ -32,29 +29,17 @@ from fedloom.testing import run_parties
 sb = pytest.importorskip("fedloom.ml.hetero.secureboost")
 xgboost = pytest.importorskip("xgboost")
 
-DATA = (
-    Path(
-        os.environ.get(
-            "FEDLOOM_FATE_EXAMPLES", str(Path(__file__).resolve().parents[4] / "shared" / "fate_examples")
-        )
-    )
-    / "data"
-)
 GUEST = PartyId.parse("guest:9999")
 HOST = PartyId.parse("host:10000")
 TREES, DEPTH, ETA, LAMBDA, BINS = 10, 3, 0.3, 0.1, 32
 
-pytestmark = [pytest.mark.skipif(not DATA.is_dir(), reason="FATE data not present"), pytest.mark.slow]
+pytestmark = [pytest.mark.skipif(not FATE_DATA.is_dir(), reason="FATE data not present"), pytest.mark.slow]
 
 
 def federated_auc(name: str, cipher: str) -> tuple[float, float]:
     """Test AUC of SecureBoost (guest and host in memory) and of XGBoost ``hist``, same split."""
-    g = pd.read_csv(DATA / f"{name}_hetero_guest.csv")
-    h = pd.read_csv(DATA / f"{name}_hetero_host.csv").set_index("id").loc[g["id"]].reset_index()
-    gx, hx = g.drop(columns=["id", "y"]).to_numpy(), h.drop(columns=["id"]).to_numpy()
-    gnames, hnames = list(g.columns.drop(["id", "y"])), list(h.columns.drop("id"))
-    y, ids = g["y"].to_numpy(), g["id"].astype(str).to_numpy()
-    tr, te = train_test_split(np.arange(len(g)), test_size=0.3, stratify=y, random_state=42)
+    ids, gx, hx, y, gnames, hnames = hetero_tables(name)
+    tr, te = stratified_split(y)
 
     params = sb.HeteroSecureBoostParams.from_dict(
         {

@@ -17,13 +17,15 @@ Field types for FATE's habits:
   when switched on (``need_cv``, ``run_cache``).
 
 Blocks more than one algorithm reads: :class:`EncryptParam` (``encrypt_param``) and
-:class:`EncryptedModeCalculatorParam` (``encrypted_mode_calculator_param``).
+:class:`EncryptedModeCalculatorParam` (``encrypted_mode_calculator_param``); the validation
+settings of the iterative algorithms: :func:`check_validation_freqs`,
+:func:`merge_callback_param` and :func:`validates_at`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -153,3 +155,68 @@ class AlgorithmParams(ParamBlock):
             f"{cls.algorithm} parameters must be {cls.__name__} or a dict. Got {type(params).__name__}.",
             field="params",
         )
+
+
+def check_validation_freqs(value: int | list[int] | None, unit: str) -> int | list[int] | None:
+    """``validation_freqs`` as given: a positive int, a list of 1-based ``unit`` s, or None.
+
+    Parameters
+    ----------
+    value : int, list of int or None
+        Validate every ``value`` units, after the listed units, or never.
+    unit : str
+        What the algorithm counts (``"rounds"``, ``"epochs"``), for the message.
+
+    Returns
+    -------
+    int, list of int or None
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        A value below 1.
+    """
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"must be a positive int, a list of {unit} or null")
+    if isinstance(value, list) and any(e < 1 for e in value):
+        raise ValueError(f"must list {unit} counted from 1")
+    return value
+
+
+def merge_callback_param(params: Any) -> None:
+    """Take ``validation_freqs``, ``early_stopping_rounds`` and ``metrics`` from ``callback_param``.
+
+    FATE accepts them at the top level or in ``callback_param``; a top-level value wins.
+
+    Parameters
+    ----------
+    params : AlgorithmParams
+        Parameters with those fields and a ``callback_param`` block; set in place.
+    """
+    cb = params.callback_param
+    for name in ("validation_freqs", "early_stopping_rounds", "metrics"):
+        if getattr(params, name) is None and getattr(cb, name) is not None:
+            object.__setattr__(params, name, getattr(cb, name))
+
+
+def validates_at(freqs: int | list[int] | None, index: int) -> bool:
+    """Whether validation runs after round or epoch ``index`` (0-based) under ``validation_freqs``.
+
+    Parameters
+    ----------
+    freqs : int, list of int or None
+        ``validation_freqs``: every ``freqs`` rounds, after the listed (1-based) ones, or never.
+    index : int
+        The round or epoch, counted from 0.
+
+    Returns
+    -------
+    bool
+        Whether to validate.
+    """
+    if freqs is None:
+        return False
+    if isinstance(freqs, int):
+        return (index + 1) % freqs == 0
+    return (index + 1) in freqs

@@ -32,6 +32,9 @@ from fedloom.ml.hetero.params_common import (
     ParamBlock,
     any_case,
     canonical,
+    check_validation_freqs,
+    merge_callback_param,
+    validates_at,
 )
 
 PENALTIES = ("L1", "L2", "none")
@@ -233,21 +236,11 @@ class GLMParams(AlgorithmParams):
     @field_validator("validation_freqs")
     @classmethod
     def _freqs(cls, v: int | list[int] | None) -> int | list[int] | None:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be a positive int, a list of epochs or null")
-        if isinstance(v, list) and any(e < 1 for e in v):
-            raise ValueError("must list epochs counted from 1")
-        return v
+        return check_validation_freqs(v, "epochs")
 
     @model_validator(mode="after")
     def _merge_callbacks(self) -> GLMParams:
-        cb = self.callback_param
-        if self.validation_freqs is None and cb.validation_freqs is not None:
-            object.__setattr__(self, "validation_freqs", cb.validation_freqs)
-        if self.early_stopping_rounds is None and cb.early_stopping_rounds is not None:
-            object.__setattr__(self, "early_stopping_rounds", cb.early_stopping_rounds)
-        if self.metrics is None and cb.metrics is not None:
-            object.__setattr__(self, "metrics", cb.metrics)
+        merge_callback_param(self)
         return self
 
     # -- derived -------------------------------------------------------------------------------
@@ -258,12 +251,7 @@ class GLMParams(AlgorithmParams):
 
     def validates_at(self, epoch: int) -> bool:
         """Whether validation runs after ``epoch`` (0-based)."""
-        f = self.validation_freqs
-        if f is None:
-            return False
-        if isinstance(f, int):
-            return (epoch + 1) % f == 0
-        return (epoch + 1) in f
+        return validates_at(self.validation_freqs, epoch)
 
     def learning_rate_at(self, epoch: int) -> float:
         """FATE's decayed learning rate at ``epoch`` (0-based)."""

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.compute import Executor
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.core.roles import PartyId
@@ -26,9 +25,9 @@ from fedloom.ml.hetero.alignment import check_aligned, ids_digest
 from fedloom.ml.hetero.glm.loss import EarlyStopping, check_metrics, compute_metrics
 from fedloom.ml.hetero.nn import messages as msg
 from fedloom.ml.hetero.nn import protocol as pr
-from fedloom.ml.hetero.nn.host import coerce_params
 from fedloom.ml.hetero.nn.model import HeteroNNModel
 from fedloom.ml.hetero.nn.params import ACTIVATIONS, HeteroNNParams
+from fedloom.ml.hetero.nn.role import HeteroNNRole, check_prediction_input, coerce_params
 from fedloom.ml.predictions import Predictions
 from fedloom.ml.torch_layers import make_optimizer, out_width
 
@@ -115,7 +114,7 @@ def _per_sample_loss(name: str, out: Any, y: Any) -> Any:
     return F.smooth_l1_loss(out, y, reduction="none").mean(dim=1)
 
 
-class HeteroNNGuest:
+class HeteroNNGuest(HeteroNNRole):
     """Guest role of Hetero NN: owns the labels, the interactive layer and the top model.
 
     Parameters
@@ -125,12 +124,6 @@ class HeteroNNGuest:
     executor
         Unused by the guest's homomorphic products (kept for symmetry with the host).
     """
-
-    def __init__(
-        self, params: HeteroNNParams | Mapping[str, object] | None = None, executor: Executor | None = None
-    ) -> None:
-        self.params = params
-        self.executor = executor
 
     # -- setup ----------------------------------------------------------------------------------------
     def _keys(self, ctx: Context, p: HeteroNNParams, party: str) -> dict[PartyId, Any]:
@@ -594,12 +587,9 @@ class HeteroNNGuest:
 
         p = coerce_params(self.params)
         party = str(ctx.party)
-        if model.role != "guest":
-            raise DataError("the guest predicts with the guest's HeteroNN model", party=party, field="model")
-        if list(frame.feature_names) != list(model.feature_names):
-            raise DataError(
-                "the prediction data's columns differ from the training data's", party=party, field="features"
-            )
+        check_prediction_input(
+            model, frame, "guest", "the guest predicts with the guest's HeteroNN model", party
+        )
         spec = model.interactive
         out = int(spec["out_dim"])
         hinfo = self._setup(ctx, p, frame, None, out)

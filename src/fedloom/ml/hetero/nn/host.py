@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.compute import Executor
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.crypto.cipher import generate_keypair
@@ -23,14 +22,8 @@ from fedloom.ml.hetero.nn import messages as msg
 from fedloom.ml.hetero.nn import protocol as pr
 from fedloom.ml.hetero.nn.model import HeteroNNModel
 from fedloom.ml.hetero.nn.params import HeteroNNParams
+from fedloom.ml.hetero.nn.role import HeteroNNRole, check_prediction_input, coerce_params
 from fedloom.ml.torch_layers import in_width, make_optimizer, out_width
-
-
-def coerce_params(params: HeteroNNParams | Mapping[str, object] | None) -> HeteroNNParams:
-    """A HeteroNNParams, or one built from a FATE-style dict."""
-    if isinstance(params, HeteroNNParams):
-        return params
-    return HeteroNNParams.from_dict(params)
 
 
 class _HostState:
@@ -73,7 +66,7 @@ class _HostState:
         self.dim = int(dim)
 
 
-class HeteroNNHost:
+class HeteroNNHost(HeteroNNRole):
     """Host role of Hetero NN: owns a bottom model and a Paillier key; never sees labels.
 
     Parameters
@@ -83,12 +76,6 @@ class HeteroNNHost:
     executor
         Where encryption runs (default: :func:`fedloom.compute.default_executor`).
     """
-
-    def __init__(
-        self, params: HeteroNNParams | Mapping[str, object] | None = None, executor: Executor | None = None
-    ) -> None:
-        self.params = params
-        self.executor = executor
 
     # -- fit ------------------------------------------------------------------------------------------
     def fit(
@@ -359,12 +346,7 @@ class HeteroNNHost:
 
         p = coerce_params(self.params)
         party = str(ctx.party)
-        if model.role != "host":
-            raise DataError("a host predicts with a host's HeteroNN model", party=party, field="model")
-        if list(frame.feature_names) != list(model.feature_names):
-            raise DataError(
-                "the prediction data's columns differ from the training data's", party=party, field="features"
-            )
+        check_prediction_input(model, frame, "host", "a host predicts with a host's HeteroNN model", party)
         bottom = pr.build_module(model.bottom, 0)
         bottom.load_state_dict({k: torch.from_numpy(v) for k, v in model.part("bottom").items()})
         acc = model.weights["interactive.acc_noise"]

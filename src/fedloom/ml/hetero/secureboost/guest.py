@@ -40,6 +40,7 @@ from fedloom.ml.hetero.secureboost.local import (
 )
 from fedloom.ml.hetero.secureboost.model import SecureBoostModel
 from fedloom.ml.hetero.secureboost.params import HeteroSecureBoostParams
+from fedloom.ml.hetero.secureboost.role import SecureBoostRole, work_record
 from fedloom.ml.predictions import Predictions
 from fedloom.ml.tree import (
     Criterion,
@@ -102,7 +103,7 @@ class _Run:
         return sctx
 
 
-class HeteroSecureBoostGuest:
+class HeteroSecureBoostGuest(SecureBoostRole):
     """Guest role of Hetero SecureBoost: owns the labels and the Paillier key, builds the trees.
 
     Parameters
@@ -112,14 +113,6 @@ class HeteroSecureBoostGuest:
     executor
         Where encryption runs (default: :func:`fedloom.compute.default_executor`).
     """
-
-    def __init__(
-        self,
-        params: HeteroSecureBoostParams | Mapping[str, object] | None = None,
-        executor: Executor | None = None,
-    ) -> None:
-        self.params = params
-        self.executor = executor
 
     # -- fit ----------------------------------------------------------------------------------------
     def fit(
@@ -271,9 +264,7 @@ class HeteroSecureBoostGuest:
             tree_idx = next(i for i, t in enumerate(run.trees) if node in t.nodes)
             return run.host_features[tree_idx].get(node.id, node.owner)
 
-        work_d: dict[str, Any] = dict(work.to_dict())
-        work_d["seconds"] = dict(clock.seconds)
-        work_d["bytes"] = {"sent": ctx.stats.total_sent - sent0, "received": ctx.stats.total_received - recv0}
+        work_d = work_record(work, clock, ctx, sent0, recv0)
         return SecureBoostModel(
             role="guest",
             task_type=p.task_type,

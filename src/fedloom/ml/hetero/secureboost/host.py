@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.compute import Executor, parallel_histograms
+from fedloom.compute import parallel_histograms
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.crypto.paillier import Packer
@@ -41,6 +41,7 @@ from fedloom.ml.hetero.secureboost.local import (
 )
 from fedloom.ml.hetero.secureboost.model import SecureBoostModel
 from fedloom.ml.hetero.secureboost.params import HeteroSecureBoostParams
+from fedloom.ml.hetero.secureboost.role import SecureBoostRole, work_record
 from fedloom.ml.tree import Node, Tree
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 Hist = list[Any]  # one full per-bin vector (every bin of the tree's features) per chunk
 
 
-class HeteroSecureBoostHost:
+class HeteroSecureBoostHost(SecureBoostRole):
     """Host role of Hetero SecureBoost: features only; keeps the thresholds of its nodes.
 
     Parameters
@@ -58,14 +59,6 @@ class HeteroSecureBoostHost:
     executor
         Where histograms are summed (default: :func:`fedloom.compute.default_executor`).
     """
-
-    def __init__(
-        self,
-        params: HeteroSecureBoostParams | Mapping[str, object] | None = None,
-        executor: Executor | None = None,
-    ) -> None:
-        self.params = params
-        self.executor = executor
 
     def fit(
         self, ctx: Context, train: Frame, validate: Frame | None = None, init: SecureBoostModel | None = None
@@ -145,9 +138,7 @@ class HeteroSecureBoostHost:
             if cmd.federated:
                 own = self._grow(sctx, p, local, pk, cap, len(trees), work, clock, guest, pid)
             trees.append(Tree(own, None))
-        work_d: dict[str, Any] = dict(work.to_dict())
-        work_d["seconds"] = dict(clock.seconds)
-        work_d["bytes"] = {"sent": ctx.stats.total_sent - sent0, "received": ctx.stats.total_received - recv0}
+        work_d = work_record(work, clock, ctx, sent0, recv0)
         return SecureBoostModel(
             role="host",
             task_type=p.task_type,

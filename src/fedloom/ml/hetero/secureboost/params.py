@@ -25,7 +25,10 @@ from fedloom.ml.hetero.params_common import (
     NotImplementedFlag,
     ParamBlock,
     any_case,
+    check_validation_freqs,
+    merge_callback_param,
     only_first,
+    validates_at,
 )
 
 TASK_TYPES = ("classification", "regression")
@@ -190,11 +193,7 @@ class HeteroSecureBoostParams(AlgorithmParams):
     @field_validator("validation_freqs")
     @classmethod
     def _freqs(cls, v: int | list[int] | None) -> int | list[int] | None:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be a positive int, a list of rounds or null")
-        if isinstance(v, list) and any(e < 1 for e in v):
-            raise ValueError("must list rounds counted from 1")
-        return v
+        return check_validation_freqs(v, "rounds")
 
     @field_validator("complete_secure")
     @classmethod
@@ -205,13 +204,7 @@ class HeteroSecureBoostParams(AlgorithmParams):
 
     @model_validator(mode="after")
     def _check(self) -> HeteroSecureBoostParams:
-        cb = self.callback_param
-        if self.validation_freqs is None and cb.validation_freqs is not None:
-            object.__setattr__(self, "validation_freqs", cb.validation_freqs)
-        if self.early_stopping_rounds is None and cb.early_stopping_rounds is not None:
-            object.__setattr__(self, "early_stopping_rounds", cb.early_stopping_rounds)
-        if self.metrics is None and cb.metrics is not None:
-            object.__setattr__(self, "metrics", cb.metrics)
+        merge_callback_param(self)
         obj = self.objective_param.objective
         if obj is not None:
             allowed = (
@@ -257,9 +250,4 @@ class HeteroSecureBoostParams(AlgorithmParams):
 
     def validates_at(self, rnd: int) -> bool:
         """Whether validation runs after round ``rnd`` (0-based)."""
-        f = self.validation_freqs
-        if f is None:
-            return False
-        if isinstance(f, int):
-            return (rnd + 1) % f == 0
-        return (rnd + 1) in f
+        return validates_at(self.validation_freqs, rnd)

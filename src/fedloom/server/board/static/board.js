@@ -472,6 +472,9 @@ async function logsPage() {
   let d;
   try { d = await api(`/board/api/jobs/${encodeURIComponent(jobId)}/logs`); } catch (e) { showError(root, e); return; }
   partySel.append(...d.parties.map((p) => el("option", { value: p, text: p })));
+  // the failure block links here with ?party=<failing party>: open on that party's lines
+  const wanted = new URLSearchParams(window.location.search).get("party");
+  if (wanted && d.parties.includes(wanted)) partySel.value = wanted;
   const colour = new Map(d.parties.map((p, i) => [p, i % 6]));
   if (d.failure) document.getElementById("failure-slot").replaceChildren(failureBlock(d.failure, jobId, false));
   function render(scroll) {

@@ -327,6 +327,20 @@ def test_first_paint_of_a_20_component_job_under_1s(logged_in: Any, board: Board
     )
     components = set(page.locator(NODE).evaluate_all("els => els.map(e => e.getAttribute('data-component'))"))
     _shot(page, artifacts, "08_job_20_components")
+    # the long chain fits the card: no node past the DAG's visible width, no sideways scrolling
+    fit = page.evaluate(
+        """() => {
+          const wrap = document.querySelector('[data-testid="dag"]').parentElement;
+          const box = wrap.getBoundingClientRect();
+          const out = [...document.querySelectorAll('[data-testid="dag-node"]')].map(g => {
+            const r = g.getBoundingClientRect();
+            return [g.getAttribute('data-component'), r.left >= box.left - 0.5 && r.right <= box.right + 0.5];
+          }).filter(([, ok]) => !ok).map(([name]) => name);
+          return {outside: out, scroll: wrap.scrollWidth, client: wrap.clientWidth};
+        }"""
+    )
+    assert not fit["outside"], fit
+    assert fit["scroll"] <= fit["client"], fit
     print(f"20-component job page: paints {paints}, all 20 DAG nodes at {dag_ms:.0f} ms")
     board.timings.update(paints)
     assert len(components) == N_SCALES + 3, components

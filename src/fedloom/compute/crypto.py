@@ -279,18 +279,7 @@ def parallel_histograms(
     CryptoError
         Shapes, indexes or rows that do not fit.
     """
-    if not isinstance(enc, EncryptedVector | PlainVector):
-        raise CryptoError(
-            f"parallel_histograms takes an EncryptedVector or PlainVector. Got {type(enc).__name__}.",
-            field="enc",
-        )
-    b = np.asarray(bins)
-    if b.ndim == 1:
-        b = b.reshape(-1, 1)
-    if b.ndim != 2 or b.shape[0] != len(enc):
-        raise CryptoError(
-            f"{b.shape[0] if b.ndim else 0} rows of bin indexes for {len(enc)} ciphertexts", field="bins"
-        )
+    b = _check_histogram_inputs(enc, bins)
     idx = _rows(rows, len(enc))
     b_node = b if idx is None else b[idx]
     plan = plan_blocks(b_node, n_bins, skip)  # validates n_bins, skip and the node's bins
@@ -304,23 +293,63 @@ def parallel_histograms(
     # Recognised by identity: the wrapper is remembered with the vector, so the id stays unique.
     enc_handle: Broadcast[Any] = share(ex, _WireVector(enc), key=("vector", id(enc)))
     bins_handle: Broadcast[Any] = share(ex, b, key=("bins", _digest(b)))
+    tasks, layout = _histogram_tasks(_divide(plan, parts), enc_handle, bins_handle, idx, nb, sk)
+    out = _merge_histograms(layout, ex.map(_histogram_task, tasks), nb, sk)
+    make: Any = type(enc)
+    return cast(V, make(enc.public_key, out, enc.frac_bits))
+
+
+def _check_histogram_inputs(enc: Any, bins: np.ndarray) -> np.ndarray:
+    """The bins as a ``(rows, columns)`` matrix, refusing a vector or row count that cannot match."""
+    if not isinstance(enc, EncryptedVector | PlainVector):
+        raise CryptoError(
+            f"parallel_histograms takes an EncryptedVector or PlainVector. Got {type(enc).__name__}.",
+            field="enc",
+        )
+    b = np.asarray(bins)
+    if b.ndim == 1:
+        b = b.reshape(-1, 1)
+    if b.ndim != 2 or b.shape[0] != len(enc):
+        raise CryptoError(
+            f"{b.shape[0] if b.ndim else 0} rows of bin indexes for {len(enc)} ciphertexts", field="bins"
+        )
+    return b
+
+
+def _histogram_tasks(
+    groups: list[list[Block]],
+    enc_handle: Broadcast[Any],
+    bins_handle: Broadcast[Any],
+    idx: np.ndarray | None,
+    nb: np.ndarray,
+    sk: np.ndarray,
+) -> tuple[list[tuple[Any, ...]], list[list[int]]]:
+    """One task per partition, its blocks renumbered onto its own columns so workers stay independent.
+
+    Returns the tasks and, per task, the global columns it sums (in the order it returns them).
+    """
     tasks, layout = [], []
-    for group in _divide(plan, parts):
+    for group in groups:
         cols = sorted(c for blk in group for c in blk.columns)
         local = {c: i for i, c in enumerate(cols)}
         blocks = [Block(tuple(local[c] for c in blk.columns), blk.additions) for blk in group]
         tasks.append((enc_handle, bins_handle, idx, cols, nb[cols], sk[cols], blocks))
         layout.append(cols)
+    return tasks, layout
+
+
+def _merge_histograms(
+    layout: list[list[int]], results: Sequence[list[Any]], nb: np.ndarray, sk: np.ndarray
+) -> list[Any]:
+    """The workers' sums put back in column order, as :func:`column_histograms` would return them."""
     per_column: dict[int, list[Any]] = {}
-    for cols, sums in zip(layout, ex.map(_histogram_task, tasks), strict=True):
+    for cols, sums in zip(layout, results, strict=True):
         start = 0
         for c in cols:
             width = int(nb[c]) - (1 if sk[c] >= 0 else 0)
             per_column[c] = sums[start : start + width]
             start += width
-    out = [s for c in range(len(nb)) for s in per_column[c]]
-    make: Any = type(enc)
-    return cast(V, make(enc.public_key, out, enc.frac_bits))
+    return [s for c in range(len(nb)) for s in per_column[c]]
 
 
 # -- encrypted dot products --------------------------------------------------------------------------------

@@ -161,6 +161,82 @@ def _runs(
     return out
 
 
+def _block_codes(
+    b: np.ndarray, nb: np.ndarray, sk: np.ndarray, cols: list[int]
+) -> tuple[np.ndarray, np.ndarray, list[int], int]:
+    """Each row's group code over the block's columns, so one sort groups rows sharing all bins.
+
+    Returns the codes, which rows have at least one bin that is not left out (the others are never
+    needed), the stride of each column in the code, and the number of possible codes.
+    """
+    codes = np.zeros(b.shape[0], dtype=np.int64)
+    needed = np.zeros(b.shape[0], dtype=bool)
+    strides = []
+    size = 1
+    for j in reversed(cols):
+        strides.append(size)
+        codes += b[:, j].astype(np.int64) * size
+        needed |= b[:, j] != sk[j]
+        size *= int(nb[j])
+    strides.reverse()
+    return codes, needed, strides, size
+
+
+def _block_histograms(
+    values: list[Any],
+    b: np.ndarray,
+    nb: np.ndarray,
+    sk: np.ndarray,
+    cols: list[int],
+    paillier: bool,
+    mod: Any,
+) -> dict[int, list[Any]]:
+    """One block's bin sums per column: group sums first, so the columns share their additions."""
+    codes, needed, strides, size = _block_codes(b, nb, sk, cols)
+    rows = np.flatnonzero(needed)
+    order = rows[np.argsort(codes[rows], kind="stable")]
+    groups = _runs(values, order, codes, size, paillier, mod)
+    if len(cols) == 1:
+        # A lone column's groups are its bins already.
+        return {cols[0]: groups}
+    return _bins_from_groups(groups, nb, sk, cols, strides, paillier, mod)
+
+
+def _bins_from_groups(
+    groups: list[Any],
+    nb: np.ndarray,
+    sk: np.ndarray,
+    cols: list[int],
+    strides: list[int],
+    paillier: bool,
+    mod: Any,
+) -> dict[int, list[Any]]:
+    """Each column's bin sums as sums of the non-empty group sums holding that bin."""
+    present = np.asarray([g is not None for g in groups])
+    group_ids = np.flatnonzero(present)
+    group_vals = [groups[g] for g in group_ids.tolist()]
+    local = np.arange(len(group_ids))
+    per_column: dict[int, list[Any]] = {}
+    for j, stride in zip(cols, strides, strict=True):
+        gbins = (group_ids // stride) % int(nb[j])
+        keep = local[gbins != sk[j]]
+        per_column[j] = _runs(
+            group_vals, keep[np.argsort(gbins[keep], kind="stable")], gbins, int(nb[j]), paillier, mod
+        )
+    return per_column
+
+
+def _flatten_histograms(
+    per_column: dict[int, list[Any]], nb: np.ndarray, sk: np.ndarray, one: Any
+) -> list[Any]:
+    """The sums column by column, bins ascending, left-out bins dropped and empty bins made ``one``."""
+    out: list[Any] = []
+    for j in range(len(nb)):
+        sums = per_column[j]
+        out.extend(one if sums[v] is None else sums[v] for v in range(int(nb[j])) if v != sk[j])
+    return out
+
+
 def column_histograms(
     enc: V,
     bins: np.ndarray,
@@ -209,40 +285,10 @@ def column_histograms(
     pk = enc.public_key
     mod = pk.nsquare if paillier else pk.n
     one: Any = mpz(1) if paillier else 0
-    values = enc.ciphertexts
     per_column: dict[int, list[Any]] = {}
     for blk in plan:
-        cols = list(blk.columns)
-        codes = np.zeros(b.shape[0], dtype=np.int64)
-        needed = np.zeros(b.shape[0], dtype=bool)
-        strides = []
-        size = 1
-        for j in reversed(cols):
-            strides.append(size)
-            codes += b[:, j].astype(np.int64) * size
-            needed |= b[:, j] != sk[j]
-            size *= int(nb[j])
-        strides.reverse()
-        rows = np.flatnonzero(needed)
-        order = rows[np.argsort(codes[rows], kind="stable")]
-        groups = _runs(values, order, codes, size, paillier, mod)
-        if len(cols) == 1:
-            per_column[cols[0]] = groups
-            continue
-        present = np.asarray([g is not None for g in groups])
-        group_ids = np.flatnonzero(present)
-        group_vals = [groups[g] for g in group_ids.tolist()]
-        local = np.arange(len(group_ids))
-        for j, stride in zip(cols, strides, strict=True):
-            gbins = (group_ids // stride) % int(nb[j])
-            keep = local[gbins != sk[j]]
-            per_column[j] = _runs(
-                group_vals, keep[np.argsort(gbins[keep], kind="stable")], gbins, int(nb[j]), paillier, mod
-            )
-    out: list[Any] = []
-    for j in range(b.shape[1]):
-        sums = per_column[j]
-        out.extend(one if sums[v] is None else sums[v] for v in range(int(nb[j])) if v != sk[j])
+        per_column.update(_block_histograms(enc.ciphertexts, b, nb, sk, list(blk.columns), paillier, mod))
+    out = _flatten_histograms(per_column, nb, sk, one)
     make: Any = type(enc)  # the input's kind: EncryptedVector or PlainVector
     return cast(V, make(pk, out, enc.frac_bits))
 

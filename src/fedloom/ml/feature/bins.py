@@ -250,6 +250,36 @@ def fit_bins(
     names = list(names)
     if len(names) != x.shape[1] or not all(isinstance(n, str) for n in names):
         raise DataError(f"need one string name per column ({x.shape[1]}). Got {names!r}.", field="names")
+    _check_options(names, method, bin_num, categorical, error, compress_thres, head_size)
+
+    n_rows, n_cols = x.shape
+    nan = np.isnan(x)
+    n_valid = n_rows - nan.sum(axis=0)
+    _check_finite(x, names)
+    # fmin/fmax skip NaN (an all-NaN column gives NaN, and is never read).
+    col_min = np.fmin.reduce(x, axis=0) if n_rows else np.full(n_cols, np.nan)
+    col_max = np.fmax.reduce(x, axis=0) if n_rows else np.full(n_cols, np.nan)
+    is_cat = _categorical_mask(names, categorical)
+
+    numeric = [c for c in range(n_cols) if not is_cat[c] and n_valid[c] > 0]
+    if method == "bucket":
+        splits = _bucket_splits(numeric, col_min, col_max, bin_num)
+    else:
+        splits = _quantile_splits(x, nan, numeric, col_max, bin_num, error, compress_thres, head_size)
+    categories = {c: tuple(np.unique(x[:, c][~nan[:, c]]).tolist()) for c in np.flatnonzero(is_cat).tolist()}
+    return _column_bins(names, is_cat, n_valid, n_rows, splits, categories)
+
+
+def _check_options(
+    names: list[str],
+    method: str,
+    bin_num: Any,
+    categorical: Collection[str],
+    error: float,
+    compress_thres: int,
+    head_size: int,
+) -> None:
+    """Refuse a bad binning conf before any data is read, the same way for both fitting paths."""
     if method not in ("quantile", "bucket"):
         raise ConfigError(f"must be one of 'quantile', 'bucket'. Got {method!r}.", field="method")
     if isinstance(bin_num, bool) or not isinstance(bin_num, int | np.integer) or bin_num < 1:
@@ -260,35 +290,76 @@ def fit_bins(
     # Summary parameters are checked even for bucket binning, so a bad conf fails the same way.
     QuantileSummary(error, compress_thres, head_size)
 
-    n_rows, n_cols = x.shape
-    nan = np.isnan(x)
-    n_valid = n_rows - nan.sum(axis=0)
+
+def _check_finite(x: NDArray[np.float64], names: list[str]) -> None:
+    """Refuse ±inf, naming the first such column: bins are defined over finite values and NaN only."""
     bad = np.flatnonzero(np.isinf(x).any(axis=0))
     if len(bad):
         raise DataError("column holds ±inf; binning takes finite values and NaN", field=names[bad[0]])
-    # fmin/fmax skip NaN (an all-NaN column gives NaN, and is never read).
-    col_min = np.fmin.reduce(x, axis=0) if n_rows else np.full(n_cols, np.nan)
-    col_max = np.fmax.reduce(x, axis=0) if n_rows else np.full(n_cols, np.nan)
+
+
+def _categorical_mask(names: list[str], categorical: Collection[str]) -> NDArray[np.bool_]:
+    """Per column, whether its distinct values are its bins."""
     cat_names = set(categorical)
-    is_cat = np.array([n in cat_names for n in names], bool)
+    return np.array([n in cat_names for n in names], bool)
 
+
+def _bucket_splits(
+    columns: list[int], col_min: NDArray[np.float64], col_max: NDArray[np.float64], bin_num: int
+) -> dict[int, tuple[float, ...]]:
+    """Equal-width split points of ``columns``, ending at each column's maximum."""
+    ks = np.arange(1, bin_num + 1, dtype=np.float64)
     splits: dict[int, tuple[float, ...]] = {}
-    numeric = [c for c in range(n_cols) if not is_cat[c] and n_valid[c] > 0]
-    if method == "bucket":
-        ks = np.arange(1, bin_num + 1, dtype=np.float64)
-        for c in numeric:
-            lo, hi = float(col_min[c]), float(col_max[c])
-            pts = np.unique(lo + (hi - lo) * ks / bin_num)
-            splits[c] = (*(float(p) for p in pts[pts < hi]), hi)
-    else:
-        splits = _quantile_splits(x, nan, numeric, col_max, bin_num, error, compress_thres, head_size)
+    for c in columns:
+        lo, hi = float(col_min[c]), float(col_max[c])
+        pts = np.unique(lo + (hi - lo) * ks / bin_num)
+        splits[c] = (*(float(p) for p in pts[pts < hi]), hi)
+    return splits
 
+
+def _fold_piece(
+    summaries: Sequence[QuantileSummary],
+    piece: NDArray[np.float64],
+    nan: NDArray[np.bool_],
+    cols: NDArray[Any],
+) -> None:
+    """Fold the rows of ``piece`` into the summaries of ``cols`` with one sort for every column."""
+    sub = piece if len(cols) == piece.shape[1] else piece[:, cols]
+    # NaN sorts last, so a column's finite values are the first n_valid of its row.
+    rows = np.sort(np.ascontiguousarray(sub.T), axis=1)
+    valid = len(piece) - nan[:, cols].sum(axis=0)
+    for j, summary in enumerate(summaries):
+        # Same package: the piece is already sorted, so fold it without update()'s re-sort.
+        summary._fold_sorted(rows[j, : valid[j]])
+
+
+def _query_splits(
+    summaries: Mapping[int, QuantileSummary], col_max: NDArray[np.float64], bin_num: int
+) -> dict[int, tuple[float, ...]]:
+    """Quantile split points per column: the summary queried at ``k/bin_num``, ending at the maximum."""
+    qs = np.arange(1, bin_num + 1, dtype=np.float64) / bin_num
+    out = {}
+    for c, summary in summaries.items():
+        hi = float(col_max[c])
+        pts = np.unique(summary.query(qs))
+        out[c] = (*(float(p) for p in pts[pts < hi]), hi)
+    return out
+
+
+def _column_bins(
+    names: list[str],
+    is_cat: NDArray[np.bool_],
+    n_valid: NDArray[np.integer],
+    n_rows: int,
+    splits: Mapping[int, tuple[float, ...]],
+    categories: Mapping[int, tuple[float, ...]],
+) -> list[ColumnBins]:
+    """One :class:`ColumnBins` per column from the fitted splits or categories."""
     out = []
     for c, name in enumerate(names):
         missing = bool(n_valid[c] < n_rows)
         if is_cat[c]:
-            col = x[:, c]
-            out.append(ColumnBins(name, (), tuple(np.unique(col[~nan[:, c]]).tolist()), missing))
+            out.append(ColumnBins(name, (), categories[c], missing))
         else:
             out.append(ColumnBins(name, splits.get(c, ()), None, missing))
     return out
@@ -309,23 +380,9 @@ def _quantile_splits(
         return {}
     summaries = [QuantileSummary(error, compress_thres, head_size) for _ in columns]
     cols = np.asarray(columns)
-    whole = len(columns) == x.shape[1]
     for start in range(0, x.shape[0], head_size):
-        block = x[start : start + head_size] if whole else x[start : start + head_size][:, cols]
-        # One sort for every column of the block; NaN sorts last, so a column's finite values are
-        # the first n_valid of its row.
-        rows = np.sort(np.ascontiguousarray(block.T), axis=1)
-        valid = len(block) - nan[start : start + head_size][:, cols].sum(axis=0)
-        for j, summary in enumerate(summaries):
-            # Same package: the block is already sorted, so fold it without update()'s re-sort.
-            summary._fold_sorted(rows[j, : valid[j]])
-    qs = np.arange(1, bin_num + 1, dtype=np.float64) / bin_num
-    out = {}
-    for c, summary in zip(columns, summaries, strict=True):
-        hi = float(col_max[c])
-        pts = np.unique(summary.query(qs))
-        out[c] = (*(float(p) for p in pts[pts < hi]), hi)
-    return out
+        _fold_piece(summaries, x[start : start + head_size], nan[start : start + head_size], cols)
+    return _query_splits(dict(zip(columns, summaries, strict=True)), col_max, bin_num)
 
 
 # Up to this many finite edges in every numeric column, bin_matrix counts "x > edge" over the whole
@@ -431,66 +488,54 @@ def fit_bins_blocks(
     names = list(names)
     if not all(isinstance(n, str) for n in names):
         raise DataError(f"need one string name per column. Got {names!r}.", field="names")
-    if method not in ("quantile", "bucket"):
-        raise ConfigError(f"must be one of 'quantile', 'bucket'. Got {method!r}.", field="method")
-    if isinstance(bin_num, bool) or not isinstance(bin_num, int | np.integer) or bin_num < 1:
-        raise ConfigError(f"must be an int >= 1. Got {bin_num!r}.", field="bin_num")
-    unknown = [c for c in categorical if c not in names]
-    if unknown:
-        raise ConfigError(f"not a column of the features: {unknown!r}", field="categorical")
-    QuantileSummary(error, compress_thres, head_size)
-    n_cols = len(names)
-    cat_names = set(categorical)
-    is_cat = np.array([n in cat_names for n in names], bool)
-    numeric_cols = np.flatnonzero(~is_cat)
-    summaries = [QuantileSummary(error, compress_thres, head_size) for _ in numeric_cols]
-    col_min = np.full(n_cols, np.nan)
-    col_max = np.full(n_cols, np.nan)
-    n_valid = np.zeros(n_cols, np.int64)
-    n_rows = 0
-    cats: dict[int, set[float]] = {int(c): set() for c in np.flatnonzero(is_cat)}
+    _check_options(names, method, bin_num, categorical, error, compress_thres, head_size)
+    is_cat = _categorical_mask(names, categorical)
+    scan = _BlockScan(names, is_cat, method == "quantile", (error, compress_thres, head_size))
     for piece in rechunk(blocks, head_size):
-        if piece.shape[1] != n_cols:
-            raise DataError(f"a block has {piece.shape[1]} columns for {n_cols} names", field="features")
-        bad = np.flatnonzero(np.isinf(piece).any(axis=0))
-        if len(bad):
-            raise DataError("column holds ±inf; binning takes finite values and NaN", field=names[bad[0]])
-        nan = np.isnan(piece)
-        n_rows += len(piece)
-        n_valid += len(piece) - nan.sum(axis=0)
-        col_min = np.fmin(col_min, np.fmin.reduce(piece, axis=0))
-        col_max = np.fmax(col_max, np.fmax.reduce(piece, axis=0))
-        for c, seen in cats.items():
-            seen.update(np.unique(piece[~nan[:, c], c]).tolist())
-        if method == "quantile" and len(numeric_cols):
-            # As _quantile_splits: one sort per piece, NaN last, fold each column's finite prefix.
-            sub = piece if len(numeric_cols) == n_cols else piece[:, numeric_cols]
-            rows = np.sort(np.ascontiguousarray(sub.T), axis=1)
-            valid = len(piece) - nan[:, numeric_cols].sum(axis=0)
-            for j, summary in enumerate(summaries):
-                summary._fold_sorted(rows[j, : valid[j]])
-    splits: dict[int, tuple[float, ...]] = {}
+        scan.add(piece)
+    numeric = [c for c in np.flatnonzero(~is_cat).tolist() if scan.n_valid[c] > 0]
     if method == "bucket":
-        ks = np.arange(1, bin_num + 1, dtype=np.float64)
-        for c in numeric_cols.tolist():
-            if n_valid[c] == 0:
-                continue
-            lo, hi = float(col_min[c]), float(col_max[c])
-            pts = np.unique(lo + (hi - lo) * ks / bin_num)
-            splits[int(c)] = (*(float(p) for p in pts[pts < hi]), hi)
+        splits = _bucket_splits(numeric, scan.col_min, scan.col_max, bin_num)
     else:
-        qs = np.arange(1, bin_num + 1, dtype=np.float64) / bin_num
-        for c, summary in zip(numeric_cols.tolist(), summaries, strict=True):
-            if n_valid[c] == 0:
-                continue
-            hi = float(col_max[c])
-            pts = np.unique(summary.query(qs))
-            splits[int(c)] = (*(float(p) for p in pts[pts < hi]), hi)
-    out = []
-    for c, name in enumerate(names):
-        missing = bool(n_valid[c] < n_rows)
-        if is_cat[c]:
-            out.append(ColumnBins(name, (), tuple(sorted(cats[c])), missing))
-        else:
-            out.append(ColumnBins(name, splits.get(c, ()), None, missing))
-    return out
+        splits = _query_splits({c: scan.summaries[c] for c in numeric}, scan.col_max, bin_num)
+    categories = {c: tuple(sorted(seen)) for c, seen in scan.cats.items()}
+    return _column_bins(names, is_cat, scan.n_valid, scan.n_rows, splits, categories)
+
+
+class _BlockScan:
+    """Running per-column statistics over pieces, so a table is fitted without holding it whole."""
+
+    def __init__(
+        self,
+        names: list[str],
+        is_cat: NDArray[np.bool_],
+        quantile: bool,
+        summary_args: tuple[float, int, int],
+    ) -> None:
+        n_cols = len(names)
+        self.names = names
+        self.quantile = quantile
+        self.numeric_cols = np.flatnonzero(~is_cat)
+        self.summaries = {int(c): QuantileSummary(*summary_args) for c in self.numeric_cols}
+        self.col_min = np.full(n_cols, np.nan)
+        self.col_max = np.full(n_cols, np.nan)
+        self.n_valid = np.zeros(n_cols, np.int64)
+        self.n_rows = 0
+        self.cats: dict[int, set[float]] = {int(c): set() for c in np.flatnonzero(is_cat)}
+
+    def add(self, piece: NDArray[np.float64]) -> None:
+        """Fold one piece into every statistic (as :func:`fit_bins` folds its own ``head_size`` blocks)."""
+        if piece.shape[1] != len(self.names):
+            raise DataError(
+                f"a block has {piece.shape[1]} columns for {len(self.names)} names", field="features"
+            )
+        _check_finite(piece, self.names)
+        nan = np.isnan(piece)
+        self.n_rows += len(piece)
+        self.n_valid += len(piece) - nan.sum(axis=0)
+        self.col_min = np.fmin(self.col_min, np.fmin.reduce(piece, axis=0))
+        self.col_max = np.fmax(self.col_max, np.fmax.reduce(piece, axis=0))
+        for c, seen in self.cats.items():
+            seen.update(np.unique(piece[~nan[:, c], c]).tolist())
+        if self.quantile and len(self.numeric_cols):
+            _fold_piece(list(self.summaries.values()), piece, nan, self.numeric_cols)

@@ -216,6 +216,107 @@ def _scorer(
     return pair_cost, lambda k: None
 
 
+class _Chain:
+    """The live bins of a bottom-up merge as a linked list, so a merge touches only its neighbours.
+
+    A bin is named by its first fine bin; ``end`` / ``nxt`` / ``prv`` describe the live bins,
+    ``version[k]`` changes whenever bin ``k`` changes (-1: ``k`` was merged into its left neighbour),
+    so heap entries of changed bins can be recognised as stale.
+    """
+
+    def __init__(
+        self,
+        ev: list[int],
+        ne: list[int],
+        cost: Callable[[int, int], float],
+        merged: Callable[[int], None],
+        max_item: int,
+    ) -> None:
+        m = len(ev)
+        self.ev, self.ne = ev, ne
+        self.cost, self.merged = cost, merged
+        self.max_item = max_item
+        self.end = list(range(m))
+        self.nxt = [*range(1, m), -1]
+        self.prv = [-1, *range(m - 1)]
+        self.version = [0] * m
+        self.live = m
+
+    def candidate(self, p: int, q: int, bad: Callable[[int], bool] | None, both: bool) -> bool:
+        """Whether the phase may merge ``(p, q)``: within ``max_item`` and touching the bad bins it fixes."""
+        ev, ne = self.ev, self.ne
+        if ev[p] + ne[p] + ev[q] + ne[q] > self.max_item:
+            return False
+        if bad is None:
+            return True
+        return (bad(p) and bad(q)) if both else (bad(p) or bad(q))
+
+    def entry(self, p: int, q: int) -> tuple[float, int, int, int, int]:
+        """A heap entry for ``(p, q)``, carrying both versions to detect it going stale."""
+        return (self.cost(p, q), p, self.version[p], q, self.version[q])
+
+    def join(self, p: int, q: int) -> None:
+        """Merge bin ``q`` into its left neighbour ``p``."""
+        ev, ne, nxt = self.ev, self.ne, self.nxt
+        ev[p] += ev[q]
+        ne[p] += ne[q]
+        self.end[p] = self.end[q]
+        nxt[p] = nxt[q]
+        if nxt[q] != -1:
+            self.prv[nxt[q]] = p
+        self.version[p] += 1
+        self.version[q] = -1
+        self.live -= 1
+        self.merged(p)
+
+    def groups(self) -> list[int]:
+        """The last fine bin of each live bin, left to right."""
+        groups = []
+        k = 0
+        while k != -1:
+            groups.append(self.end[k])
+            k = self.nxt[k]
+        return groups
+
+
+def _phase_start(
+    chain: _Chain, bad: Callable[[int], bool] | None, both: bool
+) -> tuple[list[tuple[float, int, int, int, int]], int]:
+    """The phase's candidate pairs as a heap, and how many bad bins there are to fix."""
+    heap: list[tuple[float, int, int, int, int]] = []
+    aim = 0
+    k = 0
+    while k != -1:
+        q = chain.nxt[k]
+        if bad is not None and bad(k):
+            aim += 1
+        if q != -1 and chain.candidate(k, q, bad, both):
+            heap.append(chain.entry(k, q))
+        k = q
+    heapq.heapify(heap)  # (cost, left bin, ...): equal costs pop the left-most pair first
+    return heap, aim
+
+
+def _run_phase(chain: _Chain, bad: Callable[[int], bool] | None, both: bool, bin_num: int) -> None:
+    """One phase: merge candidate pairs, cheapest first, while ``bad`` bins remain (or, with
+    ``bad`` None, while more than ``bin_num`` bins remain)."""
+    heap, aim = _phase_start(chain, bad, both)
+    if bad is None:
+        aim = chain.live - bin_num
+    while aim > 0 and heap:
+        _, p, vp, q, vq = heapq.heappop(heap)
+        if chain.version[p] != vp or chain.version[q] != vq:
+            continue  # stale: a bin of this pair changed after the entry was pushed
+        before = int(bad(p)) + int(bad(q)) if bad is not None else 0
+        chain.join(p, q)
+        aim = aim - before + int(bad(p)) if bad is not None else aim - 1
+        left, right = chain.prv[p], chain.nxt[p]
+        if left != -1 and chain.candidate(left, p, bad, both):
+            heapq.heappush(heap, chain.entry(left, p))
+        if right != -1 and chain.candidate(p, right, bad, both):
+            heapq.heappush(heap, chain.entry(p, right))
+
+
 def _merge(
     ev: list[int],
     ne: list[int],
@@ -230,15 +331,8 @@ def _merge(
     a: float,
 ) -> list[int]:
     """Bottom-up merging (the five phases of the module docstring); the groups' last fine bins."""
-    m = len(ev)
     cost, merged = _scorer(metric, ev, ne, event_total, non_event_total, a)
-    # A bin is named by its first fine bin; end / nxt / prv describe the live bins as a linked
-    # list, version[k] changes whenever bin k changes (-1: k was merged into its left neighbour).
-    end = list(range(m))
-    nxt = [*range(1, m), -1]
-    prv = [-1, *range(m - 1)]
-    version = [0] * m
-    live = m
+    chain = _Chain(ev, ne, cost, merged, max_item)
 
     def unmixed(k: int) -> bool:
         return ev[k] == 0 or ne[k] == 0
@@ -246,65 +340,13 @@ def _merge(
     def small(k: int) -> bool:
         return ev[k] + ne[k] < min_item
 
-    def run(bad: Callable[[int], bool] | None, both: bool) -> None:
-        """One phase: merge candidate pairs, cheapest first, while ``bad`` bins remain (or, with
-        ``bad`` None, while more than ``bin_num`` bins remain)."""
-        nonlocal live
-
-        def candidate(p: int, q: int) -> bool:
-            if ev[p] + ne[p] + ev[q] + ne[q] > max_item:
-                return False
-            if bad is None:
-                return True
-            return (bad(p) and bad(q)) if both else (bad(p) or bad(q))
-
-        heap: list[tuple[float, int, int, int, int]] = []
-        aim = 0
-        k = 0
-        while k != -1:
-            q = nxt[k]
-            if bad is not None and bad(k):
-                aim += 1
-            if q != -1 and candidate(k, q):
-                heap.append((cost(k, q), k, version[k], q, version[q]))
-            k = q
-        if bad is None:
-            aim = live - bin_num
-        heapq.heapify(heap)  # (cost, left bin, ...): equal costs pop the left-most pair first
-        while aim > 0 and heap:
-            _, p, vp, q, vq = heapq.heappop(heap)
-            if version[p] != vp or version[q] != vq:
-                continue  # stale: a bin of this pair changed after the entry was pushed
-            before = int(bad(p)) + int(bad(q)) if bad is not None else 0
-            ev[p] += ev[q]
-            ne[p] += ne[q]
-            end[p] = end[q]
-            nxt[p] = nxt[q]
-            if nxt[q] != -1:
-                prv[nxt[q]] = p
-            version[p] += 1
-            version[q] = -1
-            live -= 1
-            merged(p)
-            aim = aim - before + int(bad(p)) if bad is not None else aim - 1
-            left, right = prv[p], nxt[p]
-            if left != -1 and candidate(left, p):
-                heapq.heappush(heap, (cost(left, p), left, version[left], p, version[p]))
-            if right != -1 and candidate(p, right):
-                heapq.heappush(heap, (cost(p, right), p, version[p], right, version[right]))
-
     if mixture:
-        run(unmixed, both=True)
-        run(unmixed, both=False)
-    run(small, both=True)
-    run(small, both=False)
-    run(None, both=False)
-    groups = []
-    k = 0
-    while k != -1:
-        groups.append(end[k])
-        k = nxt[k]
-    return groups
+        _run_phase(chain, unmixed, True, bin_num)
+        _run_phase(chain, unmixed, False, bin_num)
+    _run_phase(chain, small, True, bin_num)
+    _run_phase(chain, small, False, bin_num)
+    _run_phase(chain, None, False, bin_num)
+    return chain.groups()
 
 
 # --- top-down KS splitting ---------------------------------------------------------------------
@@ -361,6 +403,50 @@ def _slack_floor(x: float) -> int:
     return math.floor(x + 1e-9)
 
 
+def _check_bin_params(bin_num: Any, params: Any) -> int:
+    """``bin_num`` as an int, refusing it or ``params`` when no grouping could satisfy them."""
+    if isinstance(bin_num, bool) or not isinstance(bin_num, int | np.integer) or bin_num < 1:
+        raise ConfigError(f"must be an int >= 1. Got {bin_num!r}.", field="bin_num")
+    bin_num = int(bin_num)
+    if not isinstance(params, OptimalBinningParams):
+        raise ConfigError(
+            f"must be OptimalBinningParams. Got {type(params).__name__}.", field="optimal_binning_param"
+        )
+    if math.ceil(1.0 / params.max_bin_pct - 1e-9) > bin_num:
+        raise ConfigError(
+            f"ceil(1 / max_bin_pct) must not exceed bin_num ({bin_num}): no {bin_num} bins can hold "
+            f"every row with at most {params.max_bin_pct:g} of them each. Got {params.max_bin_pct!r}.",
+            field="optimal_binning_param.max_bin_pct",
+        )
+    return bin_num
+
+
+def _check_bin_counts(event_count: np.ndarray, non_event_count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The event and non-event counts as checked arrays, one count per fine bin in both."""
+    e = _counts(event_count, "event_count")
+    n = _counts(non_event_count, "non_event_count")
+    if e.shape != n.shape:
+        raise DataError(
+            f"has {n.shape[0]} bins but event_count has {e.shape[0]}; give one count per bin to both.",
+            field="non_event_count",
+        )
+    return e, n
+
+
+def _column_totals(e: np.ndarray, n: np.ndarray, totals: tuple[int, int] | None) -> tuple[int, int]:
+    """The column's event and non-event totals: FATE counts the missing bin's rows in them too."""
+    event_total, non_event_total = int(e.sum()), int(n.sum())
+    if totals is not None:
+        te, tn = (int(v) for v in totals)
+        if te < event_total or tn < non_event_total:
+            raise DataError(
+                f"({te}, {tn}) must be at least the sums of the bins ({event_total}, {non_event_total}).",
+                field="totals",
+            )
+        event_total, non_event_total = te, tn
+    return event_total, non_event_total
+
+
 def optimal_groups(
     event_count: np.ndarray,
     non_event_count: np.ndarray,
@@ -406,39 +492,12 @@ def optimal_groups(
         ``bin_num`` < 1, ``ceil(1 / max_bin_pct) > bin_num`` (FATE's check), or a bad
         ``adjustment_factor``.
     """
-    if isinstance(bin_num, bool) or not isinstance(bin_num, int | np.integer) or bin_num < 1:
-        raise ConfigError(f"must be an int >= 1. Got {bin_num!r}.", field="bin_num")
-    bin_num = int(bin_num)
-    if not isinstance(params, OptimalBinningParams):
-        raise ConfigError(
-            f"must be OptimalBinningParams. Got {type(params).__name__}.", field="optimal_binning_param"
-        )
-    if math.ceil(1.0 / params.max_bin_pct - 1e-9) > bin_num:
-        raise ConfigError(
-            f"ceil(1 / max_bin_pct) must not exceed bin_num ({bin_num}): no {bin_num} bins can hold "
-            f"every row with at most {params.max_bin_pct:g} of them each. Got {params.max_bin_pct!r}.",
-            field="optimal_binning_param.max_bin_pct",
-        )
+    bin_num = _check_bin_params(bin_num, params)
     a = _check_factor(adjustment_factor)
-    e = _counts(event_count, "event_count")
-    n = _counts(non_event_count, "non_event_count")
-    if e.shape != n.shape:
-        raise DataError(
-            f"has {n.shape[0]} bins but event_count has {e.shape[0]}; give one count per bin to both.",
-            field="non_event_count",
-        )
-    m = e.shape[0]
-    if m == 0:
+    e, n = _check_bin_counts(event_count, non_event_count)
+    if e.shape[0] == 0:
         return []
-    event_total, non_event_total = int(e.sum()), int(n.sum())
-    if totals is not None:
-        te, tn = (int(v) for v in totals)
-        if te < event_total or tn < non_event_total:
-            raise DataError(
-                f"({te}, {tn}) must be at least the sums of the bins ({event_total}, {non_event_total}).",
-                field="totals",
-            )
-        event_total, non_event_total = te, tn
+    event_total, non_event_total = _column_totals(e, n, totals)
     samples = event_total + non_event_total
     min_item = _slack_ceil(params.min_bin_pct * samples)
     max_item = _slack_floor(params.max_bin_pct * samples)

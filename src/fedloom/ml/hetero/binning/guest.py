@@ -80,21 +80,13 @@ class HeteroBinningGuest(BinningRole):
         sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
         classes, codes = label_classes(frame.label, party)
         n_classes = len(classes)
-        if p.method == "optimal" and n_classes > 2:
-            raise ConfigError(
-                "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with more than two "
-                f"label classes (got {n_classes}): optimal binning merges by binary label counts.",
-                party=party,
-                field="method",
-            )
+        _check_optimal_classes(p, n_classes, party)
         check_columns(p, frame.feature_names)  # a bad bin_names fails here, before any message
         work = Work()
         exchange = not (p.local_only or p.skip_static)
         hosts = ctx.hosts if exchange else []
         digest = ids_digest(frame.ids)
-        setups = {h: records.HostSetup.from_wire(ctx.recv(msg.HOST_SETUP, frm=h), str(h)) for h in hosts}
-        for h, s in setups.items():
-            check_aligned(digest, s.ids, party, str(h), "binning")
+        setups = _host_setups(ctx, hosts, digest, party)
         active = [h for h in hosts if setups[h].n_columns > 0]
 
         keys = None
@@ -102,20 +94,7 @@ class HeteroBinningGuest(BinningRole):
             keys = self._send_labels(ctx, p, frame, active, codes, classes, digest, work, clock)
 
         with clock.phase("bin"):
-            local = fit_local(p, frame)
-            columns: dict[str, ColumnResult] = {}
-            for j, (name, bins) in enumerate(zip(local.names, local.bins, strict=True)):
-                counts = label_counts(local.index[:, j], bins.n_bins, codes, n_classes)
-                if p.skip_static:
-                    columns[name] = ColumnResult(bins)
-                    continue
-                m = stat_counts(counts, classes)
-                if p.method == "optimal" and not bins.is_categorical:
-                    groups, m = optimal_from_counts(
-                        m, bins.n_value_bins, p.bin_num, p.optimal_binning_param, p.adjustment_factor
-                    )
-                    bins = merge_bins(bins, groups)
-                columns[name] = ColumnResult(bins, stats_from(m, classes, p.adjustment_factor))
+            columns = _fit_own_columns(p, frame, codes, classes)
 
         host_columns: dict[str, HostColumnResult] = {}
         if keys is not None:
@@ -201,17 +180,7 @@ class HeteroBinningGuest(BinningRole):
         """HOST_BINS from ``host``: check, decrypt, derive, score; HOST_GROUPS and HOST_WOE back."""
         sender = str(host)
         n_slots = capacity_bits(pk) // setup.sum_bits
-        with clock.phase("host_histograms_wait"):
-            raw = ctx.recv(msg.HOST_BINS, frm=host)
-        hb = records.HostBins.from_wire(
-            raw,
-            sender,
-            party_id=host.id,
-            n_columns=n_columns,
-            n_rows=setup.n_rows,
-            public_key=pk,
-            slots_per_ciphertext=n_slots,
-        )
+        hb = _receive_host_bins(ctx, host, n_columns, pk, setup, n_slots, clock)
         work.ciphertexts_received += len(hb.sums)
         with clock.phase("decrypt"):
             plain = sk.decrypt_packed_raw(hb.sums)  # type: ignore[attr-defined]
@@ -220,38 +189,9 @@ class HeteroBinningGuest(BinningRole):
 
         with clock.phase("woe"):
             matrices = _host_counts(hb, sums, setup, totals, sender)
-            groups: dict[str, np.ndarray] = {}
             out: dict[str, HostColumnResult] = {}
             opt = hb.optimal
-            if opt is not None:
-                if setup.n_classes > 2:
-                    raise MessageError(
-                        f"host_bins from {sender}: optimal merging needs a binary label",
-                        party=sender,
-                        field="optimal",
-                    )
-                try:
-                    params = OptimalBinningParams.from_dict(opt.params)
-                except ConfigError as exc:
-                    raise MessageError(
-                        f"host_bins from {sender}: bad optimal_binning_param ({exc})",
-                        party=sender,
-                        field="optimal",
-                    ) from None
-                for name in opt.merge:
-                    m = matrices[name]
-                    n_value = len(m) - (name in opt.missing)
-                    try:
-                        last, matrices[name] = optimal_from_counts(
-                            m, n_value, opt.bin_num, params, p.adjustment_factor
-                        )
-                    except FedloomError as exc:
-                        raise MessageError(
-                            f"host_bins from {sender}: cannot merge {name} ({exc})",
-                            party=sender,
-                            field="optimal",
-                        ) from None
-                    groups[name] = np.asarray(last, dtype=np.int64)
+            groups = _merge_host_columns(opt, matrices, setup, p, sender) if opt is not None else {}
             for name in hb.columns:
                 m = matrices[name]
                 out[name] = HostColumnResult(
@@ -260,13 +200,133 @@ class HeteroBinningGuest(BinningRole):
         if opt is not None:
             ctx.send(msg.HOST_GROUPS, groups, to=host)
         if hb.woe:
-            if setup.n_classes > 2:
-                raise MessageError(
-                    f"host_bins from {sender}: WOE transform needs a binary label", party=sender, field="woe"
-                )
-            woe = {name: np.asarray(out[name].stats.woe, dtype=np.float64) for name in hb.woe}  # type: ignore[union-attr]
-            ctx.send(msg.HOST_WOE, woe, to=host)
+            _send_host_woe(ctx, host, hb, out, setup, sender)
         return out
+
+
+def _check_optimal_classes(p: HeteroFeatureBinningParams, n_classes: int, party: str) -> None:
+    """Refuse ``optimal`` on a multi-class label before any message: it merges by binary counts."""
+    if p.method == "optimal" and n_classes > 2:
+        raise ConfigError(
+            "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with more than two "
+            f"label classes (got {n_classes}): optimal binning merges by binary label counts.",
+            party=party,
+            field="method",
+        )
+
+
+def _host_setups(
+    ctx: Context, hosts: list[PartyId], digest: str, party: str
+) -> dict[PartyId, records.HostSetup]:
+    """Each host's HOST_SETUP, refusing a host whose rows are not aligned with ours."""
+    setups = {h: records.HostSetup.from_wire(ctx.recv(msg.HOST_SETUP, frm=h), str(h)) for h in hosts}
+    for h, s in setups.items():
+        check_aligned(digest, s.ids, party, str(h), "binning")
+    return setups
+
+
+def _fit_own_columns(
+    p: HeteroFeatureBinningParams, frame: Frame, codes: np.ndarray, classes: list[object]
+) -> dict[str, ColumnResult]:
+    """Bin and score the guest's own columns in the clear: the guest holds the label."""
+    local = fit_local(p, frame)
+    columns: dict[str, ColumnResult] = {}
+    for j, (name, bins) in enumerate(zip(local.names, local.bins, strict=True)):
+        counts = label_counts(local.index[:, j], bins.n_bins, codes, len(classes))
+        if p.skip_static:
+            columns[name] = ColumnResult(bins)
+            continue
+        m = stat_counts(counts, classes)
+        if p.method == "optimal" and not bins.is_categorical:
+            groups, m = optimal_from_counts(
+                m, bins.n_value_bins, p.bin_num, p.optimal_binning_param, p.adjustment_factor
+            )
+            bins = merge_bins(bins, groups)
+        columns[name] = ColumnResult(bins, stats_from(m, classes, p.adjustment_factor))
+    return columns
+
+
+def _receive_host_bins(
+    ctx: Context,
+    host: PartyId,
+    n_columns: int,
+    pk: object,
+    setup: records.Setup,
+    n_slots: int,
+    clock: Clock,
+) -> records.HostBins:
+    """The host's HOST_BINS, checked against the expected shape before anything is decrypted."""
+    sender = str(host)
+    with clock.phase("host_histograms_wait"):
+        raw = ctx.recv(msg.HOST_BINS, frm=host)
+    return records.HostBins.from_wire(
+        raw,
+        sender,
+        party_id=host.id,
+        n_columns=n_columns,
+        n_rows=setup.n_rows,
+        public_key=pk,
+        slots_per_ciphertext=n_slots,
+    )
+
+
+def _merge_host_columns(
+    opt: records.OptimalRequest,
+    matrices: dict[str, np.ndarray],
+    setup: records.Setup,
+    p: HeteroFeatureBinningParams,
+    sender: str,
+) -> dict[str, np.ndarray]:
+    """Optimal merging of the host columns it asked for; ``matrices`` get the merged counts.
+
+    Returns the last fine bin of each merged group per column, for HOST_GROUPS; any failure is
+    the host's message's fault, so it is raised as a :class:`MessageError` naming the host.
+    """
+    if setup.n_classes > 2:
+        raise MessageError(
+            f"host_bins from {sender}: optimal merging needs a binary label",
+            party=sender,
+            field="optimal",
+        )
+    try:
+        params = OptimalBinningParams.from_dict(opt.params)
+    except ConfigError as exc:
+        raise MessageError(
+            f"host_bins from {sender}: bad optimal_binning_param ({exc})",
+            party=sender,
+            field="optimal",
+        ) from None
+    groups: dict[str, np.ndarray] = {}
+    for name in opt.merge:
+        m = matrices[name]
+        n_value = len(m) - (name in opt.missing)
+        try:
+            last, matrices[name] = optimal_from_counts(m, n_value, opt.bin_num, params, p.adjustment_factor)
+        except FedloomError as exc:
+            raise MessageError(
+                f"host_bins from {sender}: cannot merge {name} ({exc})",
+                party=sender,
+                field="optimal",
+            ) from None
+        groups[name] = np.asarray(last, dtype=np.int64)
+    return groups
+
+
+def _send_host_woe(
+    ctx: Context,
+    host: PartyId,
+    hb: records.HostBins,
+    out: dict[str, HostColumnResult],
+    setup: records.Setup,
+    sender: str,
+) -> None:
+    """HOST_WOE: the WOE of the columns the host will transform (defined for a binary label only)."""
+    if setup.n_classes > 2:
+        raise MessageError(
+            f"host_bins from {sender}: WOE transform needs a binary label", party=sender, field="woe"
+        )
+    woe = {name: np.asarray(out[name].stats.woe, dtype=np.float64) for name in hb.woe}  # type: ignore[union-attr]
+    ctx.send(msg.HOST_WOE, woe, to=host)
 
 
 def _unpack_sums(

@@ -136,7 +136,30 @@ function failureBlock(f, jobId, withLogLink) {
   return el("div", { "data-testid": "failure", class: "failure" }, kids);
 }
 
-const NODE_W = 170, NODE_H = 46, GAP_X = 60, GAP_Y = 22, PAD = 16;
+const NODE_W = 170, NODE_H = 46, GAP_X = 60, GAP_Y = 22, PAD = 16, BAND_GAP = 44;
+
+/* Layers are columns, left to right. When there are more layers than fit the card's width, the
+   columns wrap into bands (rows) in a snake: band 0 runs left to right, band 1 right to left, ...
+   so the DAG never scrolls sideways and consecutive layers stay next to each other. */
+function dagColumns(root, nLayers) {
+  const avail = (root.parentElement && root.parentElement.clientWidth) || 0;
+  if (!avail) return nLayers;
+  return Math.max(1, Math.min(nLayers, Math.floor((avail - PAD * 2 + GAP_X) / (NODE_W + GAP_X))));
+}
+
+function edgePath(a, b) {
+  if (a.band === b.band) { // same band: side to side, in the band's direction
+    const fwd = b.x >= a.x;
+    const x1 = fwd ? a.x + NODE_W : a.x, x2 = fwd ? b.x : b.x + NODE_W;
+    const y1 = a.y + NODE_H / 2, y2 = b.y + NODE_H / 2;
+    const mx = (x1 + x2) / 2;
+    return `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
+  }
+  // into a later band: bottom to top
+  const x1 = a.x + NODE_W / 2, y1 = a.y + NODE_H, x2 = b.x + NODE_W / 2, y2 = b.y;
+  const my = (y1 + y2) / 2;
+  return `M ${x1} ${y1} C ${x1} ${my}, ${x2} ${my}, ${x2} ${y2}`;
+}
 
 function drawDag(root, dag, jobId) {
   const layers = new Map();
@@ -144,17 +167,24 @@ function drawDag(root, dag, jobId) {
     if (!layers.has(n.layer)) layers.set(n.layer, []);
     layers.get(n.layer).push(n);
   }
-  const pos = new Map();
-  let maxRows = 1;
-  for (const [layer, nodes] of layers) {
-    maxRows = Math.max(maxRows, nodes.length);
-    nodes.forEach((n, i) => pos.set(n.name, { x: PAD + layer * (NODE_W + GAP_X), y: PAD + i * (NODE_H + GAP_Y) }));
-  }
   const nLayers = Math.max(1, ...[...layers.keys()].map((k) => k + 1));
-  const width = PAD * 2 + nLayers * NODE_W + (nLayers - 1) * GAP_X;
-  const height = PAD * 2 + maxRows * NODE_H + (maxRows - 1) * GAP_Y;
+  const cols = dagColumns(root, nLayers);
+  const nBands = Math.ceil(nLayers / cols);
+  const maxRows = Math.max(1, ...[...layers.values()].map((ns) => ns.length));
+  const bandH = maxRows * NODE_H + (maxRows - 1) * GAP_Y;
+  const pos = new Map();
+  for (const [layer, nodes] of layers) {
+    const band = Math.floor(layer / cols);
+    const c = band % 2 === 0 ? layer % cols : cols - 1 - (layer % cols);
+    nodes.forEach((n, i) => pos.set(n.name, {
+      band, x: PAD + c * (NODE_W + GAP_X), y: PAD + band * (bandH + BAND_GAP) + i * (NODE_H + GAP_Y),
+    }));
+  }
+  const width = PAD * 2 + cols * NODE_W + (cols - 1) * GAP_X;
+  const height = PAD * 2 + nBands * bandH + (nBands - 1) * BAND_GAP;
   const existing = new Map([...root.querySelectorAll('[data-testid="dag-node"]')].map((g) => [g.getAttribute("data-component"), g]));
-  const sameShape = existing.size === dag.nodes.length && dag.nodes.every((n) => existing.has(n.name));
+  const sameShape = existing.size === dag.nodes.length && dag.nodes.every((n) => existing.has(n.name)) &&
+    root.getAttribute("data-cols") === String(cols);
   if (sameShape) { // live update: only states change, the drawing stays (no flicker, no reload)
     for (const n of dag.nodes) {
       const g = existing.get(n.name);
@@ -166,6 +196,7 @@ function drawDag(root, dag, jobId) {
     return;
   }
   root.replaceChildren();
+  root.setAttribute("data-cols", String(cols));
   root.setAttribute("width", width);
   root.setAttribute("height", height);
   root.setAttribute("viewBox", `0 0 ${width} ${height}`);
@@ -173,10 +204,8 @@ function drawDag(root, dag, jobId) {
   for (const e of dag.edges) {
     const a = pos.get(e.from), b = pos.get(e.to);
     if (!a || !b) continue;
-    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
-    const mx = (x1 + x2) / 2;
     root.append(svg("path", {
-      d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`,
+      d: edgePath(a, b),
       class: `edge ${e.kind}`, "data-testid": "dag-edge", "data-kind": e.kind, "data-from": e.from, "data-to": e.to,
       "marker-end": "url(#arrow)",
     }, [svg("title", { text: `${e.from} → ${e.to} (${e.kind}: ${e.slot})` })]));
@@ -254,12 +283,15 @@ async function jobPage() {
     const slot = document.getElementById("failure-slot");
     if (d.failure && !slot.querySelector('[data-testid="failure"]')) slot.replaceChildren(failureBlock(d.failure, jobId, true));
     drawDag(dag, d.dag, jobId);
+    lastDag = d.dag;
     drawTasks(document.getElementById("tasks-body"), d.tasks, jobId);
     drawPrivacy(document.getElementById("privacy-body"), d.privacy);
     document.body.setAttribute("data-loaded", "true");
     if (d.final && timer) { clearInterval(timer); timer = null; }
     return d;
   }
+  let lastDag = null;
+  window.addEventListener("resize", () => { if (lastDag) drawDag(dag, lastDag, jobId); });
   const first = await tick();
   if (first && !first.final) timer = setInterval(() => { tick(); }, 1000);
 }

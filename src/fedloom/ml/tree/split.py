@@ -198,42 +198,13 @@ def best_split(
         ``None`` when the node has fewer than ``min_sample_split`` rows or no admissible candidate
         gains more than ``min_impurity_split``.
     """
-    g = np.asarray(G, dtype=np.float64)
-    h = np.asarray(H, dtype=np.float64)
-    n = np.asarray(N, dtype=np.float64)
-    if g.ndim != 3 or h.shape != g.shape or n.shape != g.shape[:2]:
-        raise DataError(
-            f"histograms must be G, H (features, bins, outputs) and N (features, bins). "
-            f"Got {g.shape}, {h.shape}, {n.shape}.",
-            field="histogram",
-        )
+    g, h, n = _histograms(G, H, N)
     n_features, n_bins, n_outputs = g.shape
     tot = _totals(totals, n_outputs)
     if tot[2] < c.min_sample_split or n_features == 0 or n_bins == 0:
         return None
-
-    # Take each feature's missing bin out of the ordered scan.
-    miss = np.full(n_features, -1, dtype=np.int64) if missing_bin is None else np.asarray(missing_bin)
-    if miss.shape != (n_features,) or np.any(miss >= n_bins):
-        raise DataError(f"missing_bin must be ({n_features},) with values < {n_bins}.", field="missing_bin")
-    has_miss = miss >= 0
-    is_miss = np.zeros((n_features, n_bins), dtype=bool)
-    is_miss[np.flatnonzero(has_miss), miss[has_miss]] = True
-    feat = np.arange(n_features)
-    m_idx = np.where(has_miss, miss, 0)
-    g_miss = np.where(has_miss[:, None], g[feat, m_idx], 0.0)  # (F, K)
-    h_miss = np.where(has_miss[:, None], h[feat, m_idx], 0.0)
-    n_miss = np.where(has_miss, n[feat, m_idx], 0.0)  # (F,)
-
-    cg = np.cumsum(np.where(is_miss[:, :, None], 0.0, g), axis=1)  # (F, B, K)
-    ch = np.cumsum(np.where(is_miss[:, :, None], 0.0, h), axis=1)
-    cn = np.cumsum(np.where(is_miss, 0.0, n), axis=1)  # (F, B)
-
-    # Candidates laid out (F, B, side), side 0 = missing right: argmax's first maximum is the
-    # lowest (feature, bin), then missing_left=False.
-    GL = np.stack([cg, cg + g_miss[:, None, :]], axis=2)  # (F, B, 2, K)  # noqa: N806
-    HL = np.stack([ch, ch + h_miss[:, None, :]], axis=2)  # noqa: N806
-    NL = np.stack([cn, cn + n_miss[:, None]], axis=2)  # (F, B, 2)  # noqa: N806
+    is_miss, g_miss, h_miss, n_miss = _missing_bins(g, h, n, missing_bin)
+    GL, HL, NL = _left_candidates(g, h, n, is_miss, g_miss, h_miss, n_miss)  # noqa: N806
     gains = _gains(GL, HL, NL, tot, c)
     gains[is_miss] = -np.inf  # the missing bin is no threshold
     i = _pick(gains, c)
@@ -249,6 +220,65 @@ def best_split(
         H_left=HL[f, b, side].copy(),
         n_left=round(float(NL[f, b, side])),
     )
+
+
+def _histograms(
+    G: np.ndarray,  # noqa: N803
+    H: np.ndarray,  # noqa: N803
+    N: np.ndarray,  # noqa: N803
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The histograms as float arrays, checked against the layout :func:`best_split` documents."""
+    g = np.asarray(G, dtype=np.float64)
+    h = np.asarray(H, dtype=np.float64)
+    n = np.asarray(N, dtype=np.float64)
+    if g.ndim != 3 or h.shape != g.shape or n.shape != g.shape[:2]:
+        raise DataError(
+            f"histograms must be G, H (features, bins, outputs) and N (features, bins). "
+            f"Got {g.shape}, {h.shape}, {n.shape}.",
+            field="histogram",
+        )
+    return g, h, n
+
+
+def _missing_bins(
+    g: np.ndarray, h: np.ndarray, n: np.ndarray, missing_bin: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each feature's missing bin as a mask, and its sums (zero without one), to scan it apart."""
+    n_features, n_bins = n.shape
+    miss = np.full(n_features, -1, dtype=np.int64) if missing_bin is None else np.asarray(missing_bin)
+    if miss.shape != (n_features,) or np.any(miss >= n_bins):
+        raise DataError(f"missing_bin must be ({n_features},) with values < {n_bins}.", field="missing_bin")
+    has_miss = miss >= 0
+    is_miss = np.zeros((n_features, n_bins), dtype=bool)
+    is_miss[np.flatnonzero(has_miss), miss[has_miss]] = True
+    feat = np.arange(n_features)
+    m_idx = np.where(has_miss, miss, 0)
+    g_miss = np.where(has_miss[:, None], g[feat, m_idx], 0.0)  # (F, K)
+    h_miss = np.where(has_miss[:, None], h[feat, m_idx], 0.0)
+    n_miss = np.where(has_miss, n[feat, m_idx], 0.0)  # (F,)
+    return is_miss, g_miss, h_miss, n_miss
+
+
+def _left_candidates(
+    g: np.ndarray,
+    h: np.ndarray,
+    n: np.ndarray,
+    is_miss: np.ndarray,
+    g_miss: np.ndarray,
+    h_miss: np.ndarray,
+    n_miss: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Left sums of every (feature, bin, missing side) candidate, by one cumulative scan."""
+    cg = np.cumsum(np.where(is_miss[:, :, None], 0.0, g), axis=1)  # (F, B, K)
+    ch = np.cumsum(np.where(is_miss[:, :, None], 0.0, h), axis=1)
+    cn = np.cumsum(np.where(is_miss, 0.0, n), axis=1)  # (F, B)
+
+    # Candidates laid out (F, B, side), side 0 = missing right: argmax's first maximum is the
+    # lowest (feature, bin), then missing_left=False.
+    GL = np.stack([cg, cg + g_miss[:, None, :]], axis=2)  # (F, B, 2, K)  # noqa: N806
+    HL = np.stack([ch, ch + h_miss[:, None, :]], axis=2)  # noqa: N806
+    NL = np.stack([cn, cn + n_miss[:, None]], axis=2)  # (F, B, 2)  # noqa: N806
+    return GL, HL, NL
 
 
 def best_split_cumulative(

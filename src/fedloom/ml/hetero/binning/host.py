@@ -8,6 +8,7 @@ bins → setup, key, ``[y]`` → histograms → host bins → groups (optimal) �
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -79,36 +80,14 @@ class HeteroBinningHost(BinningRole):
         if not exchange or not names:
             return model
         guest = str(ctx.guest)
-        setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
-        check_aligned(digest, setup.ids, party, guest, "binning")
-        check_rows(setup.n_rows, frame.n_rows, guest)
-        if p.method == "optimal" and setup.n_classes > 2:
-            raise ConfigError(
-                "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with a label of "
-                f"{setup.n_classes} classes: optimal binning merges by binary label counts.",
-                party=party,
-                field="method",
-            )
-        ep = p.encrypt_param
-        pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
-        cap = capacity_bits(pk)
-        if setup.sum_bits > cap:
-            raise MessageError(
-                f"setup from {guest}: label sums of {setup.sum_bits} bits do not fit the key's {cap} bits",
-                party=guest,
-                field="slot_bits",
-            )
+        setup = _check_setup(ctx, p, digest, frame, party, guest)  # SETUP
+        pk, cap = _recv_key(ctx, p, setup, guest)  # PUBLIC_KEY
         with clock.phase("labels_wait"):
             enc = records.expect_labels(ctx.recv(msg.ENC_LABELS), pk, setup.n_rows, guest)
         work.ciphertexts_received += len(enc)
 
         with clock.phase("histogram"):
-            n_bins = local.n_bins
-            counts = [np.bincount(local.index[:, j], minlength=int(n_bins[j])) for j in range(len(names))]
-            # The most frequent bin (sparse data: the zero bin) is derived by the guest from its totals.
-            derived = np.asarray([int(np.argmax(c)) for c in counts], dtype=np.int64)
-            # Over the party's configured executor (fedloom.compute): identical sums, any backend.
-            sums = parallel_histograms(enc, local.index, n_bins, None, skip=derived)
+            counts, derived, sums = _label_sums(local, enc, len(names))
         with clock.phase("pack"):
             n_slots = cap // setup.sum_bits
             packed = Packer(setup.sum_bits, n_slots).pack_encrypted(sums).rerandomize()
@@ -116,7 +95,7 @@ class HeteroBinningHost(BinningRole):
         optimal = self._optimal_request(p, local, anonymous)
         bins_msg = records.HostBins(
             columns=[anonymous[n] for n in names],
-            n_bins=n_bins,
+            n_bins=local.n_bins,
             counts=np.concatenate(counts).astype(np.int64),
             derived=derived,
             woe=[anonymous[n] for n in woe_wanted],
@@ -127,19 +106,9 @@ class HeteroBinningHost(BinningRole):
         work.ciphertexts_sent += len(packed)
 
         if optimal is not None:
-            by_anon = {anonymous[n]: n for n in names}
-            fine = {a: local.bins[names.index(by_anon[a])].n_value_bins for a in optimal.merge}
-            groups = records.expect_groups(ctx.recv(msg.HOST_GROUPS), guest, fine)
-            for a, last in groups.items():
-                name = by_anon[a]
-                model.columns[name] = ColumnResult(merge_bins(model.columns[name].bins, last))
+            _merge_groups(ctx, model, local, names, anonymous, optimal, guest)  # HOST_GROUPS
         if woe_wanted:
-            sizes = {anonymous[n]: model.columns[n].bins.n_bins for n in woe_wanted}
-            woe = records.expect_woe(ctx.recv(msg.HOST_WOE), guest, sizes)
-            for n in woe_wanted:
-                model.columns[n] = ColumnResult(
-                    model.columns[n].bins, woe_from_guest=True, woe=woe[anonymous[n]]
-                )
+            _take_woe(ctx, model, woe_wanted, anonymous, guest)  # HOST_WOE
         return model
 
     @staticmethod
@@ -171,3 +140,75 @@ class HeteroBinningHost(BinningRole):
         return records.OptimalRequest(
             p.bin_num, p.optimal_binning_param.model_dump(), merge, [m for m in missing if m in merge]
         )
+
+
+def _check_setup(
+    ctx: Context, p: HeteroFeatureBinningParams, digest: str, frame: Frame, party: str, guest: str
+) -> records.Setup:
+    """SETUP from the guest: rows aligned with ours, and a label optimal binning can merge by."""
+    setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
+    check_aligned(digest, setup.ids, party, guest, "binning")
+    check_rows(setup.n_rows, frame.n_rows, guest)
+    if p.method == "optimal" and setup.n_classes > 2:
+        raise ConfigError(
+            "The 'method' parameter of HeteroFeatureBinning cannot be 'optimal' with a label of "
+            f"{setup.n_classes} classes: optimal binning merges by binary label counts.",
+            party=party,
+            field="method",
+        )
+    return setup
+
+
+def _recv_key(
+    ctx: Context, p: HeteroFeatureBinningParams, setup: records.Setup, guest: str
+) -> tuple[Any, int]:
+    """PUBLIC_KEY from the guest, and its capacity, which must hold one packed label sum."""
+    ep = p.encrypt_param
+    pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
+    cap = capacity_bits(pk)
+    if setup.sum_bits > cap:
+        raise MessageError(
+            f"setup from {guest}: label sums of {setup.sum_bits} bits do not fit the key's {cap} bits",
+            party=guest,
+            field="slot_bits",
+        )
+    return pk, cap
+
+
+def _label_sums(local: LocalBins, enc: Any, n_columns: int) -> tuple[list[np.ndarray], np.ndarray, Any]:
+    """Rows per bin, each column's most frequent bin (left out of the sums), and [Σy] per other bin."""
+    n_bins = local.n_bins
+    counts = [np.bincount(local.index[:, j], minlength=int(n_bins[j])) for j in range(n_columns)]
+    # The most frequent bin (sparse data: the zero bin) is derived by the guest from its totals.
+    derived = np.asarray([int(np.argmax(c)) for c in counts], dtype=np.int64)
+    # Over the party's configured executor (fedloom.compute): identical sums, any backend.
+    sums = parallel_histograms(enc, local.index, n_bins, None, skip=derived)
+    return counts, derived, sums
+
+
+def _merge_groups(
+    ctx: Context,
+    model: BinningModel,
+    local: LocalBins,
+    names: list[str],
+    anonymous: dict[str, str],
+    optimal: records.OptimalRequest,
+    guest: str,
+) -> None:
+    """HOST_GROUPS: merge each numeric column's fine bins as the guest's optimal binning chose."""
+    by_anon = {anonymous[n]: n for n in names}
+    fine = {a: local.bins[names.index(by_anon[a])].n_value_bins for a in optimal.merge}
+    groups = records.expect_groups(ctx.recv(msg.HOST_GROUPS), guest, fine)
+    for a, last in groups.items():
+        name = by_anon[a]
+        model.columns[name] = ColumnResult(merge_bins(model.columns[name].bins, last))
+
+
+def _take_woe(
+    ctx: Context, model: BinningModel, woe_wanted: list[str], anonymous: dict[str, str], guest: str
+) -> None:
+    """HOST_WOE: the guest's WOE per bin of the columns this host transforms."""
+    sizes = {anonymous[n]: model.columns[n].bins.n_bins for n in woe_wanted}
+    woe = records.expect_woe(ctx.recv(msg.HOST_WOE), guest, sizes)
+    for n in woe_wanted:
+        model.columns[n] = ColumnResult(model.columns[n].bins, woe_from_guest=True, woe=woe[anonymous[n]])

@@ -96,6 +96,18 @@ def _targets(p: HeteroNNParams, label: np.ndarray, classes: list[Any] | None) ->
     return torch.from_numpy(y), cls
 
 
+def _task_metrics(p: HeteroNNParams, classes: list[Any]) -> tuple[str, list[str]]:
+    """The task the label makes, and the validation metrics checked against it."""
+    task = "regression" if p.task_type == "regression" else ("binary" if len(classes) <= 2 else "multi")
+    # Multi-class: FATE's default validation metric is accuracy (no registry default).
+    names = (
+        check_metrics(p.metric_names, task, "HeteroNN")
+        if task != "multi"
+        else (p.metric_names or ["accuracy"])
+    )
+    return task, names
+
+
 def _per_sample_loss(name: str, out: Any, y: Any) -> Any:
     import torch.nn.functional as F  # noqa: N812
 
@@ -112,6 +124,21 @@ def _per_sample_loss(name: str, out: Any, y: Any) -> Any:
     if name == "L1Loss":
         return F.l1_loss(out, y, reduction="none").mean(dim=1)
     return F.smooth_l1_loss(out, y, reduction="none").mean(dim=1)
+
+
+@dataclass
+class _Commander:
+    """Sends each COMMAND on its own step, so every host follows the guest's steps in order."""
+
+    ctx: Context
+    step: int = 0
+
+    def __call__(self, op: str, **kw: Any) -> Context:
+        """COMMAND ``op`` to all hosts; returns the step's context for the exchange it starts."""
+        sctx = self.ctx.sub("step", self.step)
+        self.step += 1
+        sctx.send(msg.COMMAND, {"op": op, **kw}, to=list(self.ctx.hosts))
+        return sctx
 
 
 class HeteroNNGuest(HeteroNNRole):
@@ -391,25 +418,13 @@ class HeteroNNGuest(HeteroNNRole):
             )
         out = il.out_dim
         sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
-        hinfo = self._setup(ctx, p, train, validate, out)
-        host_dims = [d for _, d in hinfo.values()]
-        net, arch = self._build(p, train.n_features, host_dims, party)
-        net.hosts = [_Host(h, k, d, w) for (h, (k, d)), w in zip(hinfo.items(), arch["hw"], strict=True)]
-        hosts.extend(net.hosts)
-        for host in net.hosts:
-            host.prepare(p.precision_bits, out, party)
-        if init is not None:
-            self._load(net, init)
+        net, arch = self._start(
+            ctx, p, train, validate, init, hosts, out, party
+        )  # HOST_SETUP, PUBLIC_KEY, SETUP
         y, classes = _targets(
             p, np.asarray(train.label), list(init.classes) if init is not None and init.classes else None
         )
-        task = "regression" if p.task_type == "regression" else ("binary" if len(classes) <= 2 else "multi")
-        # Multi-class: FATE's default validation metric is accuracy (no registry default).
-        names = (
-            check_metrics(p.metric_names, task, "HeteroNN")
-            if task != "multi"
-            else (p.metric_names or ["accuracy"])
-        )
+        task, names = _task_metrics(p, classes)
         stopper = EarlyStopping(p.stopping_rounds, names, p.use_first_metric_only, task)
         x = torch.from_numpy(np.ascontiguousarray(train.features, dtype=np.float64))
         sel_rng = np.random.default_rng(
@@ -418,46 +433,13 @@ class HeteroNNGuest(HeteroNNRole):
         work = pr.Work()
         history: dict[str, list[Any]] = {"loss": [], "validation": [], "selected": []}
         seconds: list[float] = []
-        step = 0
         converged = False
         kept: dict[str, Any] | None = None
-
-        def command(op: str, **kw: Any) -> Context:
-            nonlocal step
-            sctx = ctx.sub("step", step)
-            step += 1
-            sctx.send(msg.COMMAND, {"op": op, **kw}, to=list(ctx.hosts))
-            return sctx
-
+        command = _Commander(ctx)
         for epoch in range(p.epochs):
             t0 = time.perf_counter()
             sctx = command("epoch", epoch=epoch)
-            total, selected = 0.0, 0
-            for b, idx in enumerate(pr.batches(train.n_rows, p.batch_size, p.effective_seed, epoch)):
-                bctx = sctx.sub("batch", b)
-                rows = len(idx)
-                z_np = self._forward(bctx, p, net, rows, out, work)
-                z_a = torch.from_numpy(z_np).requires_grad_(True)
-                output = self._head(net, x[idx], z_a, True, p)
-                losses = _per_sample_loss(p.loss_name, output, y[idx])
-                if p.selector_param.method == "relative":
-                    sel = select_rows(
-                        losses.detach().numpy(), p.selector_param.beta, p.selector_param.min_prob, sel_rng
-                    )
-                else:
-                    sel = np.arange(rows)
-                net.opt.zero_grad(set_to_none=True)
-                if net.opt_i is not None:
-                    net.opt_i.zero_grad(set_to_none=True)
-                losses[torch.from_numpy(sel)].mean().backward()
-                assert z_a.grad is not None
-                delta = z_a.grad.numpy()
-                self._backward(bctx, p, net, rows, out, sel, delta, work)
-                net.opt.step()
-                if net.opt_i is not None:
-                    net.opt_i.step()
-                total += float(losses.detach().sum())
-                selected += len(sel)
+            total, selected = self._train_epoch(sctx, p, net, train.n_rows, x, y, out, work, sel_rng, epoch)
             loss = total / train.n_rows
             if not math.isfinite(loss):
                 raise DataError(
@@ -470,14 +452,12 @@ class HeteroNNGuest(HeteroNNRole):
             seconds.append(time.perf_counter() - t0)
             stop = False
             if validate is not None and p.validates_at(epoch):
-                vctx = command("validate")
-                pred = self._predict_frame(vctx, p, net, validate, classes, out, work)
-                values = compute_metrics(names, task, np.asarray(pred.label), pred.score, pred.result)
-                history["validation"].append({"epoch": epoch, **values})
-                stop = stopper.update(epoch, values)
-                if stopper.best_epoch == epoch:
-                    command("keep")
-                    kept = self._snapshot(net)
+                # COMMAND "validate" (+ its prediction exchange), then COMMAND "keep" on a new best
+                stop, snapshot = self._validate_epoch(
+                    command, p, net, validate, classes, out, work, names, task, stopper, history, epoch
+                )
+                if snapshot is not None:
+                    kept = snapshot
             if p.early_stop != "none" and len(history["loss"]) >= 2:
                 diff = abs(history["loss"][-1] - history["loss"][-2])
                 if (p.early_stop == "diff" and diff < p.tol) or (p.early_stop == "abs" and loss < p.tol):
@@ -489,6 +469,27 @@ class HeteroNNGuest(HeteroNNRole):
         if restore and kept is not None:
             self._restore(net, kept)
         best = stopper.best_epoch if restore else len(history["loss"]) - 1
+        return self._model(
+            ctx, p, train, net, arch, classes, history, best, converged, work, seconds, sent0, recv0
+        )
+
+    def _model(
+        self,
+        ctx: Context,
+        p: HeteroNNParams,
+        train: Frame,
+        net: _Net,
+        arch: dict[str, Any],
+        classes: list[Any],
+        history: dict[str, list[Any]],
+        best: int | None,
+        converged: bool,
+        work: pr.Work,
+        seconds: list[float],
+        sent0: int,
+        recv0: int,
+    ) -> HeteroNNModel:
+        """The guest's model: its networks, the noised host weights, history and work counters."""
         w = work.to_dict()
         w.update(
             seconds_per_epoch=[round(s, 4) for s in seconds],
@@ -512,6 +513,115 @@ class HeteroNNGuest(HeteroNNRole):
             converged=converged,
             work=w,
         )
+
+    def _start(
+        self,
+        ctx: Context,
+        p: HeteroNNParams,
+        train: Frame,
+        validate: Frame | None,
+        init: HeteroNNModel | None,
+        hosts: list[_Host],
+        out: int,
+        party: str,
+    ) -> tuple[_Net, dict[str, Any]]:
+        """Exchange the setup with the hosts, then build the networks (a warm start loads its weights)."""
+        hinfo = self._setup(ctx, p, train, validate, out)
+        host_dims = [d for _, d in hinfo.values()]
+        net, arch = self._build(p, train.n_features, host_dims, party)
+        net.hosts = [_Host(h, k, d, w) for (h, (k, d)), w in zip(hinfo.items(), arch["hw"], strict=True)]
+        hosts.extend(net.hosts)
+        for host in net.hosts:
+            host.prepare(p.precision_bits, out, party)
+        if init is not None:
+            self._load(net, init)
+        return net, arch
+
+    def _train_epoch(
+        self,
+        sctx: Context,
+        p: HeteroNNParams,
+        net: _Net,
+        n_rows: int,
+        x: Any,
+        y: Any,
+        out: int,
+        work: pr.Work,
+        sel_rng: np.random.Generator,
+        epoch: int,
+    ) -> tuple[float, int]:
+        """One epoch's batches; returns the summed per-row loss and how many rows were back-propagated."""
+        total, selected = 0.0, 0
+        for b, idx in enumerate(pr.batches(n_rows, p.batch_size, p.effective_seed, epoch)):
+            loss_sum, n_sel = self._train_batch(sctx.sub("batch", b), p, net, x, y, idx, out, work, sel_rng)
+            total += loss_sum
+            selected += n_sel
+        return total, selected
+
+    def _train_batch(
+        self,
+        bctx: Context,
+        p: HeteroNNParams,
+        net: _Net,
+        x: Any,
+        y: Any,
+        idx: np.ndarray,
+        out: int,
+        work: pr.Work,
+        sel_rng: np.random.Generator,
+    ) -> tuple[float, int]:
+        """Forward exchange, the guest's loss and step, backward exchange; returns (loss sum, rows kept)."""
+        import torch
+
+        rows = len(idx)
+        z_np = self._forward(bctx, p, net, rows, out, work)
+        z_a = torch.from_numpy(z_np).requires_grad_(True)
+        output = self._head(net, x[idx], z_a, True, p)
+        losses = _per_sample_loss(p.loss_name, output, y[idx])
+        if p.selector_param.method == "relative":
+            sel = select_rows(
+                losses.detach().numpy(), p.selector_param.beta, p.selector_param.min_prob, sel_rng
+            )
+        else:
+            sel = np.arange(rows)
+        net.opt.zero_grad(set_to_none=True)
+        if net.opt_i is not None:
+            net.opt_i.zero_grad(set_to_none=True)
+        losses[torch.from_numpy(sel)].mean().backward()
+        assert z_a.grad is not None
+        delta = z_a.grad.numpy()
+        self._backward(bctx, p, net, rows, out, sel, delta, work)
+        net.opt.step()
+        if net.opt_i is not None:
+            net.opt_i.step()
+        return float(losses.detach().sum()), len(sel)
+
+    def _validate_epoch(
+        self,
+        command: _Commander,
+        p: HeteroNNParams,
+        net: _Net,
+        validate: Frame,
+        classes: list[Any],
+        out: int,
+        work: pr.Work,
+        names: list[str],
+        task: str,
+        stopper: EarlyStopping,
+        history: dict[str, list[Any]],
+        epoch: int,
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Score the validation data with the hosts; returns whether to stop and, on a new best
+        epoch, a snapshot of the weights (the hosts are told to keep theirs too)."""
+        vctx = command("validate")
+        pred = self._predict_frame(vctx, p, net, validate, classes, out, work)
+        values = compute_metrics(names, task, np.asarray(pred.label), pred.score, pred.result)
+        history["validation"].append({"epoch": epoch, **values})
+        stop = stopper.update(epoch, values)
+        if stopper.best_epoch == epoch:
+            command("keep")
+            return stop, self._snapshot(net)
+        return stop, None
 
     # -- state ----------------------------------------------------------------------------------------
     @staticmethod

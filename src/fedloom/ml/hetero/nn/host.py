@@ -103,31 +103,11 @@ class HeteroNNHost(HeteroNNRole):
         sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
         ep = p.encrypt_param
         pk, sk = generate_keypair(ep.method, ep.key_length)
-        ctx.send(
-            msg.HOST_SETUP,
-            {
-                "ids": ids_digest(train.ids),
-                "rows": train.n_rows,
-                "validate_ids": ids_digest(validate.ids) if validate is not None else None,
-                "validate_rows": validate.n_rows if validate is not None else 0,
-                "out_dim": st.dim,
-                "features": train.n_features,
-            },
-        )
-        ctx.send(msg.PUBLIC_KEY, pk)
-        setup = ctx.recv(msg.SETUP)
-        if not isinstance(setup, dict) or not isinstance(setup.get("out_dim"), int) or setup["out_dim"] < 1:
-            raise MessageError("malformed setup from the guest", party=party, field="setup")
-        check_aligned(ids_digest(train.ids), str(setup.get("ids")), party, str(ctx.guest), "training")
-        if validate is not None:
-            check_aligned(
-                ids_digest(validate.ids), str(setup.get("validate_ids")), party, str(ctx.guest), "validation"
-            )
+        _send_setup(ctx, train, validate, st.dim, pk)  # HOST_SETUP, PUBLIC_KEY
+        setup = _check_setup(ctx, train, validate, party)  # SETUP
         out = int(setup["out_dim"])
         lay = _layout(pk, setup, st.dim, out, party)
-        acc = np.zeros((st.dim, out)) if init is None else init.weights["interactive.acc_noise"].copy()
-        if acc.shape != (st.dim, out):
-            raise DataError("the warm-start model's interactive shape differs", party=party, field="model")
+        acc = _start_acc(init, st.dim, out, party)
         x = torch.from_numpy(np.ascontiguousarray(train.features, dtype=np.float64))
         kept: tuple[dict[str, Any], np.ndarray] | None = None
         seconds: list[float] = []
@@ -140,11 +120,7 @@ class HeteroNNHost(HeteroNNRole):
             if op == "epoch":
                 t0 = time.perf_counter()
                 epoch = int(cmd["epoch"])
-                st.bottom.train()
-                for b, idx in enumerate(pr.batches(train.n_rows, p.batch_size, p.effective_seed, epoch)):
-                    acc = self._train_batch(
-                        sctx.sub("batch", b), p, st, lay, pk, sk, x[idx], acc, work, party
-                    )
+                acc = self._train_epoch(sctx, p, st, lay, pk, sk, x, train.n_rows, epoch, acc, work, party)
                 seconds.append(time.perf_counter() - t0)
             elif op == "validate":
                 assert validate is not None
@@ -158,26 +134,28 @@ class HeteroNNHost(HeteroNNRole):
                 break
             else:
                 raise MessageError(f"unknown command {op!r} from the guest", party=party, field="command")
-        weights = {
-            f"bottom.{k}": v.detach().numpy().astype(np.float64) for k, v in st.bottom.state_dict().items()
-        }
-        weights["interactive.acc_noise"] = acc
-        w = work.to_dict()
-        w.update(
-            seconds_per_epoch=[round(s, 4) for s in seconds],
-            bytes_sent=ctx.stats.total_sent - sent0,
-            bytes_received=ctx.stats.total_received - recv0,
-        )
-        return HeteroNNModel(
-            role="host",
-            task_type=p.task_type,
-            loss=p.loss_name,
-            bottom=st.layers,
-            interactive={"host_dim": st.dim, "out_dim": out},
-            weights=weights,
-            feature_names=list(train.feature_names),
-            work=w,
-        )
+        return _model(ctx, p, st, train, out, acc, work, seconds, sent0, recv0)
+
+    def _train_epoch(
+        self,
+        sctx: Context,
+        p: HeteroNNParams,
+        st: _HostState,
+        lay: pr.Layout,
+        pk: Any,
+        sk: Any,
+        x: Any,
+        n_rows: int,
+        epoch: int,
+        acc: np.ndarray,
+        work: pr.Work,
+        party: str,
+    ) -> np.ndarray:
+        """One epoch's batches in the guest's order (same seed); returns the updated ε_acc."""
+        st.bottom.train()
+        for b, idx in enumerate(pr.batches(n_rows, p.batch_size, p.effective_seed, epoch)):
+            acc = self._train_batch(sctx.sub("batch", b), p, st, lay, pk, sk, x[idx], acc, work, party)
+        return acc
 
     @staticmethod
     def _load(st: _HostState, init: HeteroNNModel) -> None:
@@ -372,6 +350,78 @@ class HeteroNNHost(HeteroNNRole):
         lay = _layout(pk, setup, acc.shape[0], out, party)
         fake = _Bottom(bottom)
         self._forward_only(ctx.sub("predict"), fake, lay, pk, sk, frame, acc, pr.Work(), party)  # type: ignore[arg-type]
+
+
+def _send_setup(ctx: Context, train: Frame, validate: Frame | None, dim: int, pk: Any) -> None:
+    """HOST_SETUP (row digests and the bottom model's width), then PUBLIC_KEY, to the guest."""
+    ctx.send(
+        msg.HOST_SETUP,
+        {
+            "ids": ids_digest(train.ids),
+            "rows": train.n_rows,
+            "validate_ids": ids_digest(validate.ids) if validate is not None else None,
+            "validate_rows": validate.n_rows if validate is not None else 0,
+            "out_dim": dim,
+            "features": train.n_features,
+        },
+    )
+    ctx.send(msg.PUBLIC_KEY, pk)
+
+
+def _check_setup(ctx: Context, train: Frame, validate: Frame | None, party: str) -> dict[str, Any]:
+    """SETUP from the guest: well formed, and its rows align with ours."""
+    setup = ctx.recv(msg.SETUP)
+    if not isinstance(setup, dict) or not isinstance(setup.get("out_dim"), int) or setup["out_dim"] < 1:
+        raise MessageError("malformed setup from the guest", party=party, field="setup")
+    check_aligned(ids_digest(train.ids), str(setup.get("ids")), party, str(ctx.guest), "training")
+    if validate is not None:
+        check_aligned(
+            ids_digest(validate.ids), str(setup.get("validate_ids")), party, str(ctx.guest), "validation"
+        )
+    return setup
+
+
+def _start_acc(init: HeteroNNModel | None, dim: int, out: int, party: str) -> np.ndarray:
+    """ε_acc: zero for a fresh fit, the stored noise for a warm start (its shape must match)."""
+    acc = np.zeros((dim, out)) if init is None else init.weights["interactive.acc_noise"].copy()
+    if acc.shape != (dim, out):
+        raise DataError("the warm-start model's interactive shape differs", party=party, field="model")
+    return acc
+
+
+def _model(
+    ctx: Context,
+    p: HeteroNNParams,
+    st: _HostState,
+    train: Frame,
+    out: int,
+    acc: np.ndarray,
+    work: pr.Work,
+    seconds: list[float],
+    sent0: int,
+    recv0: int,
+) -> HeteroNNModel:
+    """The host's model: its bottom weights and ε_acc (the guest never sees either)."""
+    weights = {
+        f"bottom.{k}": v.detach().numpy().astype(np.float64) for k, v in st.bottom.state_dict().items()
+    }
+    weights["interactive.acc_noise"] = acc
+    w = work.to_dict()
+    w.update(
+        seconds_per_epoch=[round(s, 4) for s in seconds],
+        bytes_sent=ctx.stats.total_sent - sent0,
+        bytes_received=ctx.stats.total_received - recv0,
+    )
+    return HeteroNNModel(
+        role="host",
+        task_type=p.task_type,
+        loss=p.loss_name,
+        bottom=st.layers,
+        interactive={"host_dim": st.dim, "out_dim": out},
+        weights=weights,
+        feature_names=list(train.feature_names),
+        work=w,
+    )
 
 
 def _layout(pk: Any, setup: Mapping[str, Any], dim: int, out: int, party: str) -> pr.Layout:

@@ -103,6 +103,47 @@ class _Run:
         return sctx
 
 
+@dataclass
+class _Progress:
+    """The running scores and history of one fit, updated round by round."""
+
+    scores: np.ndarray
+    vscores: np.ndarray | None
+    history: dict[str, list[Any]]
+    v_done: int = 0
+    best: int | None = None
+
+
+@dataclass
+class _Growing:
+    """One tree's state while it grows: the sampled rows' g/h, the candidate plan, the nodes so far."""
+
+    g: np.ndarray
+    h: np.ndarray
+    rows: np.ndarray
+    feats: np.ndarray
+    sub_index: np.ndarray
+    plan: CandidatePlan
+    gh1: np.ndarray
+    nodes: list[Node] = field(default_factory=list)
+    node_rows: dict[int, np.ndarray] = field(default_factory=dict)
+    host_feats: dict[int, str] = field(default_factory=dict)
+
+    def new_node(self, depth: int, idx: np.ndarray) -> Node:
+        """A leaf over the sampled rows ``idx``, with their gradient sums (it may be split later)."""
+        node = Node(
+            id=len(self.nodes),
+            depth=depth,
+            is_leaf=True,
+            n=len(idx),
+            sum_grad=[float(v) for v in self.g[idx].sum(axis=0)],
+            sum_hess=[float(v) for v in self.h[idx].sum(axis=0)],
+        )
+        self.nodes.append(node)
+        self.node_rows[node.id] = idx
+        return node
+
+
 class HeteroSecureBoostGuest(SecureBoostRole):
     """Guest role of Hetero SecureBoost: owns the labels and the Paillier key, builds the trees.
 
@@ -134,6 +175,64 @@ class HeteroSecureBoostGuest(SecureBoostRole):
         party = str(ctx.party)
         clock, work = Clock(), Work()
         sent0, recv0 = ctx.stats.total_sent, ctx.stats.total_received
+        classes, y, obj, validate = self._check_inputs(p, train, validate, init, party)
+        hosts = list(ctx.hosts)
+        self._exchange_setup(ctx, hosts, train, validate, init, party)  # HOST_SETUP in, SETUP out
+        with clock.phase("keygen"):
+            ep = p.encrypt_param
+            pk, sk = generate_keypair(ep.method, ep.key_length)
+        if hosts:
+            ctx.send(msg.PUBLIC_KEY, pk, to=hosts)
+        run = self._start_run(p, train, validate, init, party, obj, hosts, pk, sk, work, clock)
+        init_score, prog = self._start_progress(ctx, run, train, validate, init, y)
+
+        k_out = obj.n_outputs
+        single = k_out > 1 and not p.multi_output
+        per_round = k_out if single else 1
+        first_round = len(run.trees) // per_round
+        task = self._task(p, classes)
+        metrics = (
+            (
+                check_metrics(p.metrics, task, "HeteroSecureBoost")
+                if task != "multi"
+                else (p.metrics or ["accuracy"])
+            )
+            if validate is not None
+            else []
+        )
+        stopper = EarlyStopping(p.early_stopping_rounds, metrics, p.use_first_metric_only, task)
+        for rnd in range(first_round, p.num_trees):
+            round_start = time.perf_counter()
+            federated = rnd >= p.n_complete_secure and bool(hosts)
+            self._boost_round(ctx, run, prog, y, federated, single, per_round)  # COMMAND "tree" ...
+            loss = float(obj.loss(y, prog.scores))
+            prog.history["loss"].append(loss)
+            prog.history["round_seconds"].append(round(time.perf_counter() - round_start, 4))
+            stop = False
+            if validate is not None and prog.vscores is not None and p.validates_at(rnd):
+                stop = self._validate_round(ctx, run, prog, rnd, classes, validate, metrics, task, stopper)
+            if (
+                p.n_iter_no_change
+                and len(prog.history["loss"]) > 1
+                and abs(prog.history["loss"][-2] - loss) < p.tol
+            ):
+                log.info("HeteroSecureBoost converged after round %d (loss %.6g)", rnd, loss)
+                stop = True
+            if stop:
+                break
+        if hosts:
+            run.next_ctx(ctx).send(msg.COMMAND, records.Command("stop").to_wire(), to=hosts)
+        return self._model(ctx, run, classes, init_score, prog, sent0, recv0)
+
+    def _check_inputs(
+        self,
+        p: HeteroSecureBoostParams,
+        train: Frame,
+        validate: Frame | None,
+        init: SecureBoostModel | None,
+        party: str,
+    ) -> tuple[list[Any], np.ndarray, Objective, Frame | None]:
+        """Check the label, validation data and warm-start model before anything is sent."""
         if train.label is None:
             raise DataError("the guest's training data has no label", party=party, field="label")
         classes, y = self._labels(p, train.label, party)
@@ -146,8 +245,18 @@ class HeteroSecureBoostGuest(SecureBoostRole):
             raise DataError(
                 "the warm-start model's features differ from the data's", party=party, field="model"
             )
+        return classes, y, obj, validate
 
-        hosts = list(ctx.hosts)
+    @staticmethod
+    def _exchange_setup(
+        ctx: Context,
+        hosts: list[PartyId],
+        train: Frame,
+        validate: Frame | None,
+        init: SecureBoostModel | None,
+        party: str,
+    ) -> None:
+        """HOST_SETUP from each host (rows must align with ours), then SETUP to all hosts."""
         digest = ids_digest(train.ids)
         vdigest = ids_digest(validate.ids) if validate is not None else None
         setups = {h: records.HostSetup.from_wire(ctx.recv(msg.HOST_SETUP, frm=h), str(h)) for h in hosts}
@@ -161,11 +270,22 @@ class HeteroSecureBoostGuest(SecureBoostRole):
         )
         if hosts:
             ctx.send(msg.SETUP, setup.to_wire(), to=hosts)
-        with clock.phase("keygen"):
-            ep = p.encrypt_param
-            pk, sk = generate_keypair(ep.method, ep.key_length)
-        if hosts:
-            ctx.send(msg.PUBLIC_KEY, pk, to=hosts)
+
+    def _start_run(
+        self,
+        p: HeteroSecureBoostParams,
+        train: Frame,
+        validate: Frame | None,
+        init: SecureBoostModel | None,
+        party: str,
+        obj: Objective,
+        hosts: list[PartyId],
+        pk: Any,
+        sk: Any,
+        work: Work,
+        clock: Clock,
+    ) -> _Run:
+        """Bin the guest's features (a warm start keeps its stored bins) and gather the fit's state."""
         with clock.phase("bin"):
             if init is not None:  # continue with the stored bins
                 bins = list(init.bins.values())
@@ -188,7 +308,19 @@ class HeteroSecureBoostGuest(SecureBoostRole):
         )
         if validate is not None:
             run.vindex = index_frame(local.bins, validate, p.zeros_missing, party)
+        return run
 
+    def _start_progress(
+        self,
+        ctx: Context,
+        run: _Run,
+        train: Frame,
+        validate: Frame | None,
+        init: SecureBoostModel | None,
+        y: np.ndarray,
+    ) -> tuple[np.ndarray, _Progress]:
+        """Initial scores; a warm start resumes its trees, history and scores (asking hosts' decisions)."""
+        obj = run.obj
         k_out = obj.n_outputs
         init_score = np.asarray(
             init.init_score if init is not None else obj.init_score(y, None), dtype=np.float64
@@ -203,60 +335,73 @@ class HeteroSecureBoostGuest(SecureBoostRole):
                 key: list(init.history.get(key, [])) for key in ("loss", "validation", "round_seconds")
             }
             if run.trees:
-                scores = scores + self._scores_of(ctx, run, "train", 0, len(run.trees), local.index, k_out)
-        v_done = 0
-        single = k_out > 1 and not p.multi_output
-        per_round = k_out if single else 1
-        first_round = len(run.trees) // per_round
-        task = self._task(p, classes)
-        metrics = (
-            (
-                check_metrics(p.metrics, task, "HeteroSecureBoost")
-                if task != "multi"
-                else (p.metrics or ["accuracy"])
+                scores = scores + self._scores_of(
+                    ctx, run, "train", 0, len(run.trees), run.local.index, k_out
+                )
+        return init_score, _Progress(scores, vscores, history)
+
+    def _boost_round(
+        self,
+        ctx: Context,
+        run: _Run,
+        prog: _Progress,
+        y: np.ndarray,
+        federated: bool,
+        single: bool,
+        per_round: int,
+    ) -> None:
+        """Grow one round's trees (one per class when not multi-output) and add them to the scores."""
+        k_out = run.obj.n_outputs
+        g_all, h_all = run.obj.grad_hess(y, prog.scores)
+        for k in range(per_round):
+            cols = [k] if single else list(range(k_out))
+            tree, rows, node_rows = self._tree(
+                ctx, run, g_all[:, cols], h_all[:, cols], federated, k if single else None
             )
-            if validate is not None
-            else []
+            run.trees.append(tree)
+            leaves = self._train_leaves(ctx, run, tree, rows, node_rows)
+            values = tree.leaf_values(leaves)
+            if single:
+                prog.scores[:, k] += values[:, 0]
+            else:
+                prog.scores += values
+
+    def _validate_round(
+        self,
+        ctx: Context,
+        run: _Run,
+        prog: _Progress,
+        rnd: int,
+        classes: list[Any],
+        validate: Frame,
+        metrics: list[str],
+        task: str,
+        stopper: EarlyStopping,
+    ) -> bool:
+        """Score the new trees on the validation data (hosts decide at theirs); True: stop early."""
+        assert run.vindex is not None and validate.label is not None and prog.vscores is not None
+        prog.vscores = prog.vscores + self._scores_of(
+            ctx, run, "validate", prog.v_done, len(run.trees), run.vindex, run.obj.n_outputs
         )
-        stopper = EarlyStopping(p.early_stopping_rounds, metrics, p.use_first_metric_only, task)
-        best: int | None = None
-        for rnd in range(first_round, p.num_trees):
-            round_start = time.perf_counter()
-            federated = rnd >= p.n_complete_secure and bool(hosts)
-            g_all, h_all = obj.grad_hess(y, scores)
-            for k in range(per_round):
-                cols = [k] if single else list(range(k_out))
-                tree, rows, node_rows = self._tree(
-                    ctx, run, g_all[:, cols], h_all[:, cols], federated, k if single else None
-                )
-                run.trees.append(tree)
-                leaves = self._train_leaves(ctx, run, tree, rows, node_rows)
-                values = tree.leaf_values(leaves)
-                if single:
-                    scores[:, k] += values[:, 0]
-                else:
-                    scores += values
-            loss = float(obj.loss(y, scores))
-            history["loss"].append(loss)
-            history["round_seconds"].append(round(time.perf_counter() - round_start, 4))
-            stop = False
-            if validate is not None and vscores is not None and p.validates_at(rnd):
-                assert run.vindex is not None and validate.label is not None
-                vscores = vscores + self._scores_of(
-                    ctx, run, "validate", v_done, len(run.trees), run.vindex, k_out
-                )
-                v_done = len(run.trees)
-                values_v = self._metrics(p, obj, classes, validate.label, vscores, metrics, task)
-                history["validation"].append({"round": rnd, "metrics": values_v})
-                stop = stopper.update(rnd, values_v)
-                best = stopper.best_epoch
-            if p.n_iter_no_change and len(history["loss"]) > 1 and abs(history["loss"][-2] - loss) < p.tol:
-                log.info("HeteroSecureBoost converged after round %d (loss %.6g)", rnd, loss)
-                stop = True
-            if stop:
-                break
-        if hosts:
-            run.next_ctx(ctx).send(msg.COMMAND, records.Command("stop").to_wire(), to=hosts)
+        prog.v_done = len(run.trees)
+        values_v = self._metrics(run.p, run.obj, classes, validate.label, prog.vscores, metrics, task)
+        prog.history["validation"].append({"round": rnd, "metrics": values_v})
+        stop = stopper.update(rnd, values_v)
+        prog.best = stopper.best_epoch
+        return stop
+
+    def _model(
+        self,
+        ctx: Context,
+        run: _Run,
+        classes: list[Any],
+        init_score: np.ndarray,
+        prog: _Progress,
+        sent0: int,
+        recv0: int,
+    ) -> SecureBoostModel:
+        """The guest's model, with feature importance named by owner (hosts' names as they reported them)."""
+        p = run.p
 
         def name_of(node: Node) -> str:
             if node.owner == "guest":
@@ -264,7 +409,7 @@ class HeteroSecureBoostGuest(SecureBoostRole):
             tree_idx = next(i for i, t in enumerate(run.trees) if node in t.nodes)
             return run.host_features[tree_idx].get(node.id, node.owner)
 
-        work_d = work_record(work, clock, ctx, sent0, recv0)
+        work_d = work_record(run.work, run.clock, ctx, sent0, recv0)
         return SecureBoostModel(
             role="guest",
             task_type=p.task_type,
@@ -273,15 +418,15 @@ class HeteroSecureBoostGuest(SecureBoostRole):
             learning_rate=p.learning_rate,
             classes=classes,
             init_score=[float(v) for v in init_score],
-            multi_output=p.multi_output and k_out > 1,
+            multi_output=p.multi_output and run.obj.n_outputs > 1,
             use_missing=p.missing,
             zero_as_missing=p.zeros_missing,
             trees=run.trees,
-            bins={b.name: b for b in local.bins},
+            bins={b.name: b for b in run.local.bins},
             host_features=run.host_features,
             feature_importance=feature_importance(run.trees, name_of),
-            history=history,
-            best_iteration=best,
+            history=prog.history,
+            best_iteration=prog.best,
             work=work_d,
         )
 
@@ -296,52 +441,10 @@ class HeteroSecureBoostGuest(SecureBoostRole):
         p, c = run.p, run.c
         t_index = len(run.trees)
         sctx = run.next_ctx(ctx) if run.hosts else ctx
-        n = g.shape[0]
-        if p.run_goss:
-            rng = np.random.default_rng([0 if p.random_seed is None else p.random_seed, t_index])
-            rows, mult = goss_sample(g, p.top_rate, p.other_rate, rng)
-            g = g[rows] * mult[:, None]
-            h = h[rows] * mult[:, None]
-        else:
-            rows = np.arange(n, dtype=np.int64)
-        layout: Layout | None = None
-        if run.hosts:
-            sctx.send(msg.COMMAND, records.Command("tree", t_index, federated).to_wire(), to=run.hosts)
-        if federated:
-            layout = Layout.for_rows(g, h, len(rows), run.capacity)
-            with run.clock.phase("encrypt"):
-                plain = layout.encode(g, h)
-                enc = [parallel_encrypt(run.sk, chunk, run.executor) for chunk in plain]
-            run.work.encryptions += len(rows) * len(enc)
-            sctx.send(msg.ENC_GH, records.EncGH(rows, layout.widths, enc).to_wire(), to=run.hosts)
-            run.work.ciphertexts_sent += len(rows) * len(enc) * len(run.hosts)
-
-        feats = sample_features(len(run.local.bins), p.subsample_feature_rate, p.random_seed, t_index)
-        sub_index = run.local.index[rows][:, feats]
-        plan = CandidatePlan.build(run.local.n_bins[feats], run.local.has_missing[feats], p.missing)
-        starts = plan.starts
-        total_bins = int(plan.n_bins.sum())
-        k_out = g.shape[1]
-        gh1 = np.concatenate([g, h, np.ones((len(rows), 1))], axis=1)
-
-        nodes: list[Node] = []
-        host_feats: dict[int, str] = {}
-        node_rows: dict[int, np.ndarray] = {}
-
-        def new_node(depth: int, idx: np.ndarray) -> Node:
-            node = Node(
-                id=len(nodes),
-                depth=depth,
-                is_leaf=True,
-                n=len(idx),
-                sum_grad=[float(v) for v in g[idx].sum(axis=0)],
-                sum_hess=[float(v) for v in h[idx].sum(axis=0)],
-            )
-            nodes.append(node)
-            node_rows[node.id] = idx
-            return node
-
-        level = [new_node(0, np.arange(len(rows), dtype=np.int64))]
+        rows, g, h = _sample_rows(p, t_index, g, h)
+        layout = self._start_tree(sctx, run, t_index, federated, g, h, rows)  # COMMAND "tree", ENC_GH
+        gt = self._growing(run, t_index, g, h, rows)
+        level = [gt.new_node(0, np.arange(len(rows), dtype=np.int64))]
         parents = {0: -1}
         depth = 0
         while level:
@@ -353,114 +456,160 @@ class HeteroSecureBoostGuest(SecureBoostRole):
             ]
             lctx = sctx.sub("level", depth)
             if federated:
-                self._send_nodes(lctx, run, level, parents, to_split, len(rows), node_rows)
+                self._send_nodes(lctx, run, level, parents, to_split, len(rows), gt.node_rows)  # NODES
             if not to_split:
                 break
             with run.clock.phase("guest_histograms"):
-                own: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-                for nd in to_split:
-                    idx = node_rows[nd.id]
-                    flat = (sub_index[idx] + starts[None, :]).ravel()
-                    hist = np.empty((total_bins, gh1.shape[1]))
-                    for j in range(gh1.shape[1]):
-                        hist[:, j] = np.bincount(
-                            flat, weights=np.repeat(gh1[idx, j], len(feats)), minlength=total_bins
-                        )
-                    left = plan.left_sums(hist)
-                    own[nd.id] = (
-                        left[:, :k_out],
-                        left[:, k_out : 2 * k_out],
-                        np.rint(left[:, -1]).astype(np.int64),
-                    )
+                own = self._guest_candidates(gt, to_split)
             host_cands: dict[PartyId, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
             if federated:
                 assert layout is not None
                 for host in run.hosts:
-                    host_cands[host] = self._host_candidates(lctx, run, host, layout, to_split)
-            choices: dict[PartyId, list[tuple[Node, int]]] = {h: [] for h in run.hosts} if federated else {}
-            splits: dict[int, tuple[str, Split]] = {}
-            for nd in to_split:
-                totals = (np.asarray(nd.sum_grad), np.asarray(nd.sum_hess), nd.n)
-                best: tuple[str, Split] | None = None
-                s = best_split_cumulative(*own[nd.id], totals, c)
-                if s is not None:
-                    best = ("guest", s)
-                for host, cands in host_cands.items():
-                    s = best_split_cumulative(*cands[nd.id], totals, c)
-                    if s is not None and (best is None or s.gain > best[1].gain):
-                        best = (str(host), s)
-                if best is not None:
-                    splits[nd.id] = best
-            # children ids in node order
-            next_level: list[Node] = []
-            next_parents: dict[int, int] = {}
-            pending: dict[int, tuple[Node, Node]] = {}
-            for nd in to_split:
-                if nd.id not in splits:
-                    continue
-                owner, s = splits[nd.id]
-                nd.is_leaf = False
-                nd.gain = float(s.gain)
-                nd.left, nd.right = len(nodes), len(nodes) + 1
-                # placeholders, filled once the rows going left are known
-                lnode = Node(id=len(nodes), depth=depth + 1, is_leaf=True)
-                rnode = Node(id=len(nodes) + 1, depth=depth + 1, is_leaf=True)
-                nodes.extend([lnode, rnode])
-                pending[nd.id] = (lnode, rnode)
-                if owner == "guest":
-                    f = int(plan.feature[s.feature])
-                    nd.owner = "guest"
-                    nd.feature = int(feats[f])
-                    nd.bin = int(plan.bin[s.feature])
-                    nd.missing_left = bool(plan.missing_left[s.feature])
-                    cb = run.local.bins[nd.feature]
-                    nd.threshold = float(cb.split_points[nd.bin]) if cb.split_points else None
-                    go = plan.goes_left(s.feature, sub_index[node_rows[nd.id], f])
-                    self._children(nd, go, node_rows, g, h, nodes)
-                else:
-                    host = next(hh for hh in run.hosts if str(hh) == owner)
-                    nd.owner = host_label(host)
-                    choices[host].append((nd, s.feature))
+                    host_cands[host] = self._host_candidates(lctx, run, host, layout, to_split)  # HOST_SPLITS
+            splits = _best_splits(c, to_split, own, host_cands)
+            choices, pending = self._split_nodes(run, gt, to_split, splits, depth, federated)
             if federated:
-                for host in run.hosts:
-                    won = choices[host]
-                    choice = records.SplitChoice(
-                        np.asarray([nd.id for nd, _ in won], dtype=np.int64),
-                        np.asarray([cand for _, cand in won], dtype=np.int64),
-                        np.asarray([nd.left for nd, _ in won], dtype=np.int64),
-                        np.asarray([nd.right for nd, _ in won], dtype=np.int64),
-                    )
-                    lctx.send(msg.SPLIT_CHOICE, choice.to_wire(), to=host)
-                for host in run.hosts:
-                    won = choices[host]
-                    if not won:
-                        continue
-                    sizes = [len(node_rows[nd.id]) for nd, _ in won]
-                    reply = records.HostLeft.from_wire(
-                        lctx.recv(msg.HOST_LEFT, frm=host), str(host), party_id=host.id, sizes=sizes
-                    )
-                    pos = 0
-                    for (nd, _), size, fname in zip(won, sizes, reply.features, strict=True):
-                        go = reply.left[pos : pos + size]
-                        pos += size
-                        host_feats[nd.id] = fname
-                        self._children(nd, go, node_rows, g, h, nodes)
-            for nd in to_split:
-                if nd.id in pending:
-                    lnode, rnode = pending[nd.id]
-                    next_level.extend([lnode, rnode])
-                    next_parents[lnode.id] = nd.id
-                    next_parents[rnode.id] = nd.id
-            level, parents = next_level, next_parents
+                self._host_children(lctx, run, gt, choices)  # SPLIT_CHOICE out, HOST_LEFT in
+            level, parents = _next_level(to_split, pending)
             depth += 1
-        for nd in nodes:
+        for nd in gt.nodes:
             if nd.is_leaf:
                 w = leaf_weight(np.asarray(nd.sum_grad), np.asarray(nd.sum_hess), c)
                 nd.weight = [float(p.learning_rate * v) for v in np.atleast_1d(w)]
-        tree = Tree(nodes, class_index)
+        tree = Tree(gt.nodes, class_index)
         tree.check()
-        run.host_features.append(host_feats)
-        return tree, rows, node_rows
+        run.host_features.append(gt.host_feats)
+        return tree, rows, gt.node_rows
+
+    @staticmethod
+    def _start_tree(
+        sctx: Context,
+        run: _Run,
+        t_index: int,
+        federated: bool,
+        g: np.ndarray,
+        h: np.ndarray,
+        rows: np.ndarray,
+    ) -> Layout | None:
+        """COMMAND "tree" to the hosts, then (federated) ENC_GH: the sampled rows' encrypted g/h."""
+        layout: Layout | None = None
+        if run.hosts:
+            sctx.send(msg.COMMAND, records.Command("tree", t_index, federated).to_wire(), to=run.hosts)
+        if federated:
+            layout = Layout.for_rows(g, h, len(rows), run.capacity)
+            with run.clock.phase("encrypt"):
+                plain = layout.encode(g, h)
+                enc = [parallel_encrypt(run.sk, chunk, run.executor) for chunk in plain]
+            run.work.encryptions += len(rows) * len(enc)
+            sctx.send(msg.ENC_GH, records.EncGH(rows, layout.widths, enc).to_wire(), to=run.hosts)
+            run.work.ciphertexts_sent += len(rows) * len(enc) * len(run.hosts)
+        return layout
+
+    @staticmethod
+    def _growing(run: _Run, t_index: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray) -> _Growing:
+        """The tree's sampled features and their candidate plan, ready to grow from the root."""
+        p = run.p
+        feats = sample_features(len(run.local.bins), p.subsample_feature_rate, p.random_seed, t_index)
+        sub_index = run.local.index[rows][:, feats]
+        plan = CandidatePlan.build(run.local.n_bins[feats], run.local.has_missing[feats], p.missing)
+        gh1 = np.concatenate([g, h, np.ones((len(rows), 1))], axis=1)
+        return _Growing(g, h, rows, feats, sub_index, plan, gh1)
+
+    @staticmethod
+    def _guest_candidates(
+        gt: _Growing, to_split: list[Node]
+    ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Left sums (g, h, count) of every guest candidate split, per node, from plain histograms."""
+        plan, starts = gt.plan, gt.plan.starts
+        total_bins = int(plan.n_bins.sum())
+        k_out = gt.g.shape[1]
+        own: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for nd in to_split:
+            idx = gt.node_rows[nd.id]
+            flat = (gt.sub_index[idx] + starts[None, :]).ravel()
+            hist = np.empty((total_bins, gt.gh1.shape[1]))
+            for j in range(gt.gh1.shape[1]):
+                hist[:, j] = np.bincount(
+                    flat, weights=np.repeat(gt.gh1[idx, j], len(gt.feats)), minlength=total_bins
+                )
+            left = plan.left_sums(hist)
+            own[nd.id] = (
+                left[:, :k_out],
+                left[:, k_out : 2 * k_out],
+                np.rint(left[:, -1]).astype(np.int64),
+            )
+        return own
+
+    def _split_nodes(
+        self,
+        run: _Run,
+        gt: _Growing,
+        to_split: list[Node],
+        splits: dict[int, tuple[str, Split]],
+        depth: int,
+        federated: bool,
+    ) -> tuple[dict[PartyId, list[tuple[Node, int]]], dict[int, tuple[Node, Node]]]:
+        """Turn split nodes into inner nodes with two children; the guest's own splits route rows now,
+        the hosts' wait for HOST_LEFT (returned as each host's won nodes with their candidates)."""
+        choices: dict[PartyId, list[tuple[Node, int]]] = {h: [] for h in run.hosts} if federated else {}
+        pending: dict[int, tuple[Node, Node]] = {}
+        nodes, plan = gt.nodes, gt.plan
+        # children ids in node order
+        for nd in to_split:
+            if nd.id not in splits:
+                continue
+            owner, s = splits[nd.id]
+            nd.is_leaf = False
+            nd.gain = float(s.gain)
+            nd.left, nd.right = len(nodes), len(nodes) + 1
+            # placeholders, filled once the rows going left are known
+            lnode = Node(id=len(nodes), depth=depth + 1, is_leaf=True)
+            rnode = Node(id=len(nodes) + 1, depth=depth + 1, is_leaf=True)
+            nodes.extend([lnode, rnode])
+            pending[nd.id] = (lnode, rnode)
+            if owner == "guest":
+                f = int(plan.feature[s.feature])
+                nd.owner = "guest"
+                nd.feature = int(gt.feats[f])
+                nd.bin = int(plan.bin[s.feature])
+                nd.missing_left = bool(plan.missing_left[s.feature])
+                cb = run.local.bins[nd.feature]
+                nd.threshold = float(cb.split_points[nd.bin]) if cb.split_points else None
+                go = plan.goes_left(s.feature, gt.sub_index[gt.node_rows[nd.id], f])
+                self._children(nd, go, gt.node_rows, gt.g, gt.h, nodes)
+            else:
+                host = next(hh for hh in run.hosts if str(hh) == owner)
+                nd.owner = host_label(host)
+                choices[host].append((nd, s.feature))
+        return choices, pending
+
+    def _host_children(
+        self, lctx: Context, run: _Run, gt: _Growing, choices: dict[PartyId, list[tuple[Node, int]]]
+    ) -> None:
+        """SPLIT_CHOICE to every host (its won nodes, maybe none), then HOST_LEFT from each that won."""
+        for host in run.hosts:
+            won = choices[host]
+            choice = records.SplitChoice(
+                np.asarray([nd.id for nd, _ in won], dtype=np.int64),
+                np.asarray([cand for _, cand in won], dtype=np.int64),
+                np.asarray([nd.left for nd, _ in won], dtype=np.int64),
+                np.asarray([nd.right for nd, _ in won], dtype=np.int64),
+            )
+            lctx.send(msg.SPLIT_CHOICE, choice.to_wire(), to=host)
+        for host in run.hosts:
+            won = choices[host]
+            if not won:
+                continue
+            sizes = [len(gt.node_rows[nd.id]) for nd, _ in won]
+            reply = records.HostLeft.from_wire(
+                lctx.recv(msg.HOST_LEFT, frm=host), str(host), party_id=host.id, sizes=sizes
+            )
+            pos = 0
+            for (nd, _), size, fname in zip(won, sizes, reply.features, strict=True):
+                go = reply.left[pos : pos + size]
+                pos += size
+                gt.host_feats[nd.id] = fname
+                self._children(nd, go, gt.node_rows, gt.g, gt.h, gt.nodes)
 
     @staticmethod
     def _children(
@@ -687,6 +836,55 @@ class HeteroSecureBoostGuest(SecureBoostRole):
             return compute_metrics(names, task, y, prob, pred)
         pred = np.asarray(classes, dtype=object)[np.argmax(prob, axis=1)]
         return compute_metrics(names, task, np.asarray(label), prob, pred)
+
+
+def _sample_rows(
+    p: HeteroSecureBoostParams, t_index: int, g: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tree's rows and their g/h: all rows, or a GOSS sample reweighted to stay unbiased."""
+    if p.run_goss:
+        rng = np.random.default_rng([0 if p.random_seed is None else p.random_seed, t_index])
+        rows, mult = goss_sample(g, p.top_rate, p.other_rate, rng)
+        return rows, g[rows] * mult[:, None], h[rows] * mult[:, None]
+    return np.arange(g.shape[0], dtype=np.int64), g, h
+
+
+def _best_splits(
+    c: Criterion,
+    to_split: list[Node],
+    own: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    host_cands: Mapping[PartyId, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+) -> dict[int, tuple[str, Split]]:
+    """Each node's best split over all parties (the guest wins ties, then hosts in order)."""
+    splits: dict[int, tuple[str, Split]] = {}
+    for nd in to_split:
+        totals = (np.asarray(nd.sum_grad), np.asarray(nd.sum_hess), nd.n)
+        best: tuple[str, Split] | None = None
+        s = best_split_cumulative(*own[nd.id], totals, c)
+        if s is not None:
+            best = ("guest", s)
+        for host, cands in host_cands.items():
+            s = best_split_cumulative(*cands[nd.id], totals, c)
+            if s is not None and (best is None or s.gain > best[1].gain):
+                best = (str(host), s)
+        if best is not None:
+            splits[nd.id] = best
+    return splits
+
+
+def _next_level(
+    to_split: list[Node], pending: dict[int, tuple[Node, Node]]
+) -> tuple[list[Node], dict[int, int]]:
+    """The children of this level's split nodes, in node order, with their parents."""
+    next_level: list[Node] = []
+    next_parents: dict[int, int] = {}
+    for nd in to_split:
+        if nd.id in pending:
+            lnode, rnode = pending[nd.id]
+            next_level.extend([lnode, rnode])
+            next_parents[lnode.id] = nd.id
+            next_parents[rnode.id] = nd.id
+    return next_level, next_parents
 
 
 def _host_keys(trees: list[Tree], lo: int, hi: int, owner: str) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,19 @@ from fedloom.ml.tree import Node, Tree
 log = logging.getLogger(__name__)
 
 Hist = list[Any]  # one full per-bin vector (every bin of the tree's features) per chunk
+
+
+@dataclass
+class _HostTree:
+    """One tree's fixed inputs on the host: the guest's encrypted g/h and the sampled features' bins."""
+
+    eg: records.EncGH
+    feats: np.ndarray
+    bins: np.ndarray
+    n_bins: np.ndarray
+    n_value: np.ndarray
+    plan: CandidatePlan
+    slots: list[int]
 
 
 class HeteroSecureBoostHost(SecureBoostRole):
@@ -88,34 +102,9 @@ class HeteroSecureBoostHost(SecureBoostRole):
                 digest, train.n_rows, len(names), vdigest, validate.n_rows if validate is not None else 0
             ).to_wire(),
         )
-        with clock.phase("bin"):
-            if init is not None:
-                if list(init.bins) != names:
-                    raise DataError(
-                        "the warm-start model's features differ from the data's", party=party, field="model"
-                    )
-                bins = list(init.bins.values())
-                local = LocalBins(bins, index_frame(bins, train, p.zeros_missing, party))
-            else:
-                local = fit_local(p, train, party)
+        local = _bin(p, train, init, names, party, clock)
         guest = str(ctx.guest)
-        setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
-        check_aligned(digest, setup.ids, party, guest, "training")
-        if setup.validate_ids is not None:
-            if vdigest is None:
-                raise DataError(
-                    "the guest validates but this host has no validation data",
-                    party=party,
-                    field="validate_data",
-                )
-            check_aligned(vdigest, setup.validate_ids, party, guest, "validation")
-        trees: list[Tree] = list(init.trees) if init is not None else []
-        if setup.init_trees != len(trees):
-            raise DataError(
-                f"the guest continues from {setup.init_trees} trees, this host's model has {len(trees)}",
-                party=party,
-                field="model",
-            )
+        trees = _check_setup(ctx, digest, vdigest, init, party, guest)  # SETUP
         ep = p.encrypt_param
         pk = ctx.recv_public_key(msg.PUBLIC_KEY, scheme=ep.method, min_bits=ep.key_length)
         cap = capacity_bits(pk)
@@ -128,11 +117,7 @@ class HeteroSecureBoostHost(SecureBoostRole):
             if cmd.action == "stop":
                 break
             if cmd.action == "decisions":
-                index = local.index if cmd.data == "train" else vindex
-                if index is None:
-                    raise MessageError(f"command from {guest}: no validation data", party=guest, field="data")
-                ids = digest if cmd.data == "train" else str(vdigest)
-                sctx.send(msg.DECISIONS, _decisions(trees, cmd.lo, cmd.hi, index, local, ids).to_wire())
+                _answer_decisions(sctx, cmd, trees, local, vindex, digest, vdigest, guest)  # DECISIONS
                 continue
             own: list[Node] = []
             if cmd.federated:
@@ -171,12 +156,7 @@ class HeteroSecureBoostHost(SecureBoostRole):
         n = local.index.shape[0]
         eg = records.EncGH.from_wire(sctx.recv(msg.ENC_GH), guest, n, pk, cap)
         work.ciphertexts_received += len(eg.rows) * len(eg.gh)
-        feats = sample_features(len(local.bins), p.subsample_feature_rate, p.random_seed, t_index)
-        bins = np.ascontiguousarray(local.index[eg.rows][:, feats])
-        n_bins = local.n_bins[feats]
-        n_value = local.n_value_bins[feats]
-        plan = CandidatePlan.build(n_bins, local.has_missing[feats], p.missing)
-        slots = [cap // w if p.cipher_compress else 1 for w in eg.widths]
+        ht = _host_tree(p, local, eg, cap, t_index)
         hists: dict[int, Hist] = {}
         own: list[Node] = []
         depth = 0
@@ -185,39 +165,14 @@ class HeteroSecureBoostHost(SecureBoostRole):
             level = records.Nodes.from_wire(lctx.recv(msg.NODES), guest, len(eg.rows))
             if len(level.nodes) == 0:
                 break
-            order = np.argsort(level.node_of, kind="stable")
-            counts = np.bincount(level.node_of + 1, minlength=len(level.nodes) + 1)
-            bounds = np.concatenate(([0], np.cumsum(counts)))
-            rows_of = {
-                int(nid): order[bounds[i + 1] : bounds[i + 2]] for i, nid in enumerate(level.nodes.tolist())
-            }
-            split_ids = [
-                int(nid) for nid, s in zip(level.nodes.tolist(), level.split.tolist(), strict=True) if s
-            ]
+            rows_of, split_ids = _level_rows(level)
             with clock.phase("histogram"):
-                new_hists = self._level_histograms(level, rows_of, split_ids, hists, eg, bins, n_bins)
+                new_hists = self._level_histograms(level, rows_of, split_ids, hists, eg, ht.bins, ht.n_bins)
             hists = new_hists
             with clock.phase("candidates"):
-                perms: dict[int, np.ndarray] = {}
-                n_left: list[np.ndarray] = []
-                per_chunk: list[list[Any]] = [[] for _ in eg.gh]
-                rng = secrets.SystemRandom()
-                for nid in split_ids:
-                    node_bins = bins[rows_of[nid]]
-                    perm = [int(i) for i in np.flatnonzero(distinct_candidates(plan, node_bins))]
-                    rng.shuffle(perm)  # anonymous id i is candidate perm[i]
-                    perms[nid] = np.asarray(perm, dtype=np.int64)
-                    n_left.append(candidate_counts(plan, node_bins)[perms[nid]])
-                    for c, vec in enumerate(hists[nid]):
-                        left = encrypted_left_sums(plan, vec)
-                        per_chunk[c].append(left[perms[nid]])
+                perms, n_left, per_chunk = _anonymous_candidates(ht, rows_of, split_ids, hists)
             with clock.phase("pack"):
-                sums = []
-                for c, parts in enumerate(per_chunk):
-                    vec = type(eg.gh[c]).concat(parts) if parts else eg.gh[c][:0]
-                    packed = Packer(eg.widths[c], slots[c]).pack_encrypted(vec) if len(vec) else vec
-                    sums.append(packed.rerandomize())
-                    work.ciphertexts_sent += len(packed)
+                sums = _pack_sums(ht, per_chunk, work)
             lctx.send(
                 msg.HOST_SPLITS,
                 records.HostSplits(
@@ -230,37 +185,7 @@ class HeteroSecureBoostHost(SecureBoostRole):
                 lctx.recv(msg.SPLIT_CHOICE), guest, {nid: len(perms[nid]) for nid in split_ids}
             )
             if len(choice.nodes):
-                features: list[str] = []
-                lefts: list[np.ndarray] = []
-                for nid, cand, left_id, right_id in zip(
-                    choice.nodes.tolist(),
-                    choice.candidates.tolist(),
-                    choice.left.tolist(),
-                    choice.right.tolist(),
-                    strict=True,
-                ):
-                    orig = int(perms[nid][cand])
-                    f_sub = int(plan.feature[orig])
-                    f = int(feats[f_sub])
-                    b = int(plan.bin[orig])
-                    cb = local.bins[f]
-                    node = Node(
-                        id=nid,
-                        depth=depth,
-                        is_leaf=False,
-                        owner=f"host-{pid}",
-                        feature=f,
-                        bin=b,
-                        threshold=float(cb.split_points[b]) if cb.split_points else None,
-                        missing_left=bool(plan.missing_left[orig]),
-                        left=left_id,
-                        right=right_id,
-                        n=len(rows_of[nid]),
-                    )
-                    own.append(node)
-                    features.append(records.anonymous_name(pid, f))
-                    lefts.append(node_goes_left(node, bins[rows_of[nid], f_sub], int(n_value[f_sub])))
-                reply = records.HostLeft(features, np.concatenate(lefts).astype(np.uint8))
+                reply = _won_nodes(ht, local, choice, perms, rows_of, depth, pid, own)
                 lctx.send(msg.HOST_LEFT, reply.to_wire())
             depth += 1
         return own
@@ -345,6 +270,175 @@ def _decisions(
     width = (index.shape[0] + 7) // 8
     left = np.stack(rows) if rows else np.zeros((0, width), dtype=np.uint8)
     return records.Decisions(ids, np.asarray(keys, dtype=np.int64).reshape(-1, 2), left)
+
+
+def _bin(
+    p: HeteroSecureBoostParams,
+    train: Frame,
+    init: SecureBoostModel | None,
+    names: list[str],
+    party: str,
+    clock: Clock,
+) -> LocalBins:
+    """Bin the host's features; a warm start keeps its stored bins (so its trees stay valid)."""
+    with clock.phase("bin"):
+        if init is not None:
+            if list(init.bins) != names:
+                raise DataError(
+                    "the warm-start model's features differ from the data's", party=party, field="model"
+                )
+            bins = list(init.bins.values())
+            return LocalBins(bins, index_frame(bins, train, p.zeros_missing, party))
+        return fit_local(p, train, party)
+
+
+def _check_setup(
+    ctx: Context,
+    digest: str,
+    vdigest: str | None,
+    init: SecureBoostModel | None,
+    party: str,
+    guest: str,
+) -> list[Tree]:
+    """SETUP from the guest: rows must align with ours and both must resume from as many trees."""
+    setup = records.Setup.from_wire(ctx.recv(msg.SETUP), guest)
+    check_aligned(digest, setup.ids, party, guest, "training")
+    if setup.validate_ids is not None:
+        if vdigest is None:
+            raise DataError(
+                "the guest validates but this host has no validation data",
+                party=party,
+                field="validate_data",
+            )
+        check_aligned(vdigest, setup.validate_ids, party, guest, "validation")
+    trees: list[Tree] = list(init.trees) if init is not None else []
+    if setup.init_trees != len(trees):
+        raise DataError(
+            f"the guest continues from {setup.init_trees} trees, this host's model has {len(trees)}",
+            party=party,
+            field="model",
+        )
+    return trees
+
+
+def _answer_decisions(
+    sctx: Context,
+    cmd: records.Command,
+    trees: list[Tree],
+    local: LocalBins,
+    vindex: np.ndarray | None,
+    digest: str,
+    vdigest: str | None,
+    guest: str,
+) -> None:
+    """DECISIONS: the rows going left at our nodes of the asked trees, on train or validation data."""
+    index = local.index if cmd.data == "train" else vindex
+    if index is None:
+        raise MessageError(f"command from {guest}: no validation data", party=guest, field="data")
+    ids = digest if cmd.data == "train" else str(vdigest)
+    sctx.send(msg.DECISIONS, _decisions(trees, cmd.lo, cmd.hi, index, local, ids).to_wire())
+
+
+def _host_tree(
+    p: HeteroSecureBoostParams, local: LocalBins, eg: records.EncGH, cap: int, t_index: int
+) -> _HostTree:
+    """The tree's sampled features, their bins over the guest's rows, and the candidate plan."""
+    feats = sample_features(len(local.bins), p.subsample_feature_rate, p.random_seed, t_index)
+    bins = np.ascontiguousarray(local.index[eg.rows][:, feats])
+    n_bins = local.n_bins[feats]
+    n_value = local.n_value_bins[feats]
+    plan = CandidatePlan.build(n_bins, local.has_missing[feats], p.missing)
+    slots = [cap // w if p.cipher_compress else 1 for w in eg.widths]
+    return _HostTree(eg, feats, bins, n_bins, n_value, plan, slots)
+
+
+def _level_rows(level: records.Nodes) -> tuple[dict[int, np.ndarray], list[int]]:
+    """Each level node's rows (positions among the guest's rows) and the ids the guest will split."""
+    order = np.argsort(level.node_of, kind="stable")
+    counts = np.bincount(level.node_of + 1, minlength=len(level.nodes) + 1)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    rows_of = {int(nid): order[bounds[i + 1] : bounds[i + 2]] for i, nid in enumerate(level.nodes.tolist())}
+    split_ids = [int(nid) for nid, s in zip(level.nodes.tolist(), level.split.tolist(), strict=True) if s]
+    return rows_of, split_ids
+
+
+def _anonymous_candidates(
+    ht: _HostTree, rows_of: dict[int, np.ndarray], split_ids: list[int], hists: dict[int, Hist]
+) -> tuple[dict[int, np.ndarray], list[np.ndarray], list[list[Any]]]:
+    """Each node's distinct candidates in a secret random order, so the guest learns no feature or
+    threshold: the permutation, the left counts and the encrypted left sums per chunk."""
+    plan, bins = ht.plan, ht.bins
+    perms: dict[int, np.ndarray] = {}
+    n_left: list[np.ndarray] = []
+    per_chunk: list[list[Any]] = [[] for _ in ht.eg.gh]
+    rng = secrets.SystemRandom()
+    for nid in split_ids:
+        node_bins = bins[rows_of[nid]]
+        perm = [int(i) for i in np.flatnonzero(distinct_candidates(plan, node_bins))]
+        rng.shuffle(perm)  # anonymous id i is candidate perm[i]
+        perms[nid] = np.asarray(perm, dtype=np.int64)
+        n_left.append(candidate_counts(plan, node_bins)[perms[nid]])
+        for c, vec in enumerate(hists[nid]):
+            left = encrypted_left_sums(plan, vec)
+            per_chunk[c].append(left[perms[nid]])
+    return perms, n_left, per_chunk
+
+
+def _pack_sums(ht: _HostTree, per_chunk: list[list[Any]], work: Work) -> list[Any]:
+    """Pack each chunk's left sums into fewer ciphertexts, rerandomized so they cannot be linked."""
+    eg = ht.eg
+    sums = []
+    for c, parts in enumerate(per_chunk):
+        vec = type(eg.gh[c]).concat(parts) if parts else eg.gh[c][:0]
+        packed = Packer(eg.widths[c], ht.slots[c]).pack_encrypted(vec) if len(vec) else vec
+        sums.append(packed.rerandomize())
+        work.ciphertexts_sent += len(packed)
+    return sums
+
+
+def _won_nodes(
+    ht: _HostTree,
+    local: LocalBins,
+    choice: records.SplitChoice,
+    perms: dict[int, np.ndarray],
+    rows_of: dict[int, np.ndarray],
+    depth: int,
+    pid: str,
+    own: list[Node],
+) -> records.HostLeft:
+    """Record the nodes our candidates won (thresholds stay here) and say which rows go left."""
+    plan = ht.plan
+    features: list[str] = []
+    lefts: list[np.ndarray] = []
+    for nid, cand, left_id, right_id in zip(
+        choice.nodes.tolist(),
+        choice.candidates.tolist(),
+        choice.left.tolist(),
+        choice.right.tolist(),
+        strict=True,
+    ):
+        orig = int(perms[nid][cand])
+        f_sub = int(plan.feature[orig])
+        f = int(ht.feats[f_sub])
+        b = int(plan.bin[orig])
+        cb = local.bins[f]
+        node = Node(
+            id=nid,
+            depth=depth,
+            is_leaf=False,
+            owner=f"host-{pid}",
+            feature=f,
+            bin=b,
+            threshold=float(cb.split_points[b]) if cb.split_points else None,
+            missing_left=bool(plan.missing_left[orig]),
+            left=left_id,
+            right=right_id,
+            n=len(rows_of[nid]),
+        )
+        own.append(node)
+        features.append(records.anonymous_name(pid, f))
+        lefts.append(node_goes_left(node, ht.bins[rows_of[nid], f_sub], int(ht.n_value[f_sub])))
+    return records.HostLeft(features, np.concatenate(lefts).astype(np.uint8))
 
 
 __all__ = ["HeteroSecureBoostHost"]

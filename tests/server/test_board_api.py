@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from tests.job_dsl import hetero_lr_dsl
 
 from fedloom.server.app import create_app
 from fedloom.server.board.routes import COOKIE, session_value
@@ -40,31 +41,13 @@ RUNS_ON = {
     "hetero_lr_0": ("guest", "host", "arbiter"),
     "evaluation_0": ("guest", "host", "arbiter"),
 }
-DSL = {
-    "components": {
-        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-        "data_transform_0": {
-            "module": "DataTransform",
-            "input": {"data": {"data": ["reader_0.data"]}},
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-        "intersection_0": {
-            "module": "Intersection",
-            "input": {"data": {"data": ["data_transform_0.data"]}},
-            "output": {"data": ["data"]},
-        },
-        "hetero_lr_0": {
-            "module": "HeteroLR",
-            "input": {"data": {"train_data": ["intersection_0.data"]}},
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-        "evaluation_0": {
-            "module": "Evaluation",
-            "input": {"data": {"data": ["hetero_lr_0.data"]}},
-            "output": {"data": ["data"]},
-        },
+DSL = hetero_lr_dsl(
+    evaluation_0={
+        "module": "Evaluation",
+        "input": {"data": {"data": ["hetero_lr_0.data"]}},
+        "output": {"data": ["data"]},
     }
-}
+)
 CONF = {
     "dsl_version": 2,
     "initiator": {"role": "guest", "party_id": 9999},

@@ -71,6 +71,26 @@ def _show_json(title: str, data: Any) -> None:
     typer.echo(json.dumps(data, indent=4, ensure_ascii=False, default=str))
 
 
+def _fetch(
+    endpoint: str, job_id: str, role: str | None, party_id: str | None, component: str, **kwargs: Any
+) -> tuple[dict[str, Any], str, str]:
+    """Connect, resolve the party and call ``endpoint``: the part every tracking command shares."""
+    conn = _connect()
+    role, party_id = _party(conn, job_id, role, party_id)
+    return call(conn, endpoint, job_id, role, party_id, component, **kwargs), role, party_id
+
+
+def _wrote_json(data: Any, output_path: Path | None, as_json: bool, what: str) -> bool:
+    """Write ``data`` to ``-o FILE`` if given; ``True`` when the command is done (nothing to show)."""
+    if output_path is None:
+        return False
+    write_json(output_path.expanduser(), data)
+    if as_json:
+        return False
+    console().print(f"wrote {what} to {escape(str(output_path))}")
+    return True
+
+
 @app.command("metrics")
 def metrics_cmd(
     job_id: str = _JOB_ID,
@@ -80,9 +100,7 @@ def metrics_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Every metric a component logged (FATE's `metric-all`)."""
-    conn = _connect()
-    role, party_id = _party(conn, job_id, role, party_id)
-    resp = call(conn, "tracking_metrics", job_id, role, party_id, component, as_json=as_json)
+    resp, role, party_id = _fetch("tracking_metrics", job_id, role, party_id, component, as_json=as_json)
     title = f"{component} metrics ({role}:{party_id}, job {job_id})"
     emit(resp, as_json, lambda data: console().print(key_value_table(data or {}, title=title)))
 
@@ -101,9 +119,9 @@ def output_data_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The first rows of a component's output data."""
-    conn = _connect()
-    role, party_id = _party(conn, job_id, role, party_id)
-    resp = call(conn, "tracking_output_data", job_id, role, party_id, component, limit=limit, as_json=as_json)
+    resp, role, party_id = _fetch(
+        "tracking_output_data", job_id, role, party_id, component, limit=limit, as_json=as_json
+    )
     data = resp.get("data") or {}
     header = list(data.get("header") or [])
     rows = list(data.get("rows") or [])
@@ -145,14 +163,9 @@ def output_model_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """A component's model (weights, bins, trees ...) as JSON."""
-    conn = _connect()
-    role, party_id = _party(conn, job_id, role, party_id)
-    resp = call(conn, "tracking_output_model", job_id, role, party_id, component, as_json=as_json)
-    if output_path is not None:
-        write_json(output_path.expanduser(), resp.get("data"))
-        if not as_json:
-            console().print(f"wrote the model of {escape(component)} to {escape(str(output_path))}")
-            return
+    resp, role, party_id = _fetch("tracking_output_model", job_id, role, party_id, component, as_json=as_json)
+    if _wrote_json(resp.get("data"), output_path, as_json, f"the model of {escape(component)}"):
+        return
     emit(resp, as_json, lambda data: _show_json(f"{component} model ({role}:{party_id})", data))
 
 
@@ -166,13 +179,8 @@ def summary_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """A component's summary (FATE's `summary`)."""
-    conn = _connect()
-    role, party_id = _party(conn, job_id, role, party_id)
-    resp = call(conn, "tracking_summary", job_id, role, party_id, component, as_json=as_json)
-    if output_path is not None:
-        write_json(output_path.expanduser(), resp.get("data"))
-        if not as_json:
-            console().print(f"wrote the summary of {escape(component)} to {escape(str(output_path))}")
-            return
+    resp, role, party_id = _fetch("tracking_summary", job_id, role, party_id, component, as_json=as_json)
+    if _wrote_json(resp.get("data"), output_path, as_json, f"the summary of {escape(component)}"):
+        return
     title = f"{component} summary ({role}:{party_id})"
     emit(resp, as_json, lambda data: console().print(key_value_table(data or {}, title=title)))

@@ -342,16 +342,7 @@ def fit(
 
     model.train()
     for epoch in range(state.start_epoch, c.epochs + 1):
-        t0 = time.perf_counter()
-        bar = _progress(c, epoch, x.shape[0], result.history)
-        row = _train_epoch(model, x, y, opt, sched, amp, loss, c, epoch, bar)
-        if sched is not None and c.schedule != "warmup_linear":  # it steps per optimiser step
-            sched.step()
-        if x_val is not None and y_val is not None:
-            row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val, c.eval_batch_size, loss)
-        row["seconds"] = time.perf_counter() - t0
-        if bar is not None:
-            bar.close(row)
+        row = _epoch_row(model, (x, y), (x_val, y_val), opt, sched, amp, loss, c, epoch, result.history)
         result.history.append(row)
         log.info("epoch %d: %s", epoch, row)
         _track_best(state, model, row, c, keep_best, out)
@@ -366,6 +357,33 @@ def fit(
 
     _finish(state, model, c, keep_best, out)
     return result
+
+
+def _epoch_row(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor | None, torch.Tensor | None],
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    amp: _Amp,
+    loss: LossFn,
+    c: TrainConfig,
+    epoch: int,
+    history: list[dict[str, float]],
+) -> dict[str, float]:
+    """Train one epoch and validate, so the loop in :func:`fit` only handles logging and stopping."""
+    (x, y), (x_val, y_val) = train, val
+    t0 = time.perf_counter()
+    bar = _progress(c, epoch, x.shape[0], history)
+    row = _train_epoch(model, x, y, opt, sched, amp, loss, c, epoch, bar)
+    if sched is not None and c.schedule != "warmup_linear":  # it steps per optimiser step
+        sched.step()
+    if x_val is not None and y_val is not None:
+        row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val, c.eval_batch_size, loss)
+    row["seconds"] = time.perf_counter() - t0
+    if bar is not None:
+        bar.close(row)
+    return row
 
 
 def _finish(state: _Progress, model: nn.Module, c: TrainConfig, keep_best: bool, out: Path | None) -> None:

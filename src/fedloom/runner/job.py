@@ -368,28 +368,12 @@ def run_party(
     try:
         for name in job.order:
             current = name
-            if (
-                jdir is not None
-                and name in (resume_done or ())
-                and earlier.get(name, {}).get("state") == "done"
-            ):
+            if jdir is not None and _reusable(name, resume_done, earlier):
                 summary[name] = _reload_component(job, name, party, jdir, status, produced, earlier[name])
                 continue
             summary[name] = _run_component(ctx, job, name, index, data_path, jdir, status, produced, mdir)
     except BaseException as exc:
-        err = _with_context(exc, party, current)
-        if current:
-            status.component(current, state="failed", error=str(err))
-        status.finish(
-            "failed",
-            {
-                "type": type(exc).__name__,
-                "message": str(err),
-                "component": err.component,
-                "field": err.field,
-                "traceback": traceback.format_exc()[-4000:],
-            },
-        )
+        err = _record_failure(status, exc, party, current)
         if err is exc:
             raise
         raise err from exc
@@ -402,6 +386,29 @@ def run_party(
         "traffic": ctx.stats.as_dict(),
         "privacy": ctx.privacy.summary(),
     }
+
+
+def _reusable(name: str, resume_done: list[str] | None, earlier: dict[str, dict[str, Any]]) -> bool:
+    """Whether a rerun reads ``name``'s outputs back: done by every party before, and here too."""
+    return name in (resume_done or ()) and earlier.get(name, {}).get("state") == "done"
+
+
+def _record_failure(status: StatusFile, exc: BaseException, party: PartyId, current: str) -> FedloomError:
+    """Mark the failed component and the party in the status file; the error to raise, with context."""
+    err = _with_context(exc, party, current)
+    if current:
+        status.component(current, state="failed", error=str(err))
+    status.finish(
+        "failed",
+        {
+            "type": type(exc).__name__,
+            "message": str(err),
+            "component": err.component,
+            "field": err.field,
+            "traceback": traceback.format_exc()[-4000:],
+        },
+    )
+    return err
 
 
 def _earlier_status(job_dir: Path | None, party: PartyId) -> dict[str, dict[str, Any]]:

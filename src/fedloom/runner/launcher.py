@@ -295,18 +295,34 @@ def launch(
                     spec, parties, job_id, timeout, job_dir, tls_files, python_path, log_level, listen_host
                 )
             )
-        addresses.update(_listening(children, time.monotonic() + start_timeout, listen_host))
-        if on_ready is not None:
-            addresses.update(on_ready(dict(addresses)) or {})
-        for child in children:
-            child.send({"addresses": addresses})
+        addresses.update(_exchange_addresses(children, start_timeout, listen_host, on_ready))
         _supervise(children, stop_others, grace)
     finally:
-        for child in children:
-            _terminate(child)
-        for folder in cleanup:
-            shutil.rmtree(folder, ignore_errors=True)
+        _stop_and_clean(children, cleanup)
     return LaunchResult({c.spec.party: c.outcome for c in children}, tls=use_tls, addresses=addresses)
+
+
+def _exchange_addresses(
+    children: list[_Child],
+    start_timeout: float,
+    listen_host: str,
+    on_ready: Callable[[dict[str, str]], dict[str, str] | None] | None,
+) -> dict[str, str]:
+    """Collect where every party listens (plus other sites' parties) and tell every party the book."""
+    addresses = _listening(children, time.monotonic() + start_timeout, listen_host)
+    if on_ready is not None:
+        addresses.update(on_ready(dict(addresses)) or {})
+    for child in children:
+        child.send({"addresses": addresses})
+    return addresses
+
+
+def _stop_and_clean(children: list[_Child], cleanup: list[Path]) -> None:
+    """End every party still running and remove the job's temporary TLS folders, whatever happened."""
+    for child in children:
+        _terminate(child)
+    for folder in cleanup:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _listening(children: list[_Child], deadline: float, host: str = "127.0.0.1") -> dict[str, str]:

@@ -494,11 +494,67 @@ def run_job(
         Nothing was started: the conf or dsl is invalid, loads models of a job that is missing or
         lacks a party's model, or a ``Reader`` names a table that does not exist.
     """
+    root, (conf_d, dsl_d, job), parties, (data_path, model_dir) = _check_job(
+        conf, dsl, job_dir, cache_job, only_parties, data_dir, model_job
+    )
+    timeout = float(job.conf.job_parameters.common.get("timeout") or 600) if timeout is None else timeout
+    job_id, jdir, done = _prepare_job_dir(root, job_id, resume, job, (conf_d, dsl_d), on_start)
+    specs = _run_specs(parties, conf_d, dsl_d, data_path, jdir, model_dir, done)
+    result = _new_result(job_id, jdir, job, model_job, model_dir, tls, done)
+    remote = dict(peers=job.parties(), tls_files=tls_files, listen_host=listen_host, on_ready=on_ready)
+    return _run_and_record(result, specs, parties, progress, poll, timeout, log_level, remote)
+
+
+def _run_and_record(
+    result: JobResult,
+    specs: list[PartySpec],
+    parties: list[PartyId],
+    progress: Callable[[dict[str, dict[str, Any]]], None] | None,
+    poll: float,
+    timeout: float,
+    log_level: str | None,
+    remote: dict[str, Any],
+) -> JobResult:
+    """Launch the parties while watching their status, then fill in and write ``job.json``."""
+    jdir = result.job_dir
+    with _watching(jdir, parties, progress, poll):
+        launched = _launch(result, specs, timeout=timeout, log_level=log_level, remote=remote)
+    status = _close_status(jdir, launched, read_status(jdir, parties))
+    if progress is not None:
+        progress(status)
+    _collect(result, launched, status)
+    write_json_atomic(jdir / "job.json", result.to_dict())
+    return result
+
+
+def _check_job(
+    conf: str | Path | Mapping[str, Any],
+    dsl: str | Path | Mapping[str, Any],
+    job_dir: str | Path | None,
+    cache_job: str | Path | None,
+    only_parties: list[str] | None,
+    data_dir: str | Path | None,
+    model_job: str | Path | None,
+) -> tuple[Path, tuple[dict[str, Any], dict[str, Any], Job], list[PartyId], tuple[Path, Path | None]]:
+    """Load and validate everything before anything is written: the jobs folder, (conf, dsl, job),
+    the parties run here, (the table store, the folder of the job whose models are loaded)."""
     root = Path(job_dir).expanduser() if job_dir is not None else default_jobs_dir()
     conf_d, dsl_d, job = _load(conf, dsl, root, cache_job)
-    local = _local_parties(job, only_parties)
-    data_path, model_dir = _validate(job, root, data_dir, model_job, local)
-    timeout = float(job.conf.job_parameters.common.get("timeout") or 600) if timeout is None else timeout
+    parties = _local_parties(job, only_parties)
+    data_path, model_dir = _validate(job, root, data_dir, model_job, parties)
+    return root, (conf_d, dsl_d, job), parties, (data_path, model_dir)
+
+
+def _prepare_job_dir(
+    root: Path,
+    job_id: str | None,
+    resume: bool,
+    job: Job,
+    docs: tuple[dict[str, Any], dict[str, Any]],
+    on_start: Callable[[str, Path, Job], None] | None,
+) -> tuple[str, Path, list[str]]:
+    """The job's id, its folder (made, or checked for a rerun, with the conf and dsl written, then
+    announced to ``on_start``) and the components a rerun reuses."""
     if resume and not job_id:
         raise ConfigError("resume needs the id of the job to continue.", field="job_id")
     job_id = job_id or new_job_id()
@@ -511,34 +567,46 @@ def run_job(
         (jdir / "job.json").unlink(missing_ok=True)  # never leave the earlier outcome looking current
     else:
         jdir.mkdir(parents=True, exist_ok=False)
-    for name, doc in (("conf", conf_d), ("dsl", dsl_d)):
+    for name, doc in zip(("conf", "dsl"), docs, strict=True):
         write_json_atomic(jdir / f"{name}.json", doc)
     if on_start is not None:
         on_start(job_id, jdir, job)
-    parties = local
+    return job_id, jdir, done
+
+
+def _run_specs(
+    parties: list[PartyId],
+    conf_d: dict[str, Any],
+    dsl_d: dict[str, Any],
+    data_path: Path,
+    jdir: Path,
+    model_dir: Path | None,
+    done: list[str],
+) -> list[PartySpec]:
+    """The parties' launch specs; in a rerun each also learns which components to read back."""
     specs = _party_specs(parties, conf_d, dsl_d, data_path, jdir, model_dir)
     if done:
         for spec in specs:
             spec.kwargs = {**spec.kwargs, "resume_done": done}
+    return specs
+
+
+def _new_result(
+    job_id: str,
+    jdir: Path,
+    job: Job,
+    model_job: str | Path | None,
+    model_dir: Path | None,
+    tls: bool,
+    done: list[str],
+) -> JobResult:
+    """The not-yet-finished result, so its notes and model fields are set before processes start."""
     result = JobResult(job_id, jdir, ok=False, seconds=0.0, order=list(job.order),
                        modules={name: job.spec(name).name for name in job.order}, model_id=model_id_of(job),
                        model_version=job_id, model_job=None if model_dir is None else model_dir.name,
                        tls=tls, notes=overridden_model_conf(job, model_job, model_dir))  # fmt: skip
     if done:
         result.notes.append(f"rerun: reused the outputs of {', '.join(done)} (done in the earlier run)")
-    with _watching(jdir, parties, progress, poll):
-        launched = _launch(
-            result,
-            specs,
-            timeout=timeout,
-            log_level=log_level,
-            remote=dict(peers=job.parties(), tls_files=tls_files, listen_host=listen_host, on_ready=on_ready),
-        )
-    status = _close_status(jdir, launched, read_status(jdir, parties))
-    if progress is not None:
-        progress(status)
-    _collect(result, launched, status)
-    write_json_atomic(jdir / "job.json", result.to_dict())
     return result
 
 

@@ -40,6 +40,33 @@ def parties(clients: int) -> tuple[list[PartyId], PartyId]:
     return [PartyId.parse("guest:9999"), *hosts], PartyId.parse("arbiter:10000")
 
 
+def _check_settings(recipe: Any, fed: Any) -> None:
+    """Reject bad federated settings before any process starts."""
+    fed.check()
+    if fed.split != "iid" and recipe.model.name == "tiny_gpt":
+        raise ConfigError(
+            f"field 'split': {fed.split} splits over class labels; the tiny GPT's text is split iid "
+            "(by passages)",
+            field="split",
+        )
+
+
+def _party_specs(
+    data: dict[str, Any], fed_kwargs: dict[str, Any], clients: list[PartyId], arbiter: PartyId, threads: int
+) -> list[PartySpec]:
+    """One launch spec per client (with its index) and one for the arbiter."""
+    specs = [
+        PartySpec(
+            p, f"{TARGET}:client_party", {"recipe": data, "fed": fed_kwargs, "index": i, "threads": threads}
+        )
+        for i, p in enumerate(clients)
+    ]
+    specs.append(
+        PartySpec(arbiter, f"{TARGET}:arbiter_party", {"recipe": data, "fed": fed_kwargs, "threads": threads})
+    )
+    return specs
+
+
 def run_federated_recipe(
     recipe: Any,
     fed: Any,
@@ -80,13 +107,7 @@ def run_federated_recipe(
     """
     from fedloom.ml.homo.recipe_fedavg import merge_rounds, plot_rounds
 
-    fed.check()
-    if fed.split != "iid" and recipe.model.name == "tiny_gpt":
-        raise ConfigError(
-            f"field 'split': {fed.split} splits over class labels; the tiny GPT's text is split iid "
-            "(by passages)",
-            field="split",
-        )
+    _check_settings(recipe, fed)
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)
     data = recipe.to_dict()
@@ -94,15 +115,7 @@ def run_federated_recipe(
     (out / "recipe.json").write_text(json.dumps(data, indent=2))
     fed_kwargs = dataclasses.asdict(fed)
     clients, arbiter = parties(fed.clients)
-    specs = [
-        PartySpec(
-            p, f"{TARGET}:client_party", {"recipe": data, "fed": fed_kwargs, "index": i, "threads": threads}
-        )
-        for i, p in enumerate(clients)
-    ]
-    specs.append(
-        PartySpec(arbiter, f"{TARGET}:arbiter_party", {"recipe": data, "fed": fed_kwargs, "threads": threads})
-    )
+    specs = _party_specs(data, fed_kwargs, clients, arbiter, threads)
     log.info("federated %s: %d clients (%s), %d rounds", recipe.name, fed.clients, fed.split, fed.rounds)
     res = launch(specs, job_id=f"nn-{recipe.name}", timeout=timeout, job_dir=out / "job", tls=tls)
     res.raise_for_failure()

@@ -407,20 +407,31 @@ def _data_routes(app: FastAPI, api: Api) -> None:
 
 
 def _model_routes(app: FastAPI, api: Api) -> None:
-    def trained(body: ModelBody) -> JobRow:
-        row = api.job(body.model_version)
-        if row.status != "success":
-            raise ServerError(102, f"job {row.job_id} is {row.status}: only a successful job has a model")
-        if body.model_id and body.model_id != row.model_id:
-            raise ServerError(100, f"model_id {body.model_id!r} is not job {row.job_id}'s ({row.model_id!r})")
-        return row
+    """Register the model routes, one group per step: deploy, export, import."""
+    _model_deploy_route(app, api)
+    _model_export_route(app, api)
+    _model_import_route(app, api)
+
+
+def _trained_job(api: Api, body: ModelBody) -> JobRow:
+    """The successful job named by ``body``: only such a job has a model to deploy or export."""
+    row = api.job(body.model_version)
+    if row.status != "success":
+        raise ServerError(102, f"job {row.job_id} is {row.status}: only a successful job has a model")
+    if body.model_id and body.model_id != row.model_id:
+        raise ServerError(100, f"model_id {body.model_id!r} is not job {row.job_id}'s ({row.model_id!r})")
+    return row
+
+
+def _model_deploy_route(app: FastAPI, api: Api) -> None:
+    """``/v1/model/deploy``: derive the predict DSL and conf of a trained job."""
 
     @app.post("/v1/model/deploy")
     def model_deploy(body: ModelBody) -> dict[str, Any]:
         """Deploy components of a trained job: ``data`` has the predict DSL and conf template."""
         from fedloom.dsl.predict import derive_predict_conf, derive_predict_dsl
 
-        row = trained(body)
+        row = _trained_job(api, body)
         dsl = derive_predict_dsl(row.dsl, _cpn_list(body.cpn_list))
         conf = derive_predict_conf(row.conf, dsl, row.model_id, row.model_version)
         api.store.set_job(row.job_id, deployed=list(dsl.get("components", {})))
@@ -433,10 +444,14 @@ def _model_routes(app: FastAPI, api: Api) -> None:
             }
         )
 
+
+def _model_export_route(app: FastAPI, api: Api) -> None:
+    """``/v1/model/export``: zip a trained job so another server can import it."""
+
     @app.post("/v1/model/export")
     def model_export(body: ModelBody) -> Response:
         """A zip of the trained job: conf, dsl, job.json and every party's model and metrics files."""
-        row = trained(body)
+        row = _trained_job(api, body)
         jdir = Path(row.job_dir)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -450,6 +465,37 @@ def _model_routes(app: FastAPI, api: Api) -> None:
                 "model_info.json", json.dumps({"model_id": row.model_id, "model_version": row.model_version})
             )
         return Response(buf.getvalue(), media_type="application/zip")
+
+
+def _add_imported_job(api: Api, version: str, model_id: str, jdir: Path, conf: Any, dsl: Any) -> None:
+    """Record an imported model's extracted folder as a successful job (its model_version is the id)."""
+    job = api.scheduler.validate_shape(conf, dsl)
+    now = time.time()
+    api.store.add_job(
+        JobRow(
+            job_id=version,
+            server_id=api.settings.server_id,
+            status="success",
+            progress=1.0,
+            conf=conf,
+            dsl=dsl,
+            initiator=dict(conf.get("initiator") or {}),
+            roles={k: list(v) for k, v in job.conf.role.items()},
+            job_dir=str(jdir),
+            model_id=model_id,
+            model_version=version,
+            create_time=now,
+            start_time=now,
+            end_time=now,
+            reruns=0,
+        ),
+        [],
+        [],
+    )
+
+
+def _model_import_route(app: FastAPI, api: Api) -> None:
+    """``/v1/model/import``: unpack a zip from ``/v1/model/export`` into a new job."""
 
     @app.post("/v1/model/import")
     async def model_import(request: Request) -> dict[str, Any]:
@@ -477,29 +523,7 @@ def _model_routes(app: FastAPI, api: Api) -> None:
                 raise ConfigError(f"unsafe path {member!r} in the zip", field="file")
         jdir.mkdir(parents=True, exist_ok=False)
         zf.extractall(jdir)
-        job = api.scheduler.validate_shape(conf, dsl)
-        now = time.time()
-        api.store.add_job(
-            JobRow(
-                job_id=version,
-                server_id=api.settings.server_id,
-                status="success",
-                progress=1.0,
-                conf=conf,
-                dsl=dsl,
-                initiator=dict(conf.get("initiator") or {}),
-                roles={k: list(v) for k, v in job.conf.role.items()},
-                job_dir=str(jdir),
-                model_id=str(info.get("model_id", "")),
-                model_version=version,
-                create_time=now,
-                start_time=now,
-                end_time=now,
-                reruns=0,
-            ),
-            [],
-            [],
-        )
+        _add_imported_job(api, version, str(info.get("model_id", "")), jdir, conf, dsl)
         return _ok({"model_id": info.get("model_id"), "model_version": version, "job_dir": str(jdir)})
 
 

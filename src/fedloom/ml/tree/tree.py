@@ -230,6 +230,16 @@ def _go_left(column: np.ndarray, split_bin: int, missing: int, missing_left: boo
     return left
 
 
+def _child_histograms(
+    fbins: np.ndarray, g: np.ndarray, h: np.ndarray, lr: np.ndarray, rr: np.ndarray, parent: Hist, n_bins: int
+) -> tuple[Hist, Hist]:
+    """Left and right children's histograms: build the smaller child, its sibling is parent − child."""
+    small, small_is_left = (lr, True) if lr.size <= rr.size else (rr, False)
+    hs = histograms(fbins, g, h, small, n_bins)
+    other = (parent[0] - hs[0], parent[1] - hs[1], parent[2] - hs[2])
+    return (hs, other) if small_is_left else (other, hs)
+
+
 class HistogramGBDT:
     """A plaintext gradient-boosted decision tree over pre-binned data (one party).
 
@@ -337,14 +347,8 @@ class HistogramGBDT:
                 split = None
                 if hist is not None and depth < self.max_depth:
                     split = best_split(hist[0], hist[1], hist[2], (g_tot, h_tot, r.size), c, missing_bin=miss)
-                base = {
-                    "id": nid,
-                    "depth": depth,
-                    "owner": self.owner,
-                    "n": int(r.size),
-                    "sum_grad": g_tot.tolist(),
-                    "sum_hess": h_tot.tolist(),
-                }
+                base: dict[str, Any] = {"id": nid, "depth": depth, "owner": self.owner, "n": int(r.size)}
+                base |= {"sum_grad": g_tot.tolist(), "sum_hess": h_tot.tolist()}
                 if split is None:
                     w = self.learning_rate * leaf_weight(g_tot, h_tot, c)
                     nodes.append(Node(is_leaf=True, weight=w.tolist(), **base))
@@ -366,16 +370,10 @@ class HistogramGBDT:
                         **base,
                     )
                 )
-                hl: Hist | None = None
-                hr: Hist | None = None
+                hl, hr = None, None  # the children are leaves and need no histograms
                 if depth + 1 < self.max_depth:
-                    # Build the smaller child; its sibling is parent − child.
-                    small, small_is_left = (lr, True) if lr.size <= rr.size else (rr, False)
-                    hs = histograms(fbins, g, h, small, n_bins)
                     assert hist is not None
-                    other = (hist[0] - hs[0], hist[1] - hs[1], hist[2] - hs[2])
-                    hl, hr = (hs, other) if small_is_left else (other, hs)
-                # else: the children are leaves and need no histograms.
+                    hl, hr = _child_histograms(fbins, g, h, lr, rr, hist, n_bins)
                 upcoming.append((left_id, lr, hl))
                 upcoming.append((right_id, rr, hr))
             level = upcoming

@@ -56,38 +56,45 @@ def _template(name: str, **values: str) -> str:
     return text
 
 
-def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> APIRouter:
-    """The board's router for one server (its store and token)."""
-    router = APIRouter(prefix="/board", include_in_schema=False)
-    expected = session_value(token)
+class _BoardAccess:
+    """One server's login check and job lookup, shared by every route group below."""
 
-    def authed(request: Request) -> bool:
+    def __init__(self, settings: ServerSettings, store: JobStore, token: str) -> None:
+        self.settings, self.store, self.token = settings, store, token
+        self.expected = session_value(token)
+
+    def authed(self, request: Request) -> bool:
+        """Whether the request has the session cookie or the API token."""
         cookie = request.cookies.get(COOKIE, "")
-        if cookie and hmac.compare_digest(cookie.encode(), expected.encode()):
+        if cookie and hmac.compare_digest(cookie.encode(), self.expected.encode()):
             return True
-        return check_token(token, request.headers.get("authorization"))
+        return check_token(self.token, request.headers.get("authorization"))
 
-    def page_guard(request: Request) -> Response | None:
-        return None if authed(request) else RedirectResponse("/board/login", status_code=303)
+    def page_guard(self, request: Request) -> Response | None:
+        """A redirect to the login page for a page request that is not logged in, else ``None``."""
+        return None if self.authed(request) else RedirectResponse("/board/login", status_code=303)
 
-    def api_guard(request: Request) -> None:
-        if not authed(request):
+    def api_guard(self, request: Request) -> None:
+        """Refuse (401) a JSON request that is not logged in."""
+        if not self.authed(request):
             raise HTTPException(401, "unauthorized: log in at /board/login or send the API token")
 
-    def job_row(job_id: str) -> JobRow:
+    def job_row(self, job_id: str) -> JobRow:
+        """The job's row on this server, or 404."""
         if not JOB_ID.match(job_id):
             raise HTTPException(404, f"no job {job_id!r}")
-        row = store.get_job(job_id, settings.server_id)
+        row = self.store.get_job(job_id, self.settings.server_id)
         if row is None:
             raise HTTPException(404, f"no job {job_id!r} on this server")
         return row
 
-    def login_response(request: Request, given: str) -> Response:
-        if given and hmac.compare_digest(given.strip().encode(), token.encode()):
+    def login_response(self, request: Request, given: str) -> Response:
+        """The session cookie and a redirect to the jobs for the right token, else the login form."""
+        if given and hmac.compare_digest(given.strip().encode(), self.token.encode()):
             resp = RedirectResponse("/board/jobs", status_code=303)
             resp.set_cookie(
                 COOKIE,
-                expected,
+                self.expected,
                 httponly=True,
                 samesite="lax",
                 path="/board",
@@ -98,7 +105,22 @@ def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> 
         body = _template("login.html", error=error)
         return HTMLResponse(body, status_code=401 if given else 200)
 
-    # ------------------------------------------------------------------ login / static
+
+def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> APIRouter:
+    """The board's router for one server (its store and token)."""
+    router = APIRouter(prefix="/board", include_in_schema=False)
+    access = _BoardAccess(settings, store, token)
+    _login_routes(router, access)
+    _static_routes(router)
+    _page_routes(router, access)
+    _api_routes(router, access)
+    return router
+
+
+def _login_routes(router: APIRouter, access: _BoardAccess) -> None:
+    """Login and logout: the only pages open without a session."""
+    login_response = access.login_response
+
     @router.get("/login")
     def login_page(request: Request, token: str = "") -> Response:
         """The login form, or (``?token=T``) the session cookie and a redirect to the jobs."""
@@ -115,6 +137,10 @@ def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> 
         resp.delete_cookie(COOKIE, path="/board")
         return resp
 
+
+def _static_routes(router: APIRouter) -> None:
+    """The board's static files: scripts, styles, vendored uPlot."""
+
     @router.get("/static/{path:path}")
     def static(path: str) -> Response:
         """The board's scripts, styles and the vendored uPlot (no login needed: nothing secret)."""
@@ -124,7 +150,11 @@ def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> 
         media = _CONTENT_TYPES.get(target.suffix, "application/octet-stream")
         return FileResponse(target, media_type=media, headers={"Cache-Control": "max-age=300"})
 
-    # ------------------------------------------------------------------ pages
+
+def _page_routes(router: APIRouter, access: _BoardAccess) -> None:
+    """The HTML page shells, each behind the login redirect."""
+    page_guard, job_row = access.page_guard, access.job_row
+
     @router.get("")
     @router.get("/")
     def index(request: Request) -> Response:
@@ -166,7 +196,12 @@ def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> 
         job_row(job_id)
         return HTMLResponse(_template("logs.html", job_id=job_id))
 
-    # ------------------------------------------------------------------ JSON
+
+def _api_routes(router: APIRouter, access: _BoardAccess) -> None:
+    """The JSON the pages draw from, each behind the 401 guard."""
+    api_guard, job_row = access.api_guard, access.job_row
+    settings, store = access.settings, access.store
+
     @router.get("/api/jobs")
     def api_jobs(
         request: Request,
@@ -215,5 +250,3 @@ def make_board_router(settings: ServerSettings, store: JobStore, token: str) -> 
     def api_unknown(request: Request, rest: str) -> JSONResponse:
         api_guard(request)
         raise HTTPException(404, f"no board endpoint /board/api/{rest}")
-
-    return router

@@ -208,3 +208,51 @@ def test_default_executor_reads_fedloom_workers(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(executor_mod, "_default", None)
     monkeypatch.delenv("FEDLOOM_WORKERS")
     assert default_executor().n_partitions == (os.cpu_count() or 1)
+
+
+def test_workers_exit_when_their_party_process_dies_without_closing(tmp_path: Any) -> None:
+    """A party process killed mid-job (SIGKILL, ``os._exit``) must not leave pool workers behind:
+    they would hold its stdout pipe open, so whoever reads the party's output waits forever."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from fedloom.compute.executor import LocalExecutor\n"
+        "from tests.compute.test_compute_executor import _worker_pid\n"
+        "ex = LocalExecutor(2)\n"
+        "print('PIDS', ' '.join(str(p) for p in sorted(set(ex.map(_worker_pid, range(16))))), flush=True)\n"
+        "os._exit(0)  # no close(): what a killed party leaves\n"
+    )
+    log = tmp_path / "party.out"
+    with open(log, "w") as stdout:  # a file, not a pipe: the test itself must not hang on the bug
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        )
+    assert done.returncode == 0, log.read_text()
+    line = next(x for x in log.read_text().splitlines() if x.startswith("PIDS"))
+    pids = [int(p) for p in line.split()[1:]]
+    assert len(pids) == 2, log.read_text()
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if _alive(p)]
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} outlived their party process"
+
+
+def _worker_pid(_: int) -> int:
+    time.sleep(0.05)  # let both workers take tasks
+    return os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

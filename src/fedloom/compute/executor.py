@@ -68,6 +68,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import select
 import signal
 import threading
 import time
@@ -222,15 +223,45 @@ def worker_stats(_: object = None) -> dict[str, Any]:
 _IN_WORKER = False
 
 
-def _init_worker() -> None:
+def _init_worker(owner: int) -> None:
     global _IN_WORKER
     _IN_WORKER = True
+    _exit_with(owner)
     # The caller handles Ctrl-C (it reaches the whole process group) and terminates us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One process is one core's worth of work: no crypto threads on top.
     from fedloom.crypto.paillier import parallel
 
     parallel.set_num_workers(1)
+
+
+def _exit_with(owner: int) -> None:
+    """Exit this worker as soon as the party process ``owner`` is gone.
+
+    Pool workers are children of the forkserver, not of the party process, and they block on a
+    queue whose write end they hold themselves: a party killed without ``close()`` (SIGKILL, a
+    launcher stopping a peer) would leave them alive forever, holding its stdout and stderr, so
+    whoever reads the party's output would wait forever. A daemon thread waits on the owner's
+    pidfd (no polling, immune to pid reuse) or, where there is none, checks the owner each second.
+    """
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(owner)
+        except (AttributeError, OSError):  # not Linux >= 5.3: poll
+            while True:
+                try:
+                    os.kill(owner, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+                time.sleep(1.0)
+        else:
+            select.select([fd], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="fedloom-owner-watch", daemon=True).start()
 
 
 def _run_task(fn: Callable[[T], R], item: T, released: tuple[str, ...]) -> tuple[R, float]:
@@ -327,7 +358,10 @@ class LocalExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = cf.ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=_mp_context(), initializer=_init_worker
+                    max_workers=self.workers,
+                    mp_context=_mp_context(),
+                    initializer=_init_worker,
+                    initargs=(os.getpid(),),
                 )
                 self.stats["pools"] += 1
             return self._pool

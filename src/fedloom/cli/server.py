@@ -16,6 +16,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,6 +26,21 @@ app = typer.Typer(help="The job server: start it, see where it listens.", no_arg
 @app.callback()
 def main() -> None:
     """The job server (FATE-Flow v1 REST API)."""
+
+
+def _compute_option(text: str | None) -> dict[str, Any] | None:
+    """``--compute``'s JSON mapping (validated when the settings load)."""
+    from fedloom.core.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"must be a JSON mapping. Got {text!r}.", field="--compute") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"must be a JSON mapping. Got {text!r}.", field="--compute")
+    return value
 
 
 @app.command("start")
@@ -42,6 +58,11 @@ def start_cmd(
     ),
     routes: Path | None = typer.Option(
         None, "--routes", help="Route table: party id -> peer url, grpc_host, cert (multi-site)."
+    ),
+    compute: str | None = typer.Option(
+        None,
+        "--compute",
+        help='Compute backend of the party processes, JSON: \'{"backend": "ray", "address": "auto"}\'.',
     ),
     log_level: str = typer.Option("info", "--log-level", help="Server log level."),
 ) -> None:
@@ -62,7 +83,13 @@ def start_cmd(
         )
     parties = [p.strip() for p in party_ids.split(",") if p.strip()] if party_ids else None
     settings = ServerSettings.load(
-        home, host=host, port=port, db_url=db_url, party_ids=parties, routes=str(routes) if routes else None
+        home,
+        host=host,
+        port=port,
+        db_url=db_url,
+        party_ids=parties,
+        routes=str(routes) if routes else None,
+        compute=_compute_option(compute),
     )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

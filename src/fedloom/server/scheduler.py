@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fedloom.compute.select import compute_env
 from fedloom.core.errors import ConfigError, ServerError
 from fedloom.server.settings import ServerSettings
 from fedloom.server.store import ACTIVE_STATES, JobRow, JobStore, PartyRow, TaskRow
@@ -262,6 +263,14 @@ class Scheduler:
                 )
         self.store.add_job(row, tasks, party_rows)
 
+    def child_env(self) -> dict[str, str]:
+        """The environment of a job's supervisor and of the party processes it launches: the
+        server's own, its pid (children die with it) and its ``compute`` setting (a job's own
+        ``job_parameters`` ``compute`` still wins, in each party process)."""
+        env = {**os.environ, "FEDLOOM_SERVER_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        env.update(compute_env(self.settings.compute, "server.json compute"))
+        return env
+
     def _spawn(self, job_id: str, resume: bool) -> None:
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
         run_dir = self.settings.home / "supervisors"
@@ -278,7 +287,7 @@ class Scheduler:
         if self.site is not None:  # the supervisor runs this site's parties only
             s = self.settings
             args += ["--home", str(s.home), "--party-ids", ",".join(s.party_ids), "--routes", str(s.routes)]
-        env = {**os.environ, "FEDLOOM_SERVER_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        env = self.child_env()
         slot: list[Any] = []
         done = threading.Event()
         self._spawn_q.put((args, env, run_dir / f"{job_id}.log", slot, done))

@@ -3,7 +3,7 @@
 The server home (``$FEDLOOM_SERVER_HOME`` or ``~/.fedloom/server``)::
 
     server.json     settings written at first start (host, port, db_url, party_ids, routes,
-                    server_id); command-line options override them for one run
+                    server_id, compute); command-line options override them for one run
     token           the API token, mode 0600 (see :mod:`fedloom.server.auth`)
     endpoint.json   {"url", "pid"} of the running server (written once it listens)
     store.db        the job store when ``db_url`` is not set (SQLite)
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedloom.compute.select import check_compute
 from fedloom.core.errors import ConfigError
 
 __all__ = ["DEFAULT_PORT", "SERVER_HOME_ENV", "ServerSettings", "default_server_home"]
@@ -56,6 +57,11 @@ class ServerSettings:
         Path of the route table (multi-site mode), or empty.
     server_id
         This server's id (see module docs).
+    compute
+        The compute backend of every party process this server runs, unless a job's own
+        ``job_parameters`` ``compute`` says otherwise: ``{"backend": "ray", "address": ...}``
+        (:mod:`fedloom.compute.select`); ``None``: the server's ``FEDLOOM_COMPUTE`` environment,
+        else a local process pool.
     """
 
     home: Path
@@ -65,6 +71,7 @@ class ServerSettings:
     party_ids: list[str] = field(default_factory=list)
     routes: str = ""
     server_id: str = ""
+    compute: dict[str, Any] | None = None
 
     @property
     def jobs_dir(self) -> Path:
@@ -108,7 +115,7 @@ class ServerSettings:
                 raise ConfigError(f"{path} is not valid JSON: {e}", field="server.json") from e
             if not isinstance(saved, dict):
                 raise ConfigError(f"{path} must hold a JSON object", field="server.json")
-        known = {"host", "port", "db_url", "party_ids", "routes", "server_id"}
+        known = {"host", "port", "db_url", "party_ids", "routes", "server_id", "compute"}
         values = {k: v for k, v in saved.items() if k in known}
         if not values.get("server_id"):
             values["server_id"] = secrets.token_hex(8)
@@ -118,6 +125,8 @@ class ServerSettings:
         settings = cls(home=root, **values)
         settings.party_ids = [str(p) for p in settings.party_ids]
         settings.port = int(settings.port)
+        if settings.compute is not None:
+            settings.compute = check_compute(settings.compute, "server.json compute")
         return settings
 
     def to_dict(self) -> dict[str, Any]:

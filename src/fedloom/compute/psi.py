@@ -8,22 +8,43 @@ spend their time in two per-id loops:
 * the secret scalar applied to every element, :math:`k \cdot P` (ECDH) or :math:`m^k \bmod p`
   (DH), once on a party's own hashed ids and once on the peer's values.
 
-Both are pure per-element maps, so they are cut into contiguous **blocks** of at least
+RSA blind-signature PSI (:mod:`fedloom.protocols.psi.rsa`) has the same two loops: the
+full-domain hash into :math:`\mathbb{Z}_n` (:func:`~fedloom.crypto.rsa_blind.hash_to_zn`) and
+the key owner's CRT signatures :math:`m^d \bmod n` (:meth:`RsaPrivateKey.sign_ints`, the
+heaviest loop of all PSI methods: two half-size exponentiations per id). Blinding and
+unblinding stay in the calling process: the blinding factors are drawn there from the OS CSPRNG
+by :class:`~fedloom.crypto.rsa_blind.BlindingPool` (routing them would move the draws into the
+workers), and applying them is one modular multiplication per id, cheaper than shipping it.
+
+All are pure per-element maps, so they are cut into contiguous **blocks** of at least
 :data:`BLOCK_MIN` ids (one block per partition, more when a block would exceed
 :data:`BLOCK_MAX`), each block a task. A task carries **bytes in and bytes out**: ids as one
-UTF-8 buffer with an offsets array, group elements as an ``(n, width)`` ``uint8`` matrix (Ray
-stores numpy arrays zero-copy in its object store); never a list of Python ints. The secret
-scalar is broadcast **once per call** and released when the call returns.
+UTF-8 buffer with an offsets array, group elements (and integers mod :math:`n`) as an
+``(n, width)`` ``uint8`` matrix (Ray stores numpy arrays zero-copy in its object store); never a
+list of Python ints. The secret scalar (RSA: the private key's CRT parameters) is broadcast
+**once per call** and released when the call returns.
 
 The result is the same list, element for element, as the single-process computation
-(:meth:`~fedloom.crypto.ecdh.EcdhKey.multiply` and friends are deterministic), so a PSI gives the
-same intersection on every backend.
+(:meth:`~fedloom.crypto.ecdh.EcdhKey.multiply`, RSA signing and friends are deterministic), so a
+PSI gives the same intersection on every backend.
 
-Security: the scalar is a fresh per-run secret of this party; the executor's workers are this
-party's own (its process pool, or its own Ray cluster, whose object store holds the broadcast
-until the call releases it). Nothing here reaches another party. Received values are checked in
-the worker exactly as in one process (small-order points, non-residues raise
-:class:`~fedloom.core.errors.MessageError`, re-raised in the caller).
+Security: the executor's workers are this party's own (its process pool, or its own Ray
+cluster, whose object store holds the broadcast until the call releases it, and whose workers
+keep a decoded copy in their small LRU cache until a later task tells them it was released).
+Nothing here reaches another party. Received values are checked exactly as in one process
+(small-order points, non-residues raise :class:`~fedloom.core.errors.MessageError` in the
+worker, re-raised in the caller; received RSA values are checked in the caller before any task).
+
+* The ECDH / DH scalar is a fresh per-run secret: once the run is over it protects nothing.
+* The RSA private key is the signer's long-lived secret when the intersection is **cached**
+  (the host keeps ``p, q`` in its cache artifact and signs every later cached run with them,
+  until the cache is remade). Whoever reads it from a worker's memory can sign guessed ids and
+  test them against the signatures the guest holds, in that run and in every later one. So it is
+  sent only to executors known to be this party's own: ``trusted_local`` ones (the
+  :class:`~fedloom.compute.executor.LocalExecutor`'s child processes) and the
+  :class:`~fedloom.compute.ray_backend.RayExecutor` of the party's configured cluster, which then
+  sits inside the same trust boundary as the party's cache storage. Any other
+  :class:`~fedloom.compute.executor.Executor` implementation signs in the calling process.
 """
 
 from __future__ import annotations
@@ -65,6 +86,16 @@ def _route(n: int, executor: Executor | None) -> Executor | None:
         return None
     ex = executor if executor is not None else default_executor()
     return ex if ex.n_partitions > 1 or not _inline(ex) else None
+
+
+def _own_workers(ex: Executor) -> bool:
+    """True when ``ex``'s workers are known to be this party's own (a long-lived private key may
+    go there, see the module docstring): a ``trusted_local`` pool or the party's Ray cluster."""
+    if getattr(ex, "trusted_local", False):
+        return True
+    from fedloom.compute.ray_backend import RayExecutor  # imports Ray only when one is made
+
+    return isinstance(ex, RayExecutor)
 
 
 def _inline(ex: Executor) -> bool:
@@ -156,6 +187,29 @@ def _dh_pow_task(arg: tuple[Broadcast[tuple[int, int]], np.ndarray]) -> np.ndarr
     return _ints_rows([gmpy2.powmod(m, e, p) for m in _rows_ints(rows)], group.nbytes)
 
 
+def _rsa_hash_task(arg: tuple[int, int, str, str, np.ndarray, np.ndarray]) -> np.ndarray:
+    from fedloom.crypto.rsa_blind import RsaPublicKey, hash_to_zn
+
+    n, e, hash_method, salt, buf, offsets = arg
+    public = RsaPublicKey(n, e)
+    return _ints_rows(hash_to_zn(buffer_to_ids(buf, offsets), public, hash_method, salt), public.nbytes)
+
+
+#: The broadcast form of an RSA private key: ``(n, e, p, q, dp, dq, qinv)`` as Python ints.
+RsaKeyInts = tuple[int, int, int, int, int, int, int]
+
+
+def _rsa_sign_task(arg: tuple[Broadcast[RsaKeyInts], np.ndarray]) -> np.ndarray:
+    import gmpy2
+
+    from fedloom.crypto.rsa_blind import RsaPrivateKey, RsaPublicKey
+
+    handle, rows = arg
+    n, e, *crt = handle.get()
+    key = RsaPrivateKey(RsaPublicKey(n, e), *(gmpy2.mpz(v) for v in crt))
+    return _ints_rows(key.sign_ints(_rows_ints(rows)), key.public.nbytes)
+
+
 def _map_rows(ex: Executor, fn: Any, make: Any, n: int) -> list[np.ndarray]:
     return ex.map(fn, [make(a, b) for a, b in blocks(n, ex.n_partitions)])
 
@@ -233,6 +287,56 @@ def dh_power(key: Any, values: list[Any], executor: Executor | None = None) -> l
     handle = ex.broadcast((group.bits, int(key._k)))
     try:
         parts = _map_rows(ex, _dh_pow_task, lambda a, b: (handle, rows[a:b]), len(values))
+    finally:
+        ex.release(handle)
+    out: list[Any] = []
+    for part in parts:
+        out.extend(_rows_ints(part))
+    return out
+
+
+def rsa_hash(
+    public: Any, ids: Sequence[str], hash_method: str, salt: str, executor: Executor | None = None
+) -> list[Any]:
+    """``H(x)`` in Z_n for every id (:func:`~fedloom.crypto.rsa_blind.hash_to_zn` under the
+    :class:`~fedloom.crypto.rsa_blind.RsaPublicKey` ``public``), block-wise on the executor."""
+    from fedloom.crypto.rsa_blind import hash_to_zn
+
+    ex = _route(len(ids), executor)
+    if ex is None:
+        return list(hash_to_zn(ids, public, hash_method, salt))
+    head = (int(public.n), int(public.e), hash_method, salt)
+    out: list[Any] = []
+    for part in _map_ids(ex, _rsa_hash_task, head, ids):
+        out.extend(_rows_ints(part))
+    return out
+
+
+def rsa_sign(key: Any, values: list[Any], executor: Executor | None = None) -> list[Any]:
+    """``[m^d mod n for m in values]`` (:meth:`RsaPrivateKey.sign_ints`, CRT), block-wise on the
+    executor when its workers are this party's own (see the module docstring), else in this
+    process; the private key is broadcast once and released on return.
+
+    ``values`` must already be checked (integers in ``[1, n)``, e.g. by
+    :func:`~fedloom.crypto.rsa_blind.array_to_ints`): received values are never sent unchecked.
+    """
+    ex = _route(len(values), executor)
+    if ex is None or not _own_workers(ex):
+        return list(key.sign_ints(values))
+    public = key.public
+    rows = _ints_rows(values, public.nbytes)
+    secret: RsaKeyInts = (
+        int(public.n),
+        int(public.e),
+        int(key.p),
+        int(key.q),
+        int(key.dp),
+        int(key.dq),
+        int(key.qinv),
+    )
+    handle = ex.broadcast(secret)
+    try:
+        parts = _map_rows(ex, _rsa_sign_task, lambda a, b: (handle, rows[a:b]), len(values))
     finally:
         ex.release(handle)
     out: list[Any] = []

@@ -12,6 +12,9 @@ Message flow with one host, ``split_calculation`` off (the host owns the key ``(
     guest → host   PSI_INTERSECTION     (sync_intersect_ids) positions of the final intersection
 
 The key owner does all the exponentiations with ``d`` (n_g + n_h of them); the guest only blinds.
+For large inputs, hashing into Z_n and signing run block-wise on the party's executor
+(:mod:`fedloom.compute.psi`: same values; the private key goes to the party's own workers only);
+blinding and unblinding run in the party's process.
 
 ``split_calculation``: ids are split by ``H(x) % 2`` (a key-independent hash, so equal ids land
 in the same half). Half 0 runs the flow above under the host's key. Half 1 runs it mirrored under
@@ -79,6 +82,7 @@ from typing import Any, ClassVar
 import gmpy2
 import numpy as np
 
+from fedloom.compute.psi import rsa_hash, rsa_sign
 from fedloom.context import Context
 from fedloom.core import ConfigError, MessageError, PartyId
 from fedloom.crypto.ecdh import check_array, points_to_array
@@ -90,7 +94,6 @@ from fedloom.crypto.rsa_blind import (
     final_hash,
     final_hash_size,
     generate_key,
-    hash_to_zn,
     id_parity,
     ints_to_array,
 )
@@ -172,12 +175,14 @@ class _RsaPsi(PsiSettings):
 
     def _signed_digests(self, key: RsaPrivateKey, ids: list[str]) -> np.ndarray:
         """``H_f(sign(H(x)))`` for the signer's own ids, one row each."""
-        hashed = hash_to_zn(ids, key.public, self.hash_method, self.salt)
-        digests = final_hash(key.sign_ints(hashed), key.public, self.final_hash_method)
+        # Large inputs go block-wise through the party's executor (issue 16); same values.
+        hashed = rsa_hash(key.public, ids, self.hash_method, self.salt)
+        digests = final_hash(rsa_sign(key, hashed), key.public, self.final_hash_method)
         return points_to_array(digests, final_hash_size(self.final_hash_method))
 
     def _blind(self, public: RsaPublicKey, ids: list[str]) -> tuple[BlindingPool, np.ndarray]:
-        hashed = hash_to_zn(ids, public, self.hash_method, self.salt)
+        # Hashing may run on the executor; the blinding factors are drawn here (fresh randomness).
+        hashed = rsa_hash(public, ids, self.hash_method, self.salt)
         pool = BlindingPool(public, len(ids), self.random_base_fraction)
         return pool, ints_to_array(pool.blind(hashed), public.nbytes)
 
@@ -190,7 +195,7 @@ class _RsaPsi(PsiSettings):
         values = array_to_ints(arr, key.public, what=what)
         if len(values) > limit:
             raise MessageError(f"{what}: {len(values)} values for at most {limit} ids", field=what)
-        return ints_to_array(key.sign_ints(values), key.public.nbytes)
+        return ints_to_array(rsa_sign(key, values), key.public.nbytes)
 
     def _digests(self, arr: object, what: str, count: int | None = None) -> np.ndarray:
         return check_array(arr, width=final_hash_size(self.final_hash_method), count=count, what=what)
@@ -240,7 +245,7 @@ class RsaPsiGuest(_RsaPsi):
                     ctx.recv(RSA_HOST_BLINDED, frm=host), my_key.public, what="rsa_host_blinded"
                 )
                 host1_counts[host] = len(blinded1)
-                signed = ints_to_array(my_key.sign_ints(blinded1), my_key.public.nbytes)
+                signed = ints_to_array(rsa_sign(my_key, blinded1), my_key.public.nbytes)
                 ctx.send(RSA_GUEST_SIGNED_BLINDED, signed, to=host)
         matches: dict[PartyId, tuple[np.ndarray, np.ndarray]] = {}
         for host in hosts:

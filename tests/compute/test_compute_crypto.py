@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from fedloom.compute import LocalExecutor, parallel_encrypt, parallel_histograms
+from fedloom.compute import LocalExecutor, parallel_encrypt, parallel_histograms, parallel_pack
 from fedloom.compute import crypto as compute_crypto
 from fedloom.compute.executor import worker_stats
 from fedloom.core.errors import CryptoError
 from fedloom.crypto.paillier import (
     EncryptedVector,
+    Packer,
     PaillierPrivateKey,
     PaillierPublicKey,
     PlainPrivateKey,
@@ -236,6 +237,46 @@ def test_histogram_small_work_runs_inline_and_bad_inputs_are_refused(
     for args in cases:
         with pytest.raises(CryptoError):
             parallel_histograms(*args, ex)
+
+
+# -- packing -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1031, 1400])  # a zero-padded last group, and whole groups
+def test_parallel_pack_decrypts_to_the_inline_packing(
+    ex: LocalExecutor,
+    keys: tuple[PaillierPublicKey, PaillierPrivateKey],
+    monkeypatch: pytest.MonkeyPatch,
+    n: int,
+) -> None:
+    pk, sk = keys
+    monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_PACK", 0)
+    rng = np.random.default_rng(n)
+    values = [int(v) for v in rng.integers(0, 2**40, size=n)]
+    enc = pk.encrypt_ints(values)
+    packer = Packer(48, 14)
+    tasks0 = ex.stats["tasks"]
+    packed = parallel_pack(packer, enc, ex)
+    assert ex.stats["tasks"] - tasks0 == 2  # the worker path ran, one task per partition
+    inline = packer.pack_encrypted(enc)
+    assert len(packed) == len(inline) == -(-n // 14)
+    assert sk.decrypt_packed_raw(packed) == sk.decrypt_packed_raw(inline)
+    assert [int(v) for v in packer.unpack(sk.decrypt_packed_raw(packed), n_cols=14).ravel()[:n]] == values
+    # fresh randomness: no packed ciphertext equals the deterministic Horner result
+    assert not set(map(int, packed.ciphertexts)) & set(map(int, inline.ciphertexts))
+
+
+def test_parallel_pack_short_or_plain_vectors_run_inline(
+    ex: LocalExecutor, plain: tuple[PlainPublicKey, PlainPrivateKey]
+) -> None:
+    pk, sk = plain
+    tasks0 = ex.stats["tasks"]
+    enc = pk.encrypt_ints(list(range(3000)))
+    packer = Packer(20, 10)
+    assert sk.decrypt_packed_raw(parallel_pack(packer, enc, ex)) == sk.decrypt_packed_raw(
+        packer.pack_encrypted(enc)
+    )
+    assert ex.stats["tasks"] == tasks0
 
 
 def test_compute_imports_only_core_and_crypto() -> None:

@@ -135,6 +135,7 @@ def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_ADDITIONS", 0)
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_ENCRYPT", 0)
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_DOT_ROWS", 0)
+    monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_PACK", 0)
 
 
 def _local(fn: Any) -> Any:
@@ -333,6 +334,7 @@ def test_psi_intersection_identical(rex: RayExecutor, monkeypatch: pytest.Monkey
     from fedloom.compute import psi as compute_psi
     from fedloom.protocols.psi import EcdhPsiGuest, EcdhPsiHost
     from fedloom.protocols.psi.dh import DhPsiGuest, DhPsiHost
+    from fedloom.protocols.psi.rsa import RsaPsiGuest, RsaPsiHost
 
     # Small sets, still cut into several blocks per loop
     monkeypatch.setattr(compute_psi, "PARALLEL_MIN_IDS", 0)
@@ -342,13 +344,15 @@ def test_psi_intersection_identical(rex: RayExecutor, monkeypatch: pytest.Monkey
     host_ids = [f"u{i}" for i in rng.choice(400, 150, replace=False)]
     expected = sorted(set(guest_ids) & set(host_ids))  # the centralised answer
 
-    for guest_cls, host_cls in ((EcdhPsiGuest, EcdhPsiHost), (DhPsiGuest, DhPsiHost)):
+    rsa = {"key_length": 1024, "split_calculation": True}  # both parties sign
+    classes = ((EcdhPsiGuest, EcdhPsiHost, {}), (DhPsiGuest, DhPsiHost, {}), (RsaPsiGuest, RsaPsiHost, rsa))
+    for guest_cls, host_cls, extra in classes:
 
-        def run(g: Any = guest_cls, h: Any = host_cls) -> tuple[list[str], list[str]]:
+        def run(g: Any = guest_cls, h: Any = host_cls, kw: Any = extra) -> tuple[list[str], list[str]]:
             out = run_parties(
                 {
-                    GUEST: lambda c: g(salt="s").run(c, guest_ids),
-                    HOST: lambda c: h(salt="s").run(c, host_ids),
+                    GUEST: lambda c: g(salt="s", **kw).run(c, guest_ids),
+                    HOST: lambda c: h(salt="s", **kw).run(c, host_ids),
                 },
                 timeout=120,
             )
@@ -358,9 +362,10 @@ def test_psi_intersection_identical(rex: RayExecutor, monkeypatch: pytest.Monkey
             )
 
         local = _local(run)
-        tasks0 = rex.stats["tasks"]
+        tasks0, broadcasts0 = rex.stats["tasks"], rex.stats["broadcasts"]
         on_ray = run()
         assert rex.stats["tasks"] - tasks0 >= 8  # hashing and both scalar steps ran as Ray tasks
+        assert rex.stats["broadcasts"] - broadcasts0 == 4  # each party's secret, once per call
         assert on_ray == local == (expected, expected)
 
 
@@ -512,3 +517,16 @@ def test_killed_worker_node_retries_or_fails_with_the_stage(
             assert time.monotonic() < deadline, "the worker node did not rejoin"
             time.sleep(0.5)
     assert time.monotonic() - start < 120
+
+
+@pytest.mark.slow
+def test_bench_scale_on_the_cluster_runs_the_heavy_loops_as_ray_tasks(cluster: dict[str, Any]) -> None:
+    """``fedloom bench scale --backend ray --address A``: both party processes join the cluster."""
+    from fedloom.bench.scale import run as run_scale
+
+    report = run_scale("ray", [1, 2], rows=3000, trees=1, address=cluster["address"])
+    one, two = report["results"]
+    assert (one["backend"], one["workers"], two["workers"]) == ("ray", 1, 2)
+    # with Ray even one worker's work runs as tasks (same transfer costs for every count)
+    assert one["tasks"]["host"] > 0 and two["tasks"]["host"] >= one["tasks"]["host"]
+    assert one["tasks"]["guest"] > 0 and one["speedup"] == 1.0 and two["speedup"] > 0

@@ -143,7 +143,7 @@ def secureboost(
 def scale(
     backend: str = typer.Option("local", "--backend", help="local (process pool) or ray."),
     workers: str = typer.Option("1,2", "--workers", help="Comma-separated worker counts."),
-    rows: int = typer.Option(5000, "--rows", help="Rows of the SecureBoost bench table."),
+    rows: int = typer.Option(50_000, "--rows", help="Rows of the SecureBoost bench table (synth50k)."),
     trees: int = typer.Option(2, "--trees", help="Trees per fit."),
     key_size: int = typer.Option(1024, "--key-size", help="Paillier key bits."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address (default: private)."),
@@ -159,7 +159,8 @@ def scale(
         typer.echo(json.dumps(report))
         return
     for r in report["results"]:
-        typer.echo(f"workers {r['workers']:>3}: {r['seconds_per_tree']:.3f} s/tree  speed-up {r['speedup']}")
+        line = f"{r['backend']:>5} workers {r['workers']:>3}: {r['seconds_per_tree']:.3f} s/tree"
+        typer.echo(f"{line}  speed-up {r['speedup']}")
 
 
 @app.command("hetero-nn")

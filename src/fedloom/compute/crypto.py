@@ -17,6 +17,11 @@ r"""The crypto layer's heavy loops spread over an :class:`~fedloom.compute.execu
     own child processes on this machine, over pipes; never shared memory, never another host).
     Any other executor gets the public key only (public-key obfuscators, same distribution).
 
+:func:`parallel_pack`
+    Packing many slot-sized sums into few ciphertexts (Horner's rule) and re-randomising them,
+    in blocks of whole slot groups: what a host does to every tree level's split candidates and
+    to binning's bin sums before sending them to the key owner.
+
 :func:`parallel_histograms`
     :func:`~fedloom.crypto.paillier.histogram.column_histograms` of a tree node's rows, its
     column blocks (:func:`~fedloom.crypto.paillier.histogram.plan_blocks`) divided between the
@@ -57,6 +62,7 @@ from fedloom.compute.executor import Broadcast, Executor, default_executor, shar
 from fedloom.core.errors import CryptoError
 from fedloom.crypto.paillier.histogram import Block, column_histograms, count_additions, plan_blocks
 from fedloom.crypto.paillier.keys import PaillierPrivateKey, PaillierPublicKey
+from fedloom.crypto.paillier.packing import Packer
 from fedloom.crypto.paillier.plain import PlainPrivateKey, PlainPublicKey, PlainVector
 from fedloom.crypto.paillier.vector import EncryptedVector
 
@@ -480,6 +486,61 @@ def parallel_rerandomize(vec: EncryptedVector, executor: Executor | None = None)
     for part in parts:
         out.extend(_from_wire(part.tobytes(), width, True))
     return EncryptedVector(pk, out, vec.frac_bits)
+
+
+# -- packing -------------------------------------------------------------------------------------------
+
+#: Below this many ciphertexts packing stays in the calling process.
+PARALLEL_MIN_PACK = 1024
+
+
+def _pack_task(task: tuple[Broadcast[Any], int, int, np.ndarray]) -> np.ndarray:
+    handle, slot_bits, n_slots, words = task
+    pk = handle.get()
+    width = pk.ciphertext_bytes
+    block = EncryptedVector(pk, _from_wire(words.tobytes(), width, True), 0)
+    packed = Packer(slot_bits, n_slots).pack_encrypted(block).rerandomize()
+    return np.frombuffer(_to_wire(packed.ciphertexts, width), dtype=np.uint8)
+
+
+def parallel_pack(packer: Packer, vec: V, executor: Executor | None = None) -> V:
+    r"""``packer.pack_encrypted(vec).rerandomize()``: ``n_slots`` values per ciphertext by Horner's
+    rule, then fresh randomness on every packed ciphertext, with the vector cut into blocks of
+    whole slot groups, one task each.
+
+    Both halves are per-group work: Horner's rule costs ``n_slots − 1`` exponentiations by
+    :math:`2^b` and multiplications per packed ciphertext (GIL-bound ``mpz`` arithmetic), the
+    re-randomisation one full exponentiation. Blocks end on a group boundary, so every packed
+    ciphertext holds the same slots as in one process (only the last group is zero-padded) and
+    decrypts to the same value; each worker draws its own :math:`r_i` (see
+    :func:`parallel_rerandomize`). The public key is broadcast once; ciphertexts travel as
+    fixed-width words. Short vectors (below :data:`PARALLEL_MIN_PACK`), the plain cipher and an
+    inline executor run in the calling process.
+    """
+    ex = default_executor() if executor is None else executor
+    s = packer.n_slots
+    groups = -(-len(vec) // s)
+    parts = min(ex.n_partitions, groups)
+    if not isinstance(vec, EncryptedVector) or len(vec) < PARALLEL_MIN_PACK or _inline(ex, parts):
+        return cast(V, packer.pack_encrypted(vec).rerandomize())
+    if vec.frac_bits != 0:
+        raise CryptoError("pack_encrypted needs integer (frac_bits == 0) ciphertexts")
+    pk = vec.public_key
+    width = pk.ciphertext_bytes
+    words = np.frombuffer(_to_wire(vec.ciphertexts, width), dtype=np.uint8)
+    handle = ex.broadcast(pk)
+    try:
+        tasks = [
+            (handle, packer.slot_bits, s, words[a * s * width : min(b * s, len(vec)) * width])
+            for a, b in _chunks(groups, parts)
+        ]
+        packed = ex.map(_pack_task, tasks)
+    finally:
+        ex.release(handle)
+    out: list[Any] = []
+    for part in packed:
+        out.extend(_from_wire(part.tobytes(), width, True))
+    return cast(V, EncryptedVector(pk, out, 0))
 
 
 def _offload_rerandomize(vec: EncryptedVector) -> EncryptedVector | None:

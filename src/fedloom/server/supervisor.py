@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,27 +61,8 @@ def supervise(
         if row is None:
             return 2
         conf, dsl = row.conf, row.dsl
-    last = [0.0]
-    run: Any = None
-    extra: dict[str, Any] = {}
-    if site is not None:
-        from fedloom.server.multisite import site_run
-        from fedloom.server.settings import ServerSettings
-
-        settings = ServerSettings.load(site["home"], party_ids=site["party_ids"], routes=site["routes"])
-        run = site_run(settings, job_id, conf, dsl)
-        extra = run.run_kwargs()
-
-    def progress(status: dict[str, dict[str, Any]]) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.5:
-            return
-        last[0] = now
-        if run is not None:  # the initiator shows every site's parties
-            status = {**status, **run.remote_parties()}
-        frac = store.sync_status(job_id, status)
-        store.set_job(job_id, only_from=("running",), progress=round(frac, 4))
-
+    run = _site_run(site, job_id, conf, dsl) if site is not None else None
+    progress = _progress_hook(store, job_id, run)
     try:
         result = run_job(
             conf,
@@ -91,7 +73,7 @@ def supervise(
             progress=progress,
             poll=0.25,
             resume=resume,
-            **extra,
+            **(run.run_kwargs() if run is not None else {}),
         )
     except FedloomError as exc:
         store.finish_active(
@@ -104,7 +86,42 @@ def supervise(
         log.exception("job %s: the runner failed", job_id)
         store.finish_active(job_id, "failed", {"type": type(exc).__name__, "message": str(exc)})
         return 1
-    last[0] = 0.0
+    _record_outcome(store, job_id, conf, dsl, result, run)
+    store.close()
+    return 0
+
+
+def _site_run(site: dict[str, Any], job_id: str, conf: dict[str, Any], dsl: dict[str, Any]) -> Any:
+    """This site's part of a multi-site job (:func:`fedloom.server.multisite.site_run`)."""
+    from fedloom.server.multisite import site_run
+    from fedloom.server.settings import ServerSettings
+
+    settings = ServerSettings.load(site["home"], party_ids=site["party_ids"], routes=site["routes"])
+    return site_run(settings, job_id, conf, dsl)
+
+
+def _progress_hook(store: Any, job_id: str, run: Any) -> Callable[[dict[str, dict[str, Any]]], None]:
+    """The runner's progress callback: party and task status into the store, at most twice a second."""
+    last = [0.0]
+
+    def progress(status: dict[str, dict[str, Any]]) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.5:
+            return
+        last[0] = now
+        if run is not None:  # the initiator shows every site's parties
+            status = {**status, **run.remote_parties()}
+        frac = store.sync_status(job_id, status)
+        store.set_job(job_id, only_from=("running",), progress=round(frac, 4))
+
+    return progress
+
+
+def _record_outcome(
+    store: Any, job_id: str, conf: dict[str, Any], dsl: dict[str, Any], result: Any, run: Any
+) -> None:
+    """The final party status and the job's end: success, or the root cause (a remote site's
+    error wins over a local party that only reacted to it)."""
     from fedloom.runner.local import read_status
 
     local = _parties(conf, dsl) if run is None else run.local
@@ -119,23 +136,20 @@ def supervise(
     if result.ok and remote_error is None:
         store.set_job(job_id, only_from=("running",), progress=1.0)
         store.finish_active(job_id, "success", None)
-    else:
-        f = result.failure
-        err = (
-            remote_error
-            if f is None
-            or (remote_error is not None and f.error_type in ("PartyFailedError", "PartyTimeoutError"))
-            else {
-                "party": f.party,
-                "component": f.component,
-                "type": f.error_type,
-                "message": f.message,
-                "traceback_tail": f.traceback_tail,
-            }
-        )
-        store.finish_active(job_id, "failed", err)
-    store.close()
-    return 0
+        return
+    f = result.failure
+    reacted = f is not None and f.error_type in ("PartyFailedError", "PartyTimeoutError")
+    if f is None or (remote_error is not None and reacted):
+        store.finish_active(job_id, "failed", remote_error)
+        return
+    err = {
+        "party": f.party,
+        "component": f.component,
+        "type": f.error_type,
+        "message": f.message,
+        "traceback_tail": f.traceback_tail,
+    }
+    store.finish_active(job_id, "failed", err)
 
 
 def _parties(conf: dict[str, Any], dsl: dict[str, Any]) -> list[Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.compute import parallel_histograms
+from fedloom.compute import parallel_histograms, parallel_pack
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError, MessageError
 from fedloom.crypto.paillier import Packer
@@ -90,7 +90,7 @@ class HeteroBinningHost(BinningRole):
             counts, derived, sums = _label_sums(local, enc, len(names))
         with clock.phase("pack"):
             n_slots = cap // setup.sum_bits
-            packed = Packer(setup.sum_bits, n_slots).pack_encrypted(sums).rerandomize()
+            packed = parallel_pack(Packer(setup.sum_bits, n_slots), sums)
         woe_wanted = self._woe_wanted(p, frame, local, setup)
         optimal = self._optimal_request(p, local, anonymous)
         bins_msg = records.HostBins(

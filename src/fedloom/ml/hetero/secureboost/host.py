@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fedloom.compute import parallel_histograms
+from fedloom.compute import parallel_histograms, parallel_pack
 from fedloom.context import Context
 from fedloom.core.errors import DataError, MessageError
 from fedloom.crypto.paillier import Packer
@@ -390,8 +390,8 @@ def _pack_sums(ht: _HostTree, per_chunk: list[list[Any]], work: Work) -> list[An
     sums = []
     for c, parts in enumerate(per_chunk):
         vec = type(eg.gh[c]).concat(parts) if parts else eg.gh[c][:0]
-        packed = Packer(eg.widths[c], ht.slots[c]).pack_encrypted(vec) if len(vec) else vec
-        sums.append(packed.rerandomize())
+        packed = parallel_pack(Packer(eg.widths[c], ht.slots[c]), vec) if len(vec) else vec.rerandomize()
+        sums.append(packed)
         work.ciphertexts_sent += len(packed)
     return sums
 

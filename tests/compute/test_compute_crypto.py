@@ -213,6 +213,38 @@ def test_tree_ciphertexts_are_shipped_once_per_tree(
         assert all(count == 1 for count in s["loads"].values())  # each value loaded once
 
 
+def test_long_vectors_are_cut_into_row_blocks_and_give_the_one_pass_sums_exactly(
+    ex: LocalExecutor,
+    keys: tuple[PaillierPublicKey, PaillierPrivateKey],
+    always_parallel: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past MAX_TASK_ROWS rows a task holds one row block (its ciphertexts and bins), never the
+    whole table; the blocks' partial sums added give the single pass, ciphertext for ciphertext."""
+    monkeypatch.setattr(compute_crypto, "MAX_TASK_ROWS", 120)
+    monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_ENCRYPT", 0)
+    pk, sk = keys
+    rng = np.random.default_rng(5)
+    n, n_bins = 500, [4, 6, 3, 8, 5]  # 5 blocks of 100 rows
+    y = rng.integers(0, 2**30, n)
+    bins = random_bins(rng, n, n_bins)
+    enc = pk.encrypt_ints(y)
+    before = dict(ex.stats)
+    rows = np.sort(rng.choice(n, 260, replace=False))
+    for node_rows in (None, rows, rows[rows < 150]):  # the last node lies in two blocks only
+        idx = np.arange(n) if node_rows is None else node_rows
+        got = parallel_histograms(enc, bins, n_bins, node_rows, ex)
+        assert got.ciphertexts == column_histograms(enc[idx], bins[idx], n_bins).ciphertexts
+        assert sk.decrypt_packed_raw(got) == reference_histograms(y, bins, n_bins, [-1] * 5, idx)
+    # each block's ciphertexts and bins broadcast once for the whole tree (5 + 5)
+    assert ex.stats["broadcasts"] - before.get("broadcasts", 0) == 10
+    assert ex.stats["tasks"] - before.get("tasks", 0) == 2 * (5 + 5 + 2)  # 2 column groups per block
+    # encryption, packing: no task holds more than MAX_TASK_ROWS values either
+    tasks0 = ex.stats["tasks"]
+    assert sk.decrypt_packed_raw(parallel_encrypt(pk, list(range(500)), ex)) == list(range(500))
+    assert ex.stats["tasks"] - tasks0 == 5
+
+
 def test_histogram_small_work_runs_inline_and_bad_inputs_are_refused(
     ex: LocalExecutor, plain: tuple[PlainPublicKey, PlainPrivateKey]
 ) -> None:

@@ -136,6 +136,8 @@ def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_ENCRYPT", 0)
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_DOT_ROWS", 0)
     monkeypatch.setattr(compute_crypto, "PARALLEL_MIN_PACK", 0)
+    # and row blocks: a task holds a few hundred rows, as it would hold one row group of a big table
+    monkeypatch.setattr(compute_crypto, "MAX_TASK_ROWS", 400)
 
 
 def _local(fn: Any) -> Any:

@@ -41,23 +41,16 @@ if TYPE_CHECKING:
 
 GUEST_PARTY = PartyId.parse("guest:9999")
 HOST_PARTY = PartyId.parse("host:10000")
-#: Rows of the untimed warm-up fit (one tree).
-WARMUP_ROWS = 600
+#: Rows of the untimed warm-up fit (one tree): enough (2,100 train rows) for every routed stage
+#: to cross its inline threshold, so the workers start and import before the clock does.
+WARMUP_ROWS = 3000
 #: The guest's phases whose work the executor spreads (the rest of a tree is serial).
 ROUTED_PHASES = ("encrypt", "host_splits_wait")
 
 
-def party(
-    ctx: Context,
-    role: str,
-    rows: int,
-    trees: int,
-    depth: int,
-    key_size: int,
-    bin_num: int,
-    compute: dict[str, Any],
-) -> dict[str, Any]:
-    """One party of one run (started by the launcher in its own process)."""
+def party(ctx: Context, role: str, shape: dict[str, Any], compute: dict[str, Any]) -> dict[str, Any]:
+    """One party of one run (started by the launcher in its own process); ``shape``: the fit's
+    ``rows``, ``trees``, ``depth``, ``key_size`` and ``bin_num``."""
     from fedloom.bench.secureboost import _frames, params, phase_seconds, tree_seconds
     from fedloom.compute.executor import default_executor
     from fedloom.compute.select import configure_process
@@ -72,12 +65,14 @@ def party(
         connect()
     algo_cls = HeteroSecureBoostGuest if role == "guest" else HeteroSecureBoostHost
     warm, _ = _frames(role, WARMUP_ROWS)
+    depth, key_size, bin_num = shape["depth"], shape["key_size"], shape["bin_num"]
     algo_cls(params(1, depth, key_size, "paillier", bin_num)).fit(ctx.sub("warmup"), warm, None)
-    train, _ = _frames(role, rows)
+    train, _ = _frames(role, shape["rows"])
     stats = getattr(ex, "stats", {})
     tasks0 = stats.get("tasks", 0)
     start = time.perf_counter()
-    model = algo_cls(params(trees, depth, key_size, "paillier", bin_num)).fit(ctx.sub("fit"), train, None)
+    fit_params = params(shape["trees"], depth, key_size, "paillier", bin_num)
+    model = algo_cls(fit_params).fit(ctx.sub("fit"), train, None)
     out = {
         "fit_seconds": time.perf_counter() - start,
         "tree_seconds": tree_seconds(model),
@@ -165,7 +160,7 @@ def _one_run(
     compute: dict[str, Any] = {"backend": backend, "workers": int(w)}
     if address is not None:
         compute["address"] = address
-    kwargs = {**shape, "compute": compute}
+    kwargs = {"shape": shape, "compute": compute}
     specs = [
         PartySpec(GUEST_PARTY, f"{__name__}:party", {"role": "guest", **kwargs}),
         PartySpec(HOST_PARTY, f"{__name__}:party", {"role": "host", **kwargs}),
@@ -191,7 +186,16 @@ def _start_private_ray(cpus: int) -> str:
     """Start a single-node Ray for this run in this process; its GCS address for the parties."""
     import ray
 
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="fedloom-bench")
+    # Ray's workers belong to one driver (job), and it kills idle workers beyond num_cpus: with two
+    # party drivers sharing this cluster each stage would start fresh workers (imports, key
+    # tables). A party's own cluster (a deployment) keeps its workers, so keep both parties' here.
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="fedloom-bench",
+        _system_config={"num_workers_soft_limit": 2 * cpus},
+    )
     return str(ray.get_runtime_context().gcs_address)
 
 

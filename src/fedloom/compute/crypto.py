@@ -35,7 +35,12 @@ r"""The crypto layer's heavy loops spread over an :class:`~fedloom.compute.execu
     go to the workers as broadcasts (:func:`~fedloom.compute.executor.share`): once per tree,
     then every node's tasks carry only the node's row indexes and its column lists. The
     ciphertexts are recognised by identity (pass the same vector object for every node of a
-    tree), the bins by a digest of their bytes.
+    tree), the bins by a digest of their bytes. Past :data:`MAX_TASK_ROWS` rows both are cut
+    into row blocks, broadcast block by block, and a task sums one block's rows for one column
+    group: no worker holds the whole table; the blocks' partial sums are added in the caller
+    (products mod :math:`n^2`, so the result is still identical).
+
+Every other kernel also cuts its input into at least ``len / MAX_TASK_ROWS`` tasks.
 
 The plain debug cipher runs inline (no encryption work to spread); small work runs inline too
 (process hand-offs cost more than they save).
@@ -111,13 +116,23 @@ def _from_wire(raw: bytes, width: int, paillier: bool) -> list[Any]:
 
 
 class _WireVector:
-    """A vector that pickles as ``(kind, key, scale, words)`` and unpickles as the vector itself."""
+    """A vector (or its rows ``[start, stop)``) that pickles as ``(kind, key, scale, words)`` and
+    unpickles as the vector (or those rows) itself. It holds the whole vector, so a broadcast
+    remembered by the vector's ``id`` keeps that id unique."""
 
-    def __init__(self, vector: EncryptedVector | PlainVector) -> None:
+    def __init__(
+        self, vector: EncryptedVector | PlainVector, start: int = 0, stop: int | None = None
+    ) -> None:
         self.vector = vector
+        self.bounds = (start, len(vector) if stop is None else stop)
+
+    def rows(self) -> EncryptedVector | PlainVector:
+        """The wrapped rows, in the process that made the wrapper."""
+        a, b = self.bounds
+        return self.vector if (a, b) == (0, len(self.vector)) else self.vector[a:b]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        v = self.vector
+        v = self.rows()
         raw = _to_wire(v.ciphertexts, v.public_key.ciphertext_bytes)
         return (_vector_from_wire, (type(v), v.public_key, v.frac_bits, raw))
 
@@ -139,7 +154,16 @@ def _encrypt_chunk(task: tuple[tuple[Any, ...], list[int]]) -> bytes:
     return _to_wire(key.encrypt_ints(values).ciphertexts, spec[1].ciphertext_bytes)
 
 
-def _chunks(count: int, parts: int) -> list[tuple[int, int]]:
+#: Most rows (ciphertexts, values) one task holds: a Parquet row group's worth. Work on a longer
+#: vector is cut into more tasks than partitions, so a worker never needs the whole table.
+MAX_TASK_ROWS = 65_536
+
+
+def _chunks(count: int, parts: int, rows_per_item: int = 1) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` bounds over ``count`` items: ``parts`` of them, more where a
+    chunk would hold over :data:`MAX_TASK_ROWS` rows (``rows_per_item`` rows per item)."""
+    parts = max(parts, -(-count * rows_per_item // MAX_TASK_ROWS))
+    parts = min(parts, count) if count else 1
     step, extra = divmod(count, parts)
     bounds, start = [], 0
     for i in range(parts):
@@ -205,7 +229,7 @@ def _histogram_task(task: tuple[Any, ...]) -> list[Any]:
     enc_handle, bins_handle, rows, cols, n_bins, skip, blocks = task
     enc = enc_handle.get()
     if isinstance(enc, _WireVector):  # read in the process that made the broadcast
-        enc = enc.vector
+        enc = enc.rows()
     bins = bins_handle.get()
     sub = enc if rows is None else enc[rows]
     b = bins[:, cols] if rows is None else bins[np.ix_(rows, cols)]
@@ -296,13 +320,57 @@ def parallel_histograms(
         return cast(V, column_histograms(sub, b_node, n_bins, skip, blocks=plan))
     nb = np.asarray(n_bins, dtype=np.int64).reshape(-1)
     sk = np.full(len(nb), -1, dtype=np.int64) if skip is None else np.asarray(skip, dtype=np.int64)
-    # Recognised by identity: the wrapper is remembered with the vector, so the id stays unique.
-    enc_handle: Broadcast[Any] = share(ex, _WireVector(enc), key=("vector", id(enc)))
-    bins_handle: Broadcast[Any] = share(ex, b, key=("bins", _digest(b)))
-    tasks, layout = _histogram_tasks(_divide(plan, parts), enc_handle, bins_handle, idx, nb, sk)
-    out = _merge_histograms(layout, ex.map(_histogram_task, tasks), nb, sk)
+    groups = _divide(plan, parts)
     make: Any = type(enc)
+    tasks, layouts = _row_block_tasks(ex, enc, b, idx, groups, nb, sk)
+    if not tasks:  # a node without rows: every sum is an encryption of 0, made in one place
+        return cast(V, column_histograms(enc if idx is None else enc[idx], b_node, n_bins, skip, blocks=plan))
+    results = ex.map(_histogram_task, tasks)
+    # Block-major results: each block's partial sums for every column group, added across blocks.
+    per_group: list[Any] = [None] * len(groups)
+    for i, sums in enumerate(results):
+        part = make(enc.public_key, sums, enc.frac_bits)
+        g = i % len(groups)
+        per_group[g] = part if per_group[g] is None else per_group[g] + part
+    out = _merge_histograms(layouts, [list(v.ciphertexts) for v in per_group], nb, sk)
     return cast(V, make(enc.public_key, out, enc.frac_bits))
+
+
+def _row_block_tasks(
+    ex: Executor,
+    enc: Any,
+    b: np.ndarray,
+    idx: np.ndarray | None,
+    groups: list[list[Block]],
+    nb: np.ndarray,
+    sk: np.ndarray,
+) -> tuple[list[tuple[Any, ...]], list[list[int]]]:
+    """Tasks for every (row block, column group) pair, block-major, and the groups' columns.
+
+    The rows are cut into blocks of at most :data:`MAX_TASK_ROWS` (one block up to that size);
+    each block's ciphertexts and bins are broadcast on their own, remembered for the tree / the
+    training as one group (:func:`~fedloom.compute.executor.share`), so a task holds one block,
+    never the whole table. A block without rows of the node gets no task. Sums of ciphertexts are
+    products mod :math:`n^2`: adding the blocks' partial sums gives the one-pass result exactly.
+    """
+    rows = np.arange(len(enc), dtype=np.int64) if idx is None else idx
+    digest = _digest(b)
+    tasks: list[tuple[Any, ...]] = []
+    layouts: list[list[int]] = []
+    for a, z in _chunks(len(enc), 1):
+        mine = rows[(rows >= a) & (rows < z)] - a
+        if not mine.size:
+            continue
+        whole = (a, z) == (0, len(enc))
+        # Recognised by identity: the wrapper holds the vector, so the id stays unique.
+        enc_handle: Broadcast[Any] = share(
+            ex, _WireVector(enc, a, z), key=("vector", id(enc), a), group=("vector", id(enc))
+        )
+        bins_handle: Broadcast[Any] = share(ex, b if whole else b[a:z], key=("bins", digest, a), group=digest)
+        block_rows = None if whole and idx is None else mine
+        block_tasks, layouts = _histogram_tasks(groups, enc_handle, bins_handle, block_rows, nb, sk)
+        tasks.extend(block_tasks)
+    return tasks, layouts
 
 
 def _check_histogram_inputs(enc: Any, bins: np.ndarray) -> np.ndarray:
@@ -367,7 +435,7 @@ PARALLEL_MIN_DOT_ROWS = 2048
 def _dot_task(task: tuple[Any, ...]) -> list[Any]:
     enc, ks = task
     if isinstance(enc, _WireVector):  # read in the process that made the task
-        enc = enc.vector
+        enc = enc.rows()
     return cast(list[Any], enc.dot(ks).ciphertexts)
 
 
@@ -532,7 +600,7 @@ def parallel_pack(packer: Packer, vec: V, executor: Executor | None = None) -> V
     try:
         tasks = [
             (handle, packer.slot_bits, s, words[a * s * width : min(b * s, len(vec)) * width])
-            for a, b in _chunks(groups, parts)
+            for a, b in _chunks(groups, parts, s)
         ]
         packed = ex.map(_pack_task, tasks)
     finally:

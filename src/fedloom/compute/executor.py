@@ -499,13 +499,15 @@ def default_executor() -> Executor:
 
 # -- broadcasts reused across calls ------------------------------------------------------------------
 
-_shares: weakref.WeakKeyDictionary[Any, collections.OrderedDict[Hashable, tuple[Any, Broadcast[Any]]]] = (
-    weakref.WeakKeyDictionary()
-)
+_shares: weakref.WeakKeyDictionary[
+    Any, collections.OrderedDict[Hashable, tuple[Any, Broadcast[Any], Hashable]]
+] = weakref.WeakKeyDictionary()
 _shares_lock = threading.Lock()
 
 
-def share(executor: Executor, value: Any, key: Hashable | None = None) -> Broadcast[Any]:
+def share(
+    executor: Executor, value: Any, key: Hashable | None = None, group: Hashable | None = None
+) -> Broadcast[Any]:
     """The executor's broadcast of ``value``, made on first use and reused by later calls.
 
     Parameters
@@ -518,10 +520,14 @@ def share(executor: Executor, value: Any, key: Hashable | None = None) -> Broadc
         object again to reuse its broadcast. Do not mutate a shared value.
     key
         Recognise the value by this key instead (e.g. a digest of an array's bytes).
+    group
+        Broadcasts that belong together (the row blocks of one vector): remembered and released
+        as one; default: the value's own key.
 
     Notes
     -----
-    The last :data:`SHARE_MEMORY` values are remembered per executor; older ones are released.
+    The last :data:`SHARE_MEMORY` values (groups) are remembered per executor; older ones are
+    released.
     """
     memo_key: Hashable = ("id", id(value)) if key is None else ("key", key)
     with _shares_lock:
@@ -531,10 +537,12 @@ def share(executor: Executor, value: Any, key: Hashable | None = None) -> Broadc
             memo.move_to_end(memo_key)
             return hit[1]
         handle = executor.broadcast(value)
-        memo[memo_key] = (value, handle)
+        memo[memo_key] = (value, handle, memo_key if group is None else ("group", group))
         evicted = []
-        while len(memo) > SHARE_MEMORY:
-            evicted.append(memo.popitem(last=False)[1][1])
+        while len({entry[2] for entry in memo.values()}) > SHARE_MEMORY:
+            oldest = next(iter(memo.values()))[2]
+            for k in [k for k, entry in memo.items() if entry[2] == oldest]:
+                evicted.append(memo.pop(k)[1])
     for old in evicted:
         executor.release(old)
     return handle

@@ -243,6 +243,16 @@ def ecdh_hash(
     return out
 
 
+def _map_secret(ex: Executor, fn: Any, secret: Any, rows: np.ndarray) -> list[np.ndarray]:
+    """``fn((handle, block))`` over blocks of ``rows``, the party's ``secret`` broadcast once for
+    the call and released when it returns (also on error)."""
+    handle = ex.broadcast(secret)
+    try:
+        return _map_rows(ex, fn, lambda a, b: (handle, rows[a:b]), len(rows))
+    finally:
+        ex.release(handle)
+
+
 def ecdh_multiply(key: Any, points: list[bytes], executor: Executor | None = None) -> list[bytes]:
     """``[k·P for P in points]`` (:meth:`EcdhKey.multiply`), block-wise on the executor for
     large inputs; the scalar is broadcast once and released on return."""
@@ -251,16 +261,8 @@ def ecdh_multiply(key: Any, points: list[bytes], executor: Executor | None = Non
     ex = _route(len(points), executor)
     if ex is None:
         return list(key.multiply(points))
-    rows = _rows(points, POINT_BYTES)
-    handle = ex.broadcast((key.curve, key.scalar))
-    try:
-        parts = _map_rows(ex, _ecdh_mul_task, lambda a, b: (handle, rows[a:b]), len(points))
-    finally:
-        ex.release(handle)
-    out: list[bytes] = []
-    for part in parts:
-        out.extend(_split_rows(part))
-    return out
+    parts = _map_secret(ex, _ecdh_mul_task, (key.curve, key.scalar), _rows(points, POINT_BYTES))
+    return [row for part in parts for row in _split_rows(part)]
 
 
 def dh_hash(
@@ -283,16 +285,8 @@ def dh_power(key: Any, values: list[Any], executor: Executor | None = None) -> l
     if ex is None:
         return list(key.encrypt(values))
     group = key.group
-    rows = _ints_rows(values, group.nbytes)
-    handle = ex.broadcast((group.bits, int(key._k)))
-    try:
-        parts = _map_rows(ex, _dh_pow_task, lambda a, b: (handle, rows[a:b]), len(values))
-    finally:
-        ex.release(handle)
-    out: list[Any] = []
-    for part in parts:
-        out.extend(_rows_ints(part))
-    return out
+    parts = _map_secret(ex, _dh_pow_task, (group.bits, int(key._k)), _ints_rows(values, group.nbytes))
+    return [v for part in parts for v in _rows_ints(part)]
 
 
 def rsa_hash(
@@ -334,12 +328,4 @@ def rsa_sign(key: Any, values: list[Any], executor: Executor | None = None) -> l
         int(key.dq),
         int(key.qinv),
     )
-    handle = ex.broadcast(secret)
-    try:
-        parts = _map_rows(ex, _rsa_sign_task, lambda a, b: (handle, rows[a:b]), len(values))
-    finally:
-        ex.release(handle)
-    out: list[Any] = []
-    for part in parts:
-        out.extend(_rows_ints(part))
-    return out
+    return [v for part in _map_secret(ex, _rsa_sign_task, secret, rows) for v in _rows_ints(part)]

@@ -116,7 +116,7 @@ def _encode(value: Any) -> Any:
     from fedloom.crypto.paillier.plain import PlainVector
     from fedloom.crypto.paillier.vector import EncryptedVector
 
-    vec = value.vector if isinstance(value, _WireVector) else value
+    vec = value.rows() if isinstance(value, _WireVector) else value
     if isinstance(vec, EncryptedVector | PlainVector):
         width = vec.public_key.ciphertext_bytes
         return _VectorBlob(type(vec), vec.public_key, vec.frac_bits, to_words(vec.ciphertexts, width))

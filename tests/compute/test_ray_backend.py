@@ -298,35 +298,41 @@ def test_binning_woe_iv_identical(rex: RayExecutor, always_parallel: None) -> No
     assert all(np.isfinite(s["iv"]) and s["iv"] > 0 for s in stats_local.values())
 
 
-def test_secureboost_tree_identical(rex: RayExecutor, always_parallel: None) -> None:
+#: One SecureBoost tree of depth 3 (the identical-result and node-kill tests).
+SECUREBOOST_PARAMS = {
+    "task_type": "classification",
+    "num_trees": 1,
+    "bin_num": 8,
+    "n_iter_no_change": False,
+    "encrypt_param": PAILLIER,
+    "tree_param": {"max_depth": 3, "min_sample_split": 10, "min_leaf_node": 3},
+}
+
+
+def _secureboost_scores(params: dict[str, Any], guest: Frame, host: Frame) -> Any:
+    """Fit guest and host in this process (the process' executor) and the guest's scores of its rows."""
     from fedloom.ml.hetero.secureboost import HeteroSecureBoostGuest, HeteroSecureBoostHost
 
+    def guest_run(c: Any) -> Any:
+        model = HeteroSecureBoostGuest(params).fit(c, guest)
+        return HeteroSecureBoostGuest(params).predict(c.sub("p"), model, guest).score
+
+    def host_run(c: Any) -> Any:
+        model = HeteroSecureBoostHost(params).fit(c, host)
+        return HeteroSecureBoostHost(params).predict(c.sub("p"), model, host)
+
+    return run_parties({GUEST: guest_run, HOST: host_run}, timeout=180)[GUEST]
+
+
+def test_secureboost_tree_identical(rex: RayExecutor, always_parallel: None) -> None:
     guest, host = _aligned(200, 5)
-    params = {
-        "task_type": "classification",
-        "num_trees": 1,
-        "bin_num": 8,
-        "n_iter_no_change": False,
-        "encrypt_param": PAILLIER,
-        "tree_param": {"max_depth": 3, "min_sample_split": 10, "min_leaf_node": 3},
-    }
+    params = SECUREBOOST_PARAMS
 
-    def fit() -> tuple[Any, Any]:
-        out = run_parties(
-            {
-                GUEST: lambda c: (
-                    lambda m: (m, HeteroSecureBoostGuest(params).predict(c.sub("p"), m, guest).score)
-                )(HeteroSecureBoostGuest(params).fit(c, guest)),
-                HOST: lambda c: (lambda m: (m, HeteroSecureBoostHost(params).predict(c.sub("p"), m, host)))(
-                    HeteroSecureBoostHost(params).fit(c, host)
-                ),
-            },
-            timeout=120,
-        )
-        return out[GUEST][1], out[GUEST][0]
+    def fit() -> Any:
+        return _secureboost_scores(params, guest, host)
 
-    (score_local, _), tasks0 = _local(fit), rex.stats["tasks"]
-    score_ray, _ = fit()
+    score_local, tasks0 = _local(fit), rex.stats["tasks"]
+    score_ray = fit()
     assert rex.stats["tasks"] > tasks0  # encryption and histograms went to the cluster
     np.testing.assert_array_equal(np.asarray(score_ray), np.asarray(score_local))
     assert len(set(np.round(np.asarray(score_local, dtype=float), 12).tolist())) > 1  # a real split
@@ -460,6 +466,21 @@ def _node_of(arg: tuple[str, int]) -> tuple[int, str]:
     return x * x, node
 
 
+def _worker_node_id(cluster: dict[str, Any]) -> str:
+    """The Ray node id of the cluster's (live) worker node."""
+    port = cluster["node_manager_port"]
+    return str(next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeManagerPort"] == port))
+
+
+def _restart_worker_node(cluster: dict[str, Any]) -> None:
+    """A fresh worker node for what runs after a test that killed it; waits until it joined."""
+    cluster["start_worker"]()
+    deadline = time.monotonic() + 60
+    while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+        assert time.monotonic() < deadline, "the worker node did not rejoin"
+        time.sleep(0.5)
+
+
 def _raylet_pids(nm_port: int) -> list[int]:
     return [pid for pid in _pids_with(f"--node_manager_port={nm_port}") if "raylet" in _cmdline(pid)]
 
@@ -483,11 +504,7 @@ def test_killed_worker_node_retries_or_fails_with_the_stage(
 
     raylets = _raylet_pids(cluster["node_manager_port"])
     assert len(raylets) == 1, "the worker node's raylet is not found"
-    worker_node = next(
-        n["NodeID"]
-        for n in ray.nodes()
-        if n["Alive"] and n["NodeManagerPort"] == cluster["node_manager_port"]
-    )
+    worker_node = _worker_node_id(cluster)
     folder = Path(tempfile.mkdtemp(prefix="rfl-node"))
     ex = RayExecutor(cluster["address"], 2, timeout=90, max_retries=retries)
 
@@ -513,11 +530,7 @@ def test_killed_worker_node_retries_or_fails_with_the_stage(
             assert "_node_of" in str(info.value.field)
     finally:
         killer.join()
-        cluster["start_worker"]()  # a fresh worker node for what runs after
-        deadline = time.monotonic() + 60
-        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
-            assert time.monotonic() < deadline, "the worker node did not rejoin"
-            time.sleep(0.5)
+        _restart_worker_node(cluster)
     assert time.monotonic() - start < 120
 
 
@@ -532,3 +545,80 @@ def test_bench_scale_on_the_cluster_runs_the_heavy_loops_as_ray_tasks(cluster: d
     # with Ray even one worker's work runs as tasks (same transfer costs for every count)
     assert one["tasks"]["host"] > 0 and two["tasks"]["host"] >= one["tasks"]["host"]
     assert one["tasks"]["guest"] > 0 and one["speedup"] == 1.0 and two["speedup"] > 0
+
+
+# -- a worker node killed during a job (kept last: it restarts the node) ------------------------------
+
+#: Where the doomed histogram task and the test meet (same machine: the cluster is on loopback).
+KILL_DIR = Path(tempfile.gettempdir()) / "fedloom-ray-job-kill"
+
+
+def _histogram_on_doomed_node(task: tuple[Any, ...]) -> list[Any]:
+    """SecureBoost's histogram task; on the node named in ``victim`` it announces itself and
+    waits to be killed with its node, then dies with it (a retry, on the head, runs at once)."""
+    node = ray.get_runtime_context().get_node_id()
+    victim = KILL_DIR / "victim"
+    if victim.exists() and victim.read_text() == node and not (KILL_DIR / "killed").exists():
+        (KILL_DIR / f"task.{os.getpid()}").write_text("")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (KILL_DIR / "killed").exists():
+                os._exit(1)  # a worker dies with its node (Ray may take a while to see the raylet gone)
+            time.sleep(0.1)
+    elif not (KILL_DIR / "killed").exists():
+        time.sleep(0.5)  # a busy head: Ray sends the other task of the stage to the worker node
+    return compute_crypto._histogram_task(task)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("retries", [2, 0])
+def test_worker_node_killed_during_a_secureboost_fit(
+    cluster: dict[str, Any],
+    rex: RayExecutor,
+    always_parallel: None,
+    monkeypatch: pytest.MonkeyPatch,
+    retries: int,
+) -> None:
+    """The worker node dies under a histogram task of a real fit: with retries the fit completes
+    with the single-process result; without, it fails with a ComputeError naming the stage."""
+    import shutil
+    import threading
+
+    guest, host = _aligned(200, 5)
+    expected = _local(lambda: _secureboost_scores(SECUREBOOST_PARAMS, guest, host))
+    shutil.rmtree(KILL_DIR, ignore_errors=True)
+    KILL_DIR.mkdir()
+    raylets = _raylet_pids(cluster["node_manager_port"])
+    assert len(raylets) == 1, "the worker node's raylet is not found"
+    (KILL_DIR / "victim").write_text(_worker_node_id(cluster))
+    ex = RayExecutor(cluster["address"], 2, timeout=120, max_retries=retries)
+    monkeypatch.setattr(compute_executor, "_default", (os.getpid(), ex))
+    monkeypatch.setattr(compute_crypto, "_histogram_task", _histogram_on_doomed_node)
+    killed = threading.Event()
+
+    def kill_node() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(KILL_DIR.glob("task.*")):
+            time.sleep(0.1)
+        (KILL_DIR / "killed").write_text("")  # the retried task runs at once
+        os.kill(raylets[0], signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_node, daemon=True)
+    killer.start()
+    start = time.monotonic()
+    try:
+        if retries:
+            got = _secureboost_scores(SECUREBOOST_PARAMS, guest, host)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))  # never a wrong result
+        else:
+            with pytest.raises(ComputeError) as info:
+                _secureboost_scores(SECUREBOOST_PARAMS, guest, host)
+            assert "_histogram_on_doomed_node" in str(info.value.field)  # the stage is named
+        assert killed.is_set(), "no histogram task ran on the worker node"
+    finally:
+        (KILL_DIR / "killed").write_text("")
+        killer.join(timeout=130)
+        _restart_worker_node(cluster)
+        shutil.rmtree(KILL_DIR, ignore_errors=True)
+    assert time.monotonic() - start < 150  # never a hang

@@ -96,6 +96,32 @@ def test_a_missing_table_names_party_and_component_at_once(data_dir: Path, tmp_p
     assert err.value.party == "host:10000" and err.value.component == "reader_0"
 
 
+@pytest.mark.parametrize(
+    ("where", "compute", "field", "party"),
+    [
+        ("common", {"backend": "rey"}, "job_parameters.compute.backend", "guest:9999"),
+        ("host", {"backend": "ray", "workers": 0}, "job_parameters.compute.workers", "host:10000"),
+        ("host", {"backend": "ray", "timeout": -5}, "job_parameters.compute.timeout", "host:10000"),
+        ("guest", {"backend": "local", "address": "10.0.0.1:6379"}, "job_parameters.compute", "guest:9999"),
+    ],
+)
+def test_a_bad_compute_backend_is_refused_before_any_process(
+    data_dir: Path, tmp_path: Path, where: str, compute: dict, field: str, party: str
+) -> None:
+    conf = base_conf()
+    params = conf.setdefault("job_parameters", {})
+    if where == "common":
+        params.setdefault("common", {})["compute"] = compute
+    else:
+        params.setdefault("role", {})[where] = {"0": {"compute": compute}}
+
+    with pytest.raises(ConfigError) as err:
+        run_job(conf, DSL, data_dir=data_dir, job_dir=tmp_path)
+
+    assert (err.value.field, err.value.party) == (field, party)
+    assert not any(tmp_path.iterdir())  # nothing started, no job folder
+
+
 def test_a_failing_party_is_reported_and_the_other_stops(data_dir: Path, tmp_path: Path) -> None:
     conf = base_conf()
     conf["component_parameters"]["role"]["host"]["0"]["data_transform_0"]["with_label"] = True

@@ -60,7 +60,24 @@ def check_compute(config: Mapping[str, Any] | None, field: str = "compute") -> d
     address = out.get("address")
     if address is not None and (not isinstance(address, str) or not address):
         raise ConfigError(f"must be a non-empty string. Got {address!r}.", field=f"{field}.address")
+    for key in ("workers", "max_retries", "timeout"):
+        _check_number(out.get(key), key, f"{field}.{key}")
     return out
+
+
+def _check_number(value: Any, key: str, field: str) -> None:
+    """``workers`` an int >= 1, ``max_retries`` an int >= 0, ``timeout`` a number > 0 (or absent)."""
+    if value is None:
+        return
+    if key == "timeout":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        wanted = "a number > 0"
+    else:
+        low = 1 if key == "workers" else 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        wanted = f"an int >= {low}"
+    if not ok:
+        raise ConfigError(f"must be {wanted}. Got {value!r}.", field=field)
 
 
 def select_executor(config: Mapping[str, Any] | None, field: str = "compute") -> Executor:

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from fedloom.components import Env, component_class, registry
+from fedloom.compute.select import party_compute
 from fedloom.core.errors import ConfigError, FedloomError, PartyFailedError, exit_code
 from fedloom.core.roles import PartyId
 from fedloom.dsl import Job, load_job, load_json
@@ -229,10 +230,15 @@ def preflight(job: Job, data_dir: Path, parties: list[PartyId] | None = None) ->
     Raises
     ------
     FedloomError
-        The first problem, naming the party and component.
+        The first problem, naming the party and component (its ``compute`` backend included).
     """
     for party in job.parties() if parties is None else parties:
         index = job.party_index(party)
+        try:
+            party_compute(job.conf.job_parameters, party.role, index)
+        except ConfigError as exc:
+            exc.party = str(party)
+            raise
         for name in job.order:
             if not job.runs_on(name, party.role) or not job.need_run(name, party.role, index):
                 continue

@@ -225,7 +225,21 @@ def parallel_encrypt(
 # -- histograms ------------------------------------------------------------------------------------------
 
 
-def _histogram_task(task: tuple[Any, ...]) -> list[Any]:
+def _words_out(vec: EncryptedVector | PlainVector) -> np.ndarray | list[Any]:
+    """A task's ciphertexts as fixed-width ``uint8`` words (the plain debug cipher's ints as they are)."""
+    if isinstance(vec, EncryptedVector):
+        return np.frombuffer(_to_wire(vec.ciphertexts, vec.public_key.ciphertext_bytes), dtype=np.uint8)
+    return list(vec.ciphertexts)
+
+
+def _words_in(part: np.ndarray | list[Any], pk: Any) -> list[Any]:
+    """Inverse of :func:`_words_out`, in the caller."""
+    if isinstance(part, np.ndarray):
+        return _from_wire(part.tobytes(), pk.ciphertext_bytes, True)
+    return part
+
+
+def _histogram_task(task: tuple[Any, ...]) -> np.ndarray | list[Any]:
     enc_handle, bins_handle, rows, cols, n_bins, skip, blocks = task
     enc = enc_handle.get()
     if isinstance(enc, _WireVector):  # read in the process that made the broadcast
@@ -233,7 +247,7 @@ def _histogram_task(task: tuple[Any, ...]) -> list[Any]:
     bins = bins_handle.get()
     sub = enc if rows is None else enc[rows]
     b = bins[:, cols] if rows is None else bins[np.ix_(rows, cols)]
-    return column_histograms(sub, b, n_bins, skip, blocks=blocks).ciphertexts
+    return _words_out(column_histograms(sub, b, n_bins, skip, blocks=blocks))
 
 
 def _digest(a: np.ndarray) -> tuple[Any, ...]:
@@ -329,7 +343,7 @@ def parallel_histograms(
     # Block-major results: each block's partial sums for every column group, added across blocks.
     per_group: list[Any] = [None] * len(groups)
     for i, sums in enumerate(results):
-        part = make(enc.public_key, sums, enc.frac_bits)
+        part = make(enc.public_key, _words_in(sums, enc.public_key), enc.frac_bits)
         g = i % len(groups)
         per_group[g] = part if per_group[g] is None else per_group[g] + part
     out = _merge_histograms(layouts, [list(v.ciphertexts) for v in per_group], nb, sk)
@@ -432,11 +446,11 @@ def _merge_histograms(
 PARALLEL_MIN_DOT_ROWS = 2048
 
 
-def _dot_task(task: tuple[Any, ...]) -> list[Any]:
+def _dot_task(task: tuple[Any, ...]) -> np.ndarray | list[Any]:
     enc, ks = task
     if isinstance(enc, _WireVector):  # read in the process that made the task
         enc = enc.rows()
-    return cast(list[Any], enc.dot(ks).ciphertexts)
+    return _words_out(enc.dot(ks))
 
 
 def parallel_dot(
@@ -494,7 +508,7 @@ def parallel_dot(
     n2 = vec.public_key.nsquare
     out = [mpz(1)] * ks.shape[1]
     for part in partials:
-        out = [x * mpz(y) % n2 for x, y in zip(out, part, strict=True)]
+        out = [x * mpz(y) % n2 for x, y in zip(out, _words_in(part, vec.public_key), strict=True)]
     return cast(D, EncryptedVector(vec.public_key, out, vec.frac_bits + extra))
 
 

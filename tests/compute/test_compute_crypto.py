@@ -12,7 +12,7 @@ import pytest
 
 from fedloom.compute import LocalExecutor, parallel_encrypt, parallel_histograms, parallel_pack
 from fedloom.compute import crypto as compute_crypto
-from fedloom.compute.executor import worker_stats
+from fedloom.compute.executor import _InlineBroadcast, worker_stats
 from fedloom.core.errors import CryptoError
 from fedloom.crypto.paillier import (
     EncryptedVector,
@@ -99,13 +99,15 @@ class RecordingExecutor:
 
     def __init__(self) -> None:
         self.items: list[Any] = []
+        self.broadcasts: list[Any] = []
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         self.items.extend(items)
         return [fn(x) for x in items]
 
-    def broadcast(self, value: Any) -> Any:  # pragma: no cover - not used here
-        raise NotImplementedError
+    def broadcast(self, value: Any) -> Any:
+        self.broadcasts.append(value)
+        return _InlineBroadcast(value)
 
     def release(self, handle: Any) -> None:  # pragma: no cover
         pass
@@ -123,8 +125,7 @@ def test_private_key_factors_go_only_to_trusted_local_workers(
     ev = parallel_encrypt(sk, values, remote)
     assert sk.decrypt_packed_raw(ev) == values
     assert len(remote.items) == 3
-    for spec, _ in remote.items:
-        assert spec == ("public", pk)  # the public key only, no p or q
+    assert remote.broadcasts == [("public", pk)]  # the public key only, no p or q; once per call
 
 
 def test_parallel_encrypt_small_plain_and_invalid_inputs(

@@ -148,8 +148,9 @@ def _inline(ex: Executor, parts: int) -> bool:
     return parts <= 0 or (parts == 1 and bool(getattr(ex, "trusted_local", False)))
 
 
-def _encrypt_chunk(task: tuple[tuple[Any, ...], list[int]]) -> bytes:
-    spec, values = task
+def _encrypt_chunk(task: tuple[Broadcast[tuple[Any, ...]], list[int]]) -> bytes:
+    handle, values = task
+    spec = handle.get()
     key = _cached_key(spec)
     return _to_wire(key.encrypt_ints(values).ciphertexts, spec[1].ciphertext_bytes)
 
@@ -218,7 +219,11 @@ def parallel_encrypt(
         spec = ("crt", pk, int(key.p), int(key.q))
     else:
         spec = ("public", pk)
-    results = ex.map(_encrypt_chunk, [(spec, vals[a:b]) for a, b in _chunks(len(vals), parts)])
+    handle = ex.broadcast(spec)  # the key once per call, not once per task
+    try:
+        results = ex.map(_encrypt_chunk, [(handle, vals[a:b]) for a, b in _chunks(len(vals), parts)])
+    finally:
+        ex.release(handle)
     return EncryptedVector(pk, _from_wire(b"".join(results), pk.ciphertext_bytes, True), 0)
 
 

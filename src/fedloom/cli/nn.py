@@ -32,7 +32,9 @@ def main() -> None:
 @app.command("train")
 def train_cmd(
     recipe: str = typer.Argument(..., help="Recipe file (.yaml/.yml/.json)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/checkpoint.pt if present."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from OUTPUT's checkpoints (federated: every party's) if present."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Override train.epochs."),
     output: str | None = typer.Option(None, "--output", help="Override the output folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar per epoch."),
@@ -58,7 +60,7 @@ def train_cmd(
         from fedloom.runner.nn_federated import run_federated_recipe
 
         fed = FederatedSettings(clients, split, rounds or r.train.epochs, local_epochs)
-        typer.echo(json.dumps(run_federated_recipe(r, fed), indent=2))
+        typer.echo(json.dumps(run_federated_recipe(r, fed, resume=resume), indent=2))
         return
     summary = run_recipe(r, resume=resume)
     typer.echo(json.dumps(summary, indent=2))

@@ -13,6 +13,10 @@ per round and written to the recipe's output folder like a local run's files::
     model.pt        the final global model's state_dict (written by client 0)
     summary.json    what the command prints
     job/logs/       every party's log
+    checkpoints/    every party's last two rounds, and run.json (the settings they belong to)
+
+With ``resume``, every party continues after the newest round all of them checkpointed
+(:mod:`fedloom.ml.homo.round_checkpoints`): the same final weights as a run never interrupted.
 """
 
 from __future__ import annotations
@@ -52,19 +56,64 @@ def _check_settings(recipe: Any, fed: Any) -> None:
 
 
 def _party_specs(
-    data: dict[str, Any], fed_kwargs: dict[str, Any], clients: list[PartyId], arbiter: PartyId, threads: int
+    data: dict[str, Any],
+    fed_kwargs: dict[str, Any],
+    clients: list[PartyId],
+    arbiter: PartyId,
+    threads: int,
+    checkpoints: dict[str, Any],
 ) -> list[PartySpec]:
-    """One launch spec per client (with its index) and one for the arbiter."""
-    specs = [
-        PartySpec(
-            p, f"{TARGET}:client_party", {"recipe": data, "fed": fed_kwargs, "index": i, "threads": threads}
-        )
-        for i, p in enumerate(clients)
-    ]
-    specs.append(
-        PartySpec(arbiter, f"{TARGET}:arbiter_party", {"recipe": data, "fed": fed_kwargs, "threads": threads})
-    )
+    """One launch spec per client (with its index) and one for the arbiter; ``checkpoints``:
+    ``{"checkpoints": folder, "resume_round": round or None}`` for every party."""
+    common = {"recipe": data, "fed": fed_kwargs, "threads": threads, **checkpoints}
+    specs = [PartySpec(p, f"{TARGET}:client_party", {**common, "index": i}) for i, p in enumerate(clients)]
+    specs.append(PartySpec(arbiter, f"{TARGET}:arbiter_party", common))
     return specs
+
+
+#: Settings a resumed run may change (more rounds); everything else must be as checkpointed.
+_RESUMABLE_CHANGES = {("fed", "rounds"), ("train", "epochs")}
+
+
+def _run_settings(data: dict[str, Any], fed_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What the checkpoints belong to, less what a resumed run may change."""
+    train = {k: v for k, v in data.get("train", {}).items() if ("train", k) not in _RESUMABLE_CHANGES}
+    fed = {k: v for k, v in fed_kwargs.items() if ("fed", k) not in _RESUMABLE_CHANGES}
+    return {**data, "train": train, "fed": fed}
+
+
+def _checkpoints(folder: Path, settings: dict[str, Any], parties: list[str], resume: bool) -> int | None:
+    """The round every party resumes after (``None``: start at round 0); a fresh run clears the
+    folder and records its settings in ``run.json``.
+
+    Raises
+    ------
+    ConfigError
+        Resuming with other settings than the checkpoints were made with (names what differs).
+    """
+    from fedloom.ml.homo.round_checkpoints import common_round
+
+    record = folder / "run.json"
+    if resume and record.exists():
+        saved = json.loads(record.read_text())
+        if saved != settings:
+            keys = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+            raise ConfigError(
+                "--resume: the recipe or federated settings differ from the checkpointed run's "
+                f"({', '.join(keys)}); resume with the same settings (only the rounds may grow), "
+                "or train without --resume",
+                field="--resume",
+            )
+        found = common_round(folder, parties)
+        if found is not None:
+            log.info("resuming every party after round %d (%s)", found, folder)
+            return found
+    if folder.exists():
+        for old in folder.glob("*.pt"):
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=1))
+    return None
 
 
 def run_federated_recipe(
@@ -74,6 +123,7 @@ def run_federated_recipe(
     timeout: float = 600.0,
     threads: int = 1,
     tls: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run ``recipe`` (:class:`fedloom.models.recipe.Recipe`) federated as ``fed`` says.
 
@@ -90,18 +140,23 @@ def run_federated_recipe(
         torch threads per party process.
     tls
         Mutual TLS between the parties (default).
+    resume
+        Continue after the newest round every party checkpointed (a fresh start when there is
+        none).
 
     Returns
     -------
     dict
-        ``name``, ``output``, ``federated``, ``rounds_run``, ``round_seconds``, ``final`` (the last
+        ``name``, ``output``, ``federated``, ``rounds_run``, ``resumed_after`` (the checkpointed
+        round this run continued after, or ``None``), ``round_seconds``, ``final`` (the last
         round's row), ``test_loss`` / ``test_accuracy`` (when the recipe has a test split),
         ``parameters``, ``clients``.
 
     Raises
     ------
     ConfigError
-        Bad federated settings (before any process starts).
+        Bad federated settings (before any process starts), or ``resume`` with other settings
+        than the checkpoints were made with.
     PartyFailedError
         A party failed; names it and its error.
     """
@@ -115,7 +170,11 @@ def run_federated_recipe(
     (out / "recipe.json").write_text(json.dumps(data, indent=2))
     fed_kwargs = dataclasses.asdict(fed)
     clients, arbiter = parties(fed.clients)
-    specs = _party_specs(data, fed_kwargs, clients, arbiter, threads)
+    folder = out / "checkpoints"
+    names = [str(p) for p in (*clients, arbiter)]
+    start = _checkpoints(folder, _run_settings(data, fed_kwargs), names, resume)
+    ckpt = {"checkpoints": str(folder), "resume_round": start}
+    specs = _party_specs(data, fed_kwargs, clients, arbiter, threads, ckpt)
     log.info("federated %s: %d clients (%s), %d rounds", recipe.name, fed.clients, fed.split, fed.rounds)
     res = launch(specs, job_id=f"nn-{recipe.name}", timeout=timeout, job_dir=out / "job", tls=tls)
     res.raise_for_failure()
@@ -138,6 +197,7 @@ def run_federated_recipe(
         "output": str(out),
         "federated": fed_kwargs,
         "rounds_run": len(rows),
+        "resumed_after": start,
         "round_seconds": round(round_seconds, 4),
         "final": rows[-1] if rows else {},
         "parameters": first["parameters"],

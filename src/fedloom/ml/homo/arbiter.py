@@ -144,11 +144,17 @@ class FedAvgArbiter:
             result.rounds.append(row)
             log.info("fedavg round %d: %s", r, row)
             prev, prev_loss = weights, loss
+            result.converged = converged
+            self.round_done(r, result, weights, loss)
             if converged:
-                result.converged = True
                 break
         result.weights = prev
         return result
+
+    def round_done(self, round_index: int, result: FedAvgResult, weights: np.ndarray, loss: float) -> None:
+        """Called after every completed round with its global ``weights`` and ``loss`` (the state a
+        warm start needs): a checkpoint hook; ``result`` holds this run's rows so far. Default:
+        nothing."""
 
     def _converged(self, loss: float, prev_loss: float | None, change: float | None) -> bool:
         rule, tol = self.params.early_stop, self.params.tol

@@ -100,6 +100,11 @@ class FedAvgClient(ABC):
         """Validation loss, accuracy and row count under the current model, or ``None``."""
         return None
 
+    def round_done(self, round_index: int, history: FedAvgHistory, converged: bool) -> None:
+        """Called after every completed round (the model is the global one): a checkpoint hook;
+        ``history`` holds this run's rows so far. Default: nothing."""
+        return None
+
     def federate(self, ctx: Context, start: int = 0) -> FedAvgHistory:
         """Run every round with the arbiter and the other clients; the model ends as the global one.
 
@@ -156,6 +161,7 @@ class FedAvgClient(ABC):
             row["seconds"] = time.perf_counter() - t0
             history.rounds.append(row)
             log.info("%s: round %d %s", ctx.party, r, row)
+            self.round_done(r, history, bool(glob.converged))
             if glob.converged:
                 history.converged = True
                 break

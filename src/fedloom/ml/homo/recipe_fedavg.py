@@ -15,7 +15,9 @@ the offline cache and keeps only its share, computed from the split and the seed
         client 0 (guest) also scores w on the recipe's test split (public benchmark data)
 
 Local optimiser state persists across rounds; the recipe's learning-rate schedule and early
-stopping are not applied (FedAvg runs the fixed number of rounds).
+stopping are not applied (FedAvg runs the fixed number of rounds). Every party checkpoints each
+round (:mod:`fedloom.ml.homo.round_checkpoints`), so a killed run resumes where it stopped with
+the weights an uninterrupted run would have.
 
 A workload says how a recipe's data become tensors and how a batch is scored
 (:class:`Workload`); :class:`RecipeWorkload` serves every recipe through the local run's
@@ -37,14 +39,17 @@ from torch import nn
 from fedloom.context import Context
 from fedloom.core.errors import ConfigError
 from fedloom.core.roles import GUEST
-from fedloom.ml.homo.client import finite_loss
-from fedloom.ml.homo.nn import HomoNNArbiter, HomoNNClient
-from fedloom.ml.homo.params import HomoNNParams
+from fedloom.ml.homo.arbiter import FedAvgArbiter, FedAvgResult
+from fedloom.ml.homo.client import FedAvgHistory, finite_loss
+from fedloom.ml.homo.nn import HomoNNClient
+from fedloom.ml.homo.params import FedAvgParams, HomoNNParams
+from fedloom.ml.homo.round_checkpoints import load_round, save_round
 from fedloom.models.datasets.split import chunked_iid, parse_split, split_indices
 from fedloom.models.recipe import Recipe, parse_recipe
 
 __all__ = [
     "FederatedSettings",
+    "RecipeArbiter",
     "RecipeClient",
     "RecipeWorkload",
     "TokenTableModel",
@@ -239,11 +244,57 @@ class RecipeClient(HomoNNClient):
     benchmark data).
     """
 
-    def __init__(self, params: HomoNNParams, workload: Workload, test: bool = False) -> None:
+    def __init__(
+        self,
+        params: HomoNNParams,
+        workload: Workload,
+        test: bool = False,
+        checkpoints: Path | None = None,
+        resume: int | None = None,
+    ) -> None:
         super().__init__(params, workload.build)
         self.workload = workload
         self.test = test
         self.test_rows: list[dict[str, float]] = []
+        self.checkpoints = checkpoints
+        self.resume = resume
+        self._party = ""
+        self._prior: list[dict[str, float]] = []
+
+    def federate(self, ctx: Context, start: int = 0) -> FedAvgHistory:
+        """The rounds, from round 0 or, resuming, after the checkpointed round ``resume``."""
+        self._party = str(ctx.party)
+        if self.resume is not None and self.checkpoints is not None:
+            start = self._restore(self.resume)
+        history = super().federate(ctx, start)
+        history.rounds = self._prior + history.rounds
+        return history
+
+    def _restore(self, round_index: int) -> int:
+        """Load this client's checkpoint of ``round_index``; the first round to run next."""
+        assert self.checkpoints is not None and self._opt is not None
+        state = load_round(self.checkpoints, self._party, round_index)
+        self.set_weights(state["weights"].numpy())
+        self._opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        self._prior = list(state["history"])
+        self.test_rows = list(state["test_rows"])
+        return self.params.max_iter if state["converged"] else round_index + 1
+
+    def round_done(self, round_index: int, history: FedAvgHistory, converged: bool) -> None:
+        """Checkpoint the round (see :mod:`fedloom.ml.homo.round_checkpoints`)."""
+        if self.checkpoints is None:
+            return
+        assert self._opt is not None
+        state = {
+            "weights": torch.from_numpy(self.get_weights()),
+            "optimizer": self._opt.state_dict(),
+            "rng": torch.get_rng_state(),
+            "history": self._prior + history.rounds,
+            "test_rows": self.test_rows,
+            "converged": converged,
+        }
+        save_round(self.checkpoints, self._party, round_index, state)
 
     def local_train(self, round_index: int) -> tuple[float, int]:
         """``local_epochs`` epochs with the shuffles of :meth:`HomoNNClient.local_train`."""
@@ -290,7 +341,13 @@ def _setup(recipe: dict[str, Any], fed: dict[str, Any], threads: int) -> tuple[R
 
 
 def client_party(
-    ctx: Context, recipe: dict[str, Any], fed: dict[str, Any], index: int, threads: int = 1
+    ctx: Context,
+    recipe: dict[str, Any],
+    fed: dict[str, Any],
+    index: int,
+    threads: int = 1,
+    checkpoints: str | None = None,
+    resume_round: int | None = None,
 ) -> dict[str, Any]:
     """One client of a federated recipe run (a launcher target).
 
@@ -306,6 +363,9 @@ def client_party(
         This client's position in the split.
     threads
         torch threads of this process.
+    checkpoints, resume_round
+        The folder of round checkpoints; continue after that checkpointed round
+        (:mod:`fedloom.ml.homo.round_checkpoints`).
 
     Returns
     -------
@@ -315,10 +375,19 @@ def client_party(
         folder it saved the global model in, as the local run does), ``parameters``.
     """
     r, settings = _setup(recipe, fed, threads)
+    # Dropout and other draws of the process' generator: seeded per client, so a run is reproducible
+    # (and a resumed one continues the same draws from its checkpoint).
+    torch.manual_seed(r.train.seed * 1_000_003 + 7_919 * (index + 1))
     workload = workload_for(r)
     train, val, described = workload.client_data(index, settings)
     first = ctx.role == GUEST
-    client = RecipeClient(homo_params(r, settings), workload, test=first and workload.has_test())
+    client = RecipeClient(
+        homo_params(r, settings),
+        workload,
+        test=first and workload.has_test(),
+        checkpoints=Path(checkpoints) if checkpoints else None,
+        resume=resume_round,
+    )
     result = client.fit(ctx.sub("recipe_fedavg"), train, val)
     out: dict[str, Any] = {
         "index": index,
@@ -339,10 +408,49 @@ def client_party(
     return out
 
 
+class RecipeArbiter(FedAvgArbiter):
+    """The FedAvg arbiter, checkpointing every round into ``checkpoints`` (when given)."""
+
+    def __init__(self, params: FedAvgParams, checkpoints: Path | None, party: str) -> None:
+        super().__init__(params)
+        self.checkpoints, self.party = checkpoints, party
+        self.prior: list[dict[str, float]] = []
+
+    def resume(self, ctx: Context, round_index: int) -> FedAvgResult:
+        """The rounds after the checkpointed ``round_index`` (none if that round converged)."""
+        assert self.checkpoints is not None
+        state = load_round(self.checkpoints, self.party, round_index)
+        self.prior = list(state["rounds"])
+        start = self.params.max_iter if state["converged"] else round_index + 1
+        res = self.fit(ctx, start, state["weights"].numpy(), float(state["loss"]))
+        res.rounds = self.prior + res.rounds
+        res.converged = res.converged or bool(state["converged"])
+        return res
+
+    def round_done(self, round_index: int, result: FedAvgResult, weights: np.ndarray, loss: float) -> None:
+        if self.checkpoints is None:
+            return
+        state = {
+            "weights": torch.from_numpy(weights),
+            "loss": loss,
+            "rounds": self.prior + result.rounds,
+            "converged": result.converged,
+        }
+        save_round(self.checkpoints, self.party, round_index, state)
+
+
 def arbiter_party(
-    ctx: Context, recipe: dict[str, Any], fed: dict[str, Any], threads: int = 1
+    ctx: Context,
+    recipe: dict[str, Any],
+    fed: dict[str, Any],
+    threads: int = 1,
+    checkpoints: str | None = None,
+    resume_round: int | None = None,
 ) -> dict[str, Any]:
     """The arbiter of a federated recipe run (a launcher target): aggregates, sees no data.
+
+    ``checkpoints``: the folder of round checkpoints; ``resume_round``: continue after that
+    checkpointed round (:mod:`fedloom.ml.homo.round_checkpoints`).
 
     Returns
     -------
@@ -351,7 +459,10 @@ def arbiter_party(
         ``weight_change``, ``seconds``), ``clients``.
     """
     r, settings = _setup(recipe, fed, threads)
-    res = HomoNNArbiter(homo_params(r, settings)).fit(ctx.sub("recipe_fedavg"))
+    folder = Path(checkpoints) if checkpoints else None
+    arbiter = RecipeArbiter(homo_params(r, settings).fedavg(), folder, str(ctx.party))
+    sub = ctx.sub("recipe_fedavg")
+    res = arbiter.fit(sub) if resume_round is None or folder is None else arbiter.resume(sub, resume_round)
     return {"rounds": res.rounds, "clients": res.clients}
 
 

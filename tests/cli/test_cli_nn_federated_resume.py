@@ -1,0 +1,93 @@
+"""`fedloom nn train --federated --resume` after the whole run (every party process) was killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+PARTIES = ["guest:9999", "host:10000", "arbiter:10000"]
+ROUNDS = 4
+
+
+def _recipe(tmp: Path, out: str) -> Path:
+    data = {
+        "name": out,
+        "dataset": {"name": "mnist", "limit": 1200, "test_limit": 200},
+        "model": {"name": "mlp", "params": {"hidden": [32], "dropout": 0.2}},  # dropout: RNG state matters
+        "train": {"epochs": ROUNDS, "batch_size": 32, "lr": 0.05, "optimizer": "adam", "seed": 3},
+        "output": str(tmp / out),
+    }
+    path = tmp / f"{out}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _train(recipe: Path, *extra: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "fedloom.cli.nn", "train", str(recipe), "--no-progress", "--federated"]
+    cmd += ["--clients", "2", *extra]
+    # its own process group: the kill takes the launcher and every party process with it
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+@pytest.mark.slow
+def test_federated_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
+    # Prepare
+    from fedloom.ml.homo.round_checkpoints import common_round
+    from fedloom.models.datasets import DatasetUnavailableError, ensure
+
+    try:
+        ensure("mnist")
+    except DatasetUnavailableError as err:
+        pytest.skip(str(err))
+    whole, cut = _recipe(tmp_path, "whole"), _recipe(tmp_path, "cut")
+    folder = tmp_path / "cut" / "checkpoints"
+    # Execute: kill every process of the run once every party has checkpointed a round
+    victim = _train(cut)
+    deadline = time.monotonic() + 180
+    while common_round(folder, PARTIES) is None and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    killed_after = common_round(folder, PARTIES)
+    assert killed_after is not None and killed_after < ROUNDS - 1  # it really stopped early
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    resumed, reference = _train(cut, "--resume"), _train(whole)
+    for proc in (resumed, reference):
+        assert proc.wait(timeout=600) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    # Assert: the same global weights, bit for bit, and the same rounds
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ha = json.loads((tmp_path / "whole" / "metrics.json").read_text())["history"]
+    hb = json.loads((tmp_path / "cut" / "metrics.json").read_text())["history"]
+    assert len(ha) == len(hb) == ROUNDS
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+    # and the resumed run really continued (it did not start over: runs are reproducible)
+    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert summary["resumed_after"] == killed_after and summary["rounds_run"] == ROUNDS
+    assert json.loads((tmp_path / "whole" / "summary.json").read_text())["resumed_after"] is None
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    from fedloom.core.errors import ConfigError
+    from fedloom.runner.nn_federated import _checkpoints
+
+    folder = tmp_path / "checkpoints"
+    settings = {"train": {"lr": 0.05}, "fed": {"clients": 2}}
+    assert _checkpoints(folder, settings, PARTIES, resume=False) is None  # a fresh run records its settings
+    with pytest.raises(ConfigError, match=r"differ from the checkpointed run's \(fed\)") as err:
+        _checkpoints(folder, {**settings, "fed": {"clients": 3}}, PARTIES, resume=True)
+    assert err.value.field == "--resume"
+    assert _checkpoints(folder, settings, PARTIES, resume=True) is None  # nothing checkpointed yet

@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from tests.cli.nn_cli_helpers import assert_same_run, require_mnist, run_to_end, train_process, write_recipe
 
 torch = pytest.importorskip("torch")
 
@@ -19,38 +19,21 @@ ROUNDS = 4
 
 
 def _recipe(tmp: Path, out: str) -> Path:
-    data = {
-        "name": out,
-        "dataset": {"name": "mnist", "limit": 1200, "test_limit": 200},
-        "model": {"name": "mlp", "params": {"hidden": [32], "dropout": 0.2}},  # dropout: RNG state matters
-        "train": {"epochs": ROUNDS, "batch_size": 32, "lr": 0.05, "optimizer": "adam", "seed": 3},
-        "output": str(tmp / out),
-    }
-    path = tmp / f"{out}.json"
-    path.write_text(json.dumps(data))
-    return path
+    model = {"name": "mlp", "params": {"hidden": [32], "dropout": 0.2}}  # dropout: the random state matters
+    train = {"epochs": ROUNDS, "batch_size": 32, "lr": 0.05, "optimizer": "adam", "seed": 3}
+    return write_recipe(tmp, out, model, train, limit=1200)
 
 
 def _train(recipe: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "fedloom.cli.nn", "train", str(recipe), "--no-progress", "--federated"]
-    cmd += ["--clients", "2", *extra]
-    # its own process group: the kill takes the launcher and every party process with it
-    return subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+    return train_process(recipe, "--federated", "--clients", "2", *extra, own_group=True)
 
 
 @pytest.mark.slow
 def test_federated_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
     # Prepare
     from fedloom.ml.homo.round_checkpoints import common_round
-    from fedloom.models.datasets import DatasetUnavailableError, ensure
 
-    try:
-        ensure("mnist")
-    except DatasetUnavailableError as err:
-        pytest.skip(str(err))
+    require_mnist()
     whole, cut = _recipe(tmp_path, "whole"), _recipe(tmp_path, "cut")
     folder = tmp_path / "cut" / "checkpoints"
     # Execute: kill every process of the run once every party has checkpointed a round
@@ -63,17 +46,9 @@ def test_federated_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path
     killed_after = common_round(folder, PARTIES)
     assert killed_after is not None and killed_after < ROUNDS - 1  # it really stopped early
     assert not (tmp_path / "cut" / "summary.json").exists()
-    resumed, reference = _train(cut, "--resume"), _train(whole)
-    for proc in (resumed, reference):
-        assert proc.wait(timeout=600) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    run_to_end(_train(cut, "--resume"), _train(whole), timeout=600)
     # Assert: the same global weights, bit for bit, and the same rounds
-    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
-    b = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    ha = json.loads((tmp_path / "whole" / "metrics.json").read_text())["history"]
-    hb = json.loads((tmp_path / "cut" / "metrics.json").read_text())["history"]
-    assert len(ha) == len(hb) == ROUNDS
-    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+    assert_same_run(tmp_path / "whole", tmp_path / "cut", ROUNDS)
     # and the resumed run really continued (it did not start over: runs are reproducible)
     summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
     assert summary["resumed_after"] == killed_after and summary["rounds_run"] == ROUNDS

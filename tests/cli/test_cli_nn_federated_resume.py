@@ -19,8 +19,10 @@ ROUNDS = 4
 
 
 def _recipe(tmp: Path, out: str) -> Path:
-    model = {"name": "mlp", "params": {"hidden": [32], "dropout": 0.2}}  # dropout: the random state matters
-    train = {"epochs": ROUNDS, "batch_size": 32, "lr": 0.05, "optimizer": "adam", "seed": 3}
+    # dropout and a schedule: the random state and the schedule's state must be restored too
+    model = {"name": "mlp", "params": {"hidden": [32], "dropout": 0.2}}
+    train = {"epochs": ROUNDS, "batch_size": 32, "lr": 0.05, "optimizer": "adam", "schedule": "cosine"}
+    train["seed"] = 3
     return write_recipe(tmp, out, model, train, limit=1200)
 
 

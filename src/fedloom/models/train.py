@@ -235,9 +235,11 @@ def _make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
 
-def _make_schedule(
+def make_schedule(
     opt: torch.optim.Optimizer, c: TrainConfig, n_train: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """``c.schedule`` on ``opt`` over ``c.epochs`` epochs of ``n_train`` rows (``None``: no
+    schedule). ``warmup_linear`` steps per optimiser step, the others per epoch."""
     if c.schedule == "warmup_linear":
         # Per optimiser step: (s+1)/(warm+1) while warming up, then (total-s)/(total-warm) to 0.
         batches = math.ceil(n_train / c.batch_size)
@@ -331,7 +333,7 @@ def fit(
 
     loss = loss_fn or _loss_fn(model)
     opt = _make_optimizer(model, c)
-    sched = _make_schedule(opt, c, x.shape[0])
+    sched = make_schedule(opt, c, x.shape[0])
     amp = _Amp.on(x.device, c.amp)
     keep_best = c.restore_best and x_val is not None
     ckpt_path = out / "checkpoint.pt" if out else None

@@ -140,20 +140,25 @@ class BlobsWorkload:
         return {"test_loss": loss, "test_accuracy": acc}
 
 
-def test_one_recipe_client_equals_the_local_recipe_run() -> None:
-    # Prepare: a recipe's train section; 3 rounds of 2 local epochs = 6 local epochs
-    recipe = parse_recipe(
-        {"train": {"epochs": 6, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "seed": 3}, "output": "unused"}
-    )
+@pytest.mark.parametrize(
+    "schedule",
+    [{}, {"schedule": "cosine"}, {"schedule": "step", "step_size": 2, "gamma": 0.5},
+     {"schedule": "warmup_linear", "warmup_fraction": 0.25}],
+)  # fmt: skip
+def test_one_recipe_client_equals_the_local_recipe_run(schedule: dict[str, Any]) -> None:
+    # Prepare: a recipe's train section; 3 rounds of 2 local epochs = 6 local epochs, the same
+    # learning-rate schedule over them as the local run's over its 6 epochs
+    train = {"epochs": 6, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "seed": 3, **schedule}
+    recipe = parse_recipe({"train": train, "output": "unused"})
     fed = FederatedSettings(clients=1, rounds=3, local_epochs=2)
     params = homo_params(recipe, fed)
     x, y = blobs(1)
     test = blobs(99)
     torch.manual_seed(3)
     local = factory()
-    fit(local, x, y, TrainConfig(epochs=6, batch_size=32, lr=0.05, momentum=0.9, seed=3))
+    fit(local, x, y, TrainConfig(**train))
     # Execute
-    client = RecipeClient(params, BlobsWorkload(test), test=True)
+    client = RecipeClient(params, BlobsWorkload(test), test=True, train=recipe.train)
     out = run_parties(
         {
             "guest:9999": lambda ctx: client.fit(ctx, (x, y)),

@@ -14,8 +14,9 @@ the offline cache and keeps only its share, computed from the split and the seed
         every client loads w; validates it on its held-out share -> aggregated (Σ m_i·acc_i / Σ m_i)
         client 0 (guest) also scores w on the recipe's test split (public benchmark data)
 
-Local optimiser state persists across rounds; the recipe's learning-rate schedule and early
-stopping are not applied (FedAvg runs the fixed number of rounds). Every party checkpoints each
+Local optimiser state persists across rounds, and the recipe's learning-rate schedule runs over
+the run's local epochs (rounds × local epochs) as the local run's runs over its epochs; early
+stopping is not applied (FedAvg runs the fixed number of rounds). Every party checkpoints each
 round (:mod:`fedloom.ml.homo.round_checkpoints`), so a killed run resumes where it stopped with
 the weights an uninterrupted run would have.
 
@@ -26,6 +27,7 @@ A workload says how a recipe's data become tensors and how a batch is scored
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ from fedloom.ml.homo.params import FedAvgParams, HomoNNParams
 from fedloom.ml.homo.round_checkpoints import load_round, save_round
 from fedloom.models.datasets.split import chunked_iid, parse_split, split_indices
 from fedloom.models.recipe import Recipe, parse_recipe
+from fedloom.models.train import TrainConfig, make_schedule
 
 __all__ = [
     "FederatedSettings",
@@ -251,6 +254,7 @@ class RecipeClient(HomoNNClient):
         test: bool = False,
         checkpoints: Path | None = None,
         resume: int | None = None,
+        train: TrainConfig | None = None,
     ) -> None:
         super().__init__(params, workload.build)
         self.workload = workload
@@ -258,17 +262,36 @@ class RecipeClient(HomoNNClient):
         self.test_rows: list[dict[str, float]] = []
         self.checkpoints = checkpoints
         self.resume = resume
+        self.train = train
+        self._sched: torch.optim.lr_scheduler.LRScheduler | None = None
         self._party = ""
         self._prior: list[dict[str, float]] = []
 
     def federate(self, ctx: Context, start: int = 0) -> FedAvgHistory:
         """The rounds, from round 0 or, resuming, after the checkpointed round ``resume``."""
         self._party = str(ctx.party)
+        self._sched = self._schedule()
         if self.resume is not None and self.checkpoints is not None:
             start = self._restore(self.resume)
         history = super().federate(ctx, start)
         history.rounds = self._prior + history.rounds
         return history
+
+    def _schedule(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The recipe's learning-rate schedule over this run's local epochs (rounds × local
+        epochs), stepped as the local run steps it: the local run's learning rates, epoch by epoch."""
+        if self.train is None or self.train.schedule == "none":
+            return None
+        assert self._opt is not None and self._data is not None
+        p = self.params
+        n = int(self._data[0].shape[0])
+        config = dataclasses.replace(
+            self.train,
+            epochs=p.max_iter * p.local_epochs,
+            batch_size=n if p.batch_size == -1 else p.batch_size,
+            grad_accum=1,
+        )
+        return make_schedule(self._opt, config, n)
 
     def _restore(self, round_index: int) -> int:
         """Load this client's checkpoint of ``round_index``; the first round to run next."""
@@ -276,6 +299,8 @@ class RecipeClient(HomoNNClient):
         state = load_round(self.checkpoints, self._party, round_index)
         self.set_weights(state["weights"].numpy())
         self._opt.load_state_dict(state["optimizer"])
+        if self._sched is not None and state.get("schedule") is not None:
+            self._sched.load_state_dict(state["schedule"])
         torch.set_rng_state(state["rng"])
         self._prior = list(state["history"])
         self.test_rows = list(state["test_rows"])
@@ -289,6 +314,7 @@ class RecipeClient(HomoNNClient):
         state = {
             "weights": torch.from_numpy(self.get_weights()),
             "optimizer": self._opt.state_dict(),
+            "schedule": None if self._sched is None else self._sched.state_dict(),
             "rng": torch.get_rng_state(),
             "history": self._prior + history.rounds,
             "test_rows": self.test_rows,
@@ -305,6 +331,8 @@ class RecipeClient(HomoNNClient):
         bs = n if p.batch_size == -1 else p.batch_size
         model.train()
         total = 0.0
+        warmup = self.train is not None and self.train.schedule == "warmup_linear"
+        per_step, per_epoch = (self._sched, None) if warmup else (None, self._sched)
         for e in range(p.local_epochs):
             epoch = round_index * p.local_epochs + e + 1
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(p.seed * 1_000_003 + epoch))
@@ -317,7 +345,11 @@ class RecipeClient(HomoNNClient):
                 if p.max_grad_norm is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
                 opt.step()
+                if per_step is not None:
+                    per_step.step()
                 total_t += loss.detach() * idx.shape[0]
+            if per_epoch is not None:
+                per_epoch.step()
             advice = f"lower the learning rate (now {p.lr:g}) or set max_grad_norm"
             total = finite_loss(float(total_t) / n, round_index, advice, "train.lr")
         return total, n
@@ -387,6 +419,7 @@ def client_party(
         test=first and workload.has_test(),
         checkpoints=Path(checkpoints) if checkpoints else None,
         resume=resume_round,
+        train=r.train,
     )
     result = client.fit(ctx.sub("recipe_fedavg"), train, val)
     out: dict[str, Any] = {

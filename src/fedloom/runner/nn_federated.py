@@ -160,8 +160,6 @@ def run_federated_recipe(
     PartyFailedError
         A party failed; names it and its error.
     """
-    from fedloom.ml.homo.recipe_fedavg import merge_rounds, plot_rounds
-
     _check_settings(recipe, fed)
     out = Path(recipe.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -178,9 +176,23 @@ def run_federated_recipe(
     log.info("federated %s: %d clients (%s), %d rounds", recipe.name, fed.clients, fed.split, fed.rounds)
     res = launch(specs, job_id=f"nn-{recipe.name}", timeout=timeout, job_dir=out / "job", tls=tls)
     res.raise_for_failure()
-    results = res.results()
+    return _write_results(recipe, fed_kwargs, res.results(), clients, arbiter, start)
+
+
+def _write_results(
+    recipe: Any,
+    fed_kwargs: dict[str, Any],
+    results: dict[PartyId, Any],
+    clients: list[PartyId],
+    arbiter: PartyId,
+    start: int | None,
+) -> dict[str, Any]:
+    """metrics.json, curves.png and summary.json from what the parties returned; the summary."""
+    from fedloom.ml.homo.recipe_fedavg import merge_rounds, plot_rounds
+
+    out = Path(recipe.output)
     first = results[clients[0]]
-    rows = merge_rounds(results[arbiter]["rounds"], first["test"], fed.local_epochs)
+    rows = merge_rounds(results[arbiter]["rounds"], first["test"], fed_kwargs["local_epochs"])
     described = [results[p]["data"] for p in clients]
     round_seconds = sum(r["seconds"] for r in rows) / max(1, len(rows))
     metrics = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def hetero_lr_dsl(**extra: dict[str, Any]) -> dict[str, Any]:
-    """Reader -> DataTransform -> Intersection -> HeteroLR, then ``extra`` components (a fresh dict)."""
+def psi_dsl(**components: dict[str, Any]) -> dict[str, Any]:
+    """Reader -> DataTransform -> Intersection, then ``components`` (a fresh dict)."""
     return {
         "components": {
             "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
@@ -20,11 +20,16 @@ def hetero_lr_dsl(**extra: dict[str, Any]) -> dict[str, Any]:
                 "input": {"data": {"data": ["data_transform_0.data"]}},
                 "output": {"data": ["data"]},
             },
-            "hetero_lr_0": {
-                "module": "HeteroLR",
-                "input": {"data": {"train_data": ["intersection_0.data"]}},
-                "output": {"data": ["data"], "model": ["model"]},
-            },
-            **extra,
+            **components,
         }
     }
+
+
+def hetero_lr_dsl(**extra: dict[str, Any]) -> dict[str, Any]:
+    """Reader -> DataTransform -> Intersection -> HeteroLR, then ``extra`` components (a fresh dict)."""
+    lr = {
+        "module": "HeteroLR",
+        "input": {"data": {"train_data": ["intersection_0.data"]}},
+        "output": {"data": ["data"], "model": ["model"]},
+    }
+    return psi_dsl(hetero_lr_0=lr, **extra)

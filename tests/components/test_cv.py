@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
+from tests.job_dsl import hetero_lr_dsl
 
 from fedloom.components.model import CVSettings, cv_folds, cv_summary
 from fedloom.core import ConfigError, DataError, PartyId
@@ -81,26 +82,7 @@ def test_summary_is_mean_and_std_over_folds() -> None:
 
 
 # -- a job ---------------------------------------------------------------------------------------
-DSL = {
-    "components": {
-        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-        "data_transform_0": {
-            "module": "DataTransform",
-            "input": {"data": {"data": ["reader_0.data"]}},
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-        "intersection_0": {
-            "module": "Intersection",
-            "input": {"data": {"data": ["data_transform_0.data"]}},
-            "output": {"data": ["data"]},
-        },
-        "hetero_lr_0": {
-            "module": "HeteroLR",
-            "input": {"data": {"train_data": ["intersection_0.data"]}},
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-    }
-}
+DSL = hetero_lr_dsl()
 
 
 def conf(lr: dict[str, Any]) -> dict[str, Any]:

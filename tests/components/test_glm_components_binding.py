@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, ConfigDict
+from tests.job_dsl import psi_dsl
 
 from fedloom.components.model import Algorithm, register_model_component
 from fedloom.context import Channel, Context
@@ -114,33 +115,18 @@ def _algorithm() -> Algorithm[StandInParams, StandInModel]:
 
 
 # -- jobs ----------------------------------------------------------------------------------------
-TRAIN_DSL = {
-    "components": {
-        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-        "data_transform_0": {
-            "module": "DataTransform",
-            "input": {"data": {"data": ["reader_0.data"]}},
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-        "intersection_0": {
-            "module": "Intersection",
-            "input": {"data": {"data": ["data_transform_0.data"]}},
-            "output": {"data": ["data"]},
-        },
-        "glm_0": {
-            "module": MODULE,
-            "input": {
-                "data": {"train_data": ["intersection_0.data"], "validate_data": ["intersection_0.data"]}
-            },
-            "output": {"data": ["data"], "model": ["model"]},
-        },
-        "evaluation_0": {
-            "module": "Evaluation",
-            "input": {"data": {"data": ["glm_0.data"]}},
-            "output": {"data": ["data"]},
-        },
-    }
-}
+TRAIN_DSL = psi_dsl(
+    glm_0={
+        "module": MODULE,
+        "input": {"data": {"train_data": ["intersection_0.data"], "validate_data": ["intersection_0.data"]}},
+        "output": {"data": ["data"], "model": ["model"]},
+    },
+    evaluation_0={
+        "module": "Evaluation",
+        "input": {"data": {"data": ["glm_0.data"]}},
+        "output": {"data": ["data"]},
+    },
+)
 PREDICT_DSL = {
     "components": {
         "reader_0": {"module": "Reader", "output": {"data": ["data"]}},

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
+
+import numpy as np
 
 from fedloom.core.validation import rule
 from fedloom.crypto.paillier.keys import MAX_KEY_SIZE, MIN_KEY_SIZE
 
-__all__ = ["PaillierKeySize", "party_rows", "print_report", "run_command_line"]
+__all__ = ["PaillierKeySize", "fit_and_score", "party_rows", "print_report", "run_command_line"]
 
 
 def _even_key_size(value: object) -> bool:
@@ -68,3 +73,29 @@ def run_command_line(
     options = vars(parser.parse_args(argv))
     as_json = options.pop("json")
     return print_report(run(**options), as_json)
+
+
+def fit_and_score(ctx: Any, algo: Any, train: Any, test: Any) -> tuple[Any, dict[str, Any]]:
+    """One party's timed ``algo.fit`` then ``algo.predict`` (contexts ``fit`` / ``predict``): the
+    model and what every two-party benchmark reports of it — fit wall and CPU seconds, predict
+    seconds, bytes sent, peak resident set (MiB, the process' maximum), ``OMP_NUM_THREADS``,
+    training rows and, where this party predicts (the guest), the test AUC."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = algo.fit(ctx.sub("fit"), train, None)
+    fit_seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t1 = time.perf_counter()
+    pred = algo.predict(ctx.sub("predict"), model, test)
+    out: dict[str, Any] = {
+        "fit_seconds": fit_seconds,
+        "cpu_seconds": cpu,
+        "predict_seconds": time.perf_counter() - t1,
+        "bytes_sent": ctx.stats.total_sent,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "train_rows": len(train.ids),
+    }
+    if pred is not None:
+        from sklearn.metrics import roc_auc_score
+
+        out["test_auc"] = float(roc_auc_score(np.asarray(test.label), np.asarray(pred.score)))
+    return model, out

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -57,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
+from fedloom.bench.common import PaillierKeySize, fit_and_score, party_rows, run_command_line
 from fedloom.bench.secureboost import FEATURES, GUEST_COLUMNS, SYNTH_ROWS, load
 from fedloom.context import Context
 from fedloom.core import PartyId
@@ -173,28 +172,9 @@ def party(ctx: Context, role: str, rows: int, epochs: int, **kwargs: Any) -> dic
     train, test = frames(role, rows)
     p = params(role, epochs, **kwargs)
     algo = HeteroNNGuest(p) if role == "guest" else HeteroNNHost(p)
-    t0, c0 = time.perf_counter(), time.process_time()
-    model = algo.fit(ctx.sub("fit"), train, None)
-    fit_seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    t1 = time.perf_counter()
-    pred = algo.predict(ctx.sub("predict"), model, test)
-    per_epoch, source = epoch_seconds(model, fit_seconds, epochs)
-    out: dict[str, Any] = {
-        "fit_seconds": fit_seconds,
-        "cpu_seconds": cpu,
-        "predict_seconds": time.perf_counter() - t1,
-        "epoch_seconds": per_epoch,
-        "epoch_seconds_source": source,
-        "bytes_sent": ctx.stats.total_sent,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "train_rows": len(train.ids),
-    }
-    if pred is not None:
-        from sklearn.metrics import roc_auc_score
-
-        out["test_auc"] = float(roc_auc_score(np.asarray(test.label), np.asarray(pred.score)))
-    return out
+    model, out = fit_and_score(ctx, algo, train, test)
+    per_epoch, source = epoch_seconds(model, out["fit_seconds"], epochs)
+    return {**out, "epoch_seconds": per_epoch, "epoch_seconds_source": source}
 
 
 def centralised_reference(

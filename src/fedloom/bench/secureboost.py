@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -55,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fedloom.bench.common import PaillierKeySize, party_rows, run_command_line
+from fedloom.bench.common import PaillierKeySize, fit_and_score, party_rows, run_command_line
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.validation import validate
@@ -194,27 +193,8 @@ def party(
     train, test = _frames(role, rows)
     p = params(trees, depth, key_size, cipher, bin_num, learning_rate, reg_lambda)
     algo = HeteroSecureBoostGuest(p) if role == "guest" else HeteroSecureBoostHost(p)
-    t0, c0 = time.perf_counter(), time.process_time()
-    model = algo.fit(ctx.sub("fit"), train, None)
-    fit_seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    t1 = time.perf_counter()
-    pred = algo.predict(ctx.sub("predict"), model, test)
-    out: dict[str, Any] = {
-        "fit_seconds": fit_seconds,
-        "cpu_seconds": cpu,
-        "predict_seconds": time.perf_counter() - t1,
-        "tree_seconds": tree_seconds(model),
-        "phases": phase_seconds(model),
-        "bytes_sent": ctx.stats.total_sent,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "train_rows": len(train.ids),
-    }
-    if pred is not None:
-        from sklearn.metrics import roc_auc_score
-
-        out["test_auc"] = float(roc_auc_score(np.asarray(test.label), np.asarray(pred.score)))
-    return out
+    model, out = fit_and_score(ctx, algo, train, test)
+    return {**out, "tree_seconds": tree_seconds(model), "phases": phase_seconds(model)}
 
 
 def xgboost_reference(

@@ -490,12 +490,7 @@ class HeteroNNGuest(HeteroNNRole):
         recv0: int,
     ) -> HeteroNNModel:
         """The guest's model: its networks, the noised host weights, history and work counters."""
-        w = work.to_dict()
-        w.update(
-            seconds_per_epoch=[round(s, 4) for s in seconds],
-            bytes_sent=ctx.stats.total_sent - sent0,
-            bytes_received=ctx.stats.total_received - recv0,
-        )
+        w = work.record(seconds, ctx, sent0, recv0)
         return HeteroNNModel(
             role="guest",
             task_type=p.task_type,

@@ -406,12 +406,7 @@ def _model(
         f"bottom.{k}": v.detach().numpy().astype(np.float64) for k, v in st.bottom.state_dict().items()
     }
     weights["interactive.acc_noise"] = acc
-    w = work.to_dict()
-    w.update(
-        seconds_per_epoch=[round(s, 4) for s in seconds],
-        bytes_sent=ctx.stats.total_sent - sent0,
-        bytes_received=ctx.stats.total_received - recv0,
-    )
+    w = work.record(seconds, ctx, sent0, recv0)
     return HeteroNNModel(
         role="host",
         task_type=p.task_type,

@@ -76,6 +76,16 @@ class Work:
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
 
+    def record(self, epoch_seconds: list[float], ctx: Any, sent0: int, recv0: int) -> dict[str, Any]:
+        """:meth:`to_dict` with the fit's seconds per epoch and the bytes its context sent and
+        received since ``sent0`` / ``recv0`` (the model's ``work``)."""
+        return {
+            **self.to_dict(),
+            "seconds_per_epoch": [round(s, 4) for s in epoch_seconds],
+            "bytes_sent": ctx.stats.total_sent - sent0,
+            "bytes_received": ctx.stats.total_received - recv0,
+        }
+
 
 # -- packed layout ----------------------------------------------------------------------------------
 @dataclass(frozen=True)

@@ -372,12 +372,14 @@ def _row_block_tasks(
     never the whole table. A block without rows of the node gets no task. Sums of ciphertexts are
     products mod :math:`n^2`: adding the blocks' partial sums gives the one-pass result exactly.
     """
-    rows = np.arange(len(enc), dtype=np.int64) if idx is None else idx
+    # Sums do not depend on the order of the rows: sorted, each block's rows are one slice.
+    rows = np.arange(len(enc), dtype=np.int64) if idx is None else np.sort(idx)
     digest = _digest(b)
     tasks: list[tuple[Any, ...]] = []
     layouts: list[list[int]] = []
     for a, z in _chunks(len(enc), 1):
-        mine = rows[(rows >= a) & (rows < z)] - a
+        lo, hi = np.searchsorted(rows, (a, z))
+        mine = rows[lo:hi] - a
         if not mine.size:
             continue
         whole = (a, z) == (0, len(enc))

@@ -297,7 +297,8 @@ class RecipeClient(HomoNNClient):
         """Load this client's checkpoint of ``round_index``; the first round to run next."""
         assert self.checkpoints is not None and self._opt is not None
         state = load_round(self.checkpoints, self._party, round_index)
-        self.set_weights(state["weights"].numpy())
+        assert self.model is not None
+        self.model.load_state_dict(state["model"])
         self._opt.load_state_dict(state["optimizer"])
         if self._sched is not None and state.get("schedule") is not None:
             self._sched.load_state_dict(state["schedule"])
@@ -310,9 +311,9 @@ class RecipeClient(HomoNNClient):
         """Checkpoint the round (see :mod:`fedloom.ml.homo.round_checkpoints`)."""
         if self.checkpoints is None:
             return
-        assert self._opt is not None
+        assert self._opt is not None and self.model is not None
         state = {
-            "weights": torch.from_numpy(self.get_weights()),
+            "model": self.model.state_dict(),  # the global weights, in the model's own dtypes
             "optimizer": self._opt.state_dict(),
             "schedule": None if self._sched is None else self._sched.state_dict(),
             "rng": torch.get_rng_state(),

@@ -4,9 +4,9 @@ Every party of ``fedloom nn train RECIPE --federated`` writes, after each comple
 ``{folder}/{party}.round{r}.pt`` (``party`` as ``role-id``) with what it needs to go on from round
 ``r + 1`` exactly as if it had never stopped:
 
-* a client: the global weights after round ``r`` (its model), its local optimiser's state (momenta
-  persist across rounds), the torch random state (dropout draws), its history rows and, for
-  client 0, the test rows;
+* a client: its model's state after round ``r`` (the global weights), its local optimiser's and
+  learning-rate schedule's state (momenta persist across rounds), the torch random state
+  (dropout draws), its history rows and, for client 0, the test rows;
 * the arbiter: the global weights and loss of round ``r`` (the early-stop rule's state) and its
   history rows.
 

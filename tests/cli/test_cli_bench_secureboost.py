@@ -31,8 +31,8 @@ def test_bad_arguments_are_one_line_config_errors_before_any_party_starts(
 def test_the_data_is_split_stratified_and_standardised_with_the_train_part() -> None:
     # Execute
     x_tr, y_tr, x_te, y_te = bench.load(2000)
-    g_tr, g_te = bench._frames("guest", 2000)
-    h_tr, _ = bench._frames("host", 2000)
+    g_tr, g_te = bench.frames("guest", 2000)
+    h_tr, _ = bench.frames("host", 2000)
     # Assert: 70/30, same class balance, train columns standardised, test with the train's statistics
     assert (len(x_tr), len(x_te)) == (1400, 600) and x_tr.shape[1] == 30
     assert abs(y_tr.mean() - y_te.mean()) < 0.01

@@ -57,11 +57,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fedloom.bench.common import PaillierKeySize, fit_and_score, party_rows, run_command_line
-from fedloom.bench.secureboost import FEATURES, GUEST_COLUMNS, SYNTH_ROWS, load
+from fedloom.bench.secureboost import FEATURES, GUEST_COLUMNS, SYNTH_ROWS, frames, load
 from fedloom.context import Context
 from fedloom.core import PartyId
 from fedloom.core.validation import validate
-from fedloom.data.frame import Frame
 from fedloom.runner.launcher import PartySpec, launch
 
 if TYPE_CHECKING:
@@ -89,20 +88,6 @@ class _Args(BaseModel):
     lr: float = Field(gt=0.0, le=10.0)
     interactive_layer_lr: float = Field(gt=0.0, le=10.0)
     timeout: float = Field(gt=0.0)
-
-
-def frames(role: str, rows: int) -> tuple[Frame, Frame]:
-    """This party's train and test frames: the guest's label and first columns, or the host's."""
-    x_tr, y_tr, x_te, y_te = load(rows)
-    ids_tr = [f"r{i}" for i in range(len(x_tr))]
-    ids_te = [f"t{i}" for i in range(len(x_te))]
-    cols = slice(0, GUEST_COLUMNS) if role == "guest" else slice(GUEST_COLUMNS, FEATURES)
-    names = [f"x{i}" for i in range(FEATURES)][cols]
-    # copies: the full table is freed when this returns
-    train_x, test_x = np.ascontiguousarray(x_tr[:, cols]), np.ascontiguousarray(x_te[:, cols])
-    if role == "guest":
-        return Frame(ids_tr, train_x, names, label=y_tr), Frame(ids_te, test_x, names, label=y_te)
-    return Frame(ids_tr, train_x, names), Frame(ids_te, test_x, names)
 
 
 def _linear(i: int, o: int) -> dict[str, object]:

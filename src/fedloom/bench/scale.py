@@ -51,7 +51,7 @@ ROUTED_PHASES = ("encrypt", "host_splits_wait")
 def party(ctx: Context, role: str, shape: dict[str, Any], compute: dict[str, Any]) -> dict[str, Any]:
     """One party of one run (started by the launcher in its own process); ``shape``: the fit's
     ``rows``, ``trees``, ``depth``, ``key_size`` and ``bin_num``."""
-    from fedloom.bench.secureboost import _frames, params, phase_seconds, tree_seconds
+    from fedloom.bench.secureboost import frames, params, phase_seconds, tree_seconds
     from fedloom.compute.executor import default_executor
     from fedloom.compute.select import configure_process
     from fedloom.crypto.paillier import parallel
@@ -64,10 +64,10 @@ def party(ctx: Context, role: str, shape: dict[str, Any], compute: dict[str, Any
     if connect is not None:  # join Ray before any clock starts
         connect()
     algo_cls = HeteroSecureBoostGuest if role == "guest" else HeteroSecureBoostHost
-    warm, _ = _frames(role, WARMUP_ROWS)
+    warm, _ = frames(role, WARMUP_ROWS)
     depth, key_size, bin_num = shape["depth"], shape["key_size"], shape["bin_num"]
     algo_cls(params(1, depth, key_size, "paillier", bin_num)).fit(ctx.sub("warmup"), warm, None)
-    train, _ = _frames(role, shape["rows"])
+    train, _ = frames(role, shape["rows"])
     stats = getattr(ex, "stats", {})
     tasks0 = stats.get("tasks", 0)
     start = time.perf_counter()

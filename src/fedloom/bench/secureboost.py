@@ -64,7 +64,7 @@ from fedloom.runner.launcher import PartySpec, launch
 if TYPE_CHECKING:
     from fedloom.ml.hetero.secureboost import HeteroSecureBoostParams
 
-__all__ = ["DATASETS", "load", "main", "params", "run"]
+__all__ = ["DATASETS", "frames", "load", "main", "params", "run"]
 
 GUEST_PARTY = PartyId.parse("guest:9999")
 HOST_PARTY = PartyId.parse("host:10000")
@@ -113,7 +113,7 @@ def load(rows: int = SYNTH_ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return x_tr, y_tr, x_te, y_te
 
 
-def _frames(role: str, rows: int) -> tuple[Frame, Frame]:
+def frames(role: str, rows: int) -> tuple[Frame, Frame]:
     """This party's train and test frames: the guest's label and first columns, or the host's."""
     x_tr, y_tr, x_te, y_te = load(rows)
     ids_tr = [f"r{i}" for i in range(len(x_tr))]
@@ -190,7 +190,7 @@ def party(
     from fedloom.ml.hetero.secureboost import HeteroSecureBoostGuest, HeteroSecureBoostHost
 
     set_num_workers(workers)
-    train, test = _frames(role, rows)
+    train, test = frames(role, rows)
     p = params(trees, depth, key_size, cipher, bin_num, learning_rate, reg_lambda)
     algo = HeteroSecureBoostGuest(p) if role == "guest" else HeteroSecureBoostHost(p)
     model, out = fit_and_score(ctx, algo, train, test)

@@ -583,8 +583,15 @@ def _write_metrics(out: Path, c: TrainConfig, result: TrainResult) -> None:
     (out / "metrics.json").write_text(json.dumps(payload, indent=2))
 
 
-def plot_curves(history: list[dict[str, float]], path: str | Path) -> Path | None:
-    """Loss and accuracy per epoch (train and, when present, validation) as a PNG.
+def plot_curves(
+    history: list[dict[str, float]],
+    path: str | Path,
+    x: str = "epoch",
+    splits: tuple[str, ...] = ("train", "val"),
+    titles: tuple[str, str] = ("loss", "accuracy"),
+) -> Path | None:
+    """Loss and accuracy per ``x`` (``epoch``, or a federated run's ``round``) as a PNG: one line
+    per split of ``splits`` whose ``{split}_loss`` / ``{split}_accuracy`` the rows hold.
 
     Returns ``None`` (and logs a warning) when matplotlib is not installed.
     """
@@ -596,14 +603,14 @@ def plot_curves(history: list[dict[str, float]], path: str | Path) -> Path | Non
     except ImportError:
         log.warning("matplotlib is not installed; no curves written to %s", path)
         return None
-    epochs = [h["epoch"] for h in history]
+    steps = [h[x] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val"):
-        if history and f"{split}_loss" in history[0]:
-            ax_loss.plot(epochs, [h[f"{split}_loss"] for h in history], marker="o", label=split)
-            ax_acc.plot(epochs, [h[f"{split}_accuracy"] for h in history], marker="o", label=split)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for split in splits:
+        for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            if history and f"{split}_{metric}" in history[0]:
+                ax.plot(steps, [h[f"{split}_{metric}"] for h in history], marker="o", label=split)
+    ax_loss.set(xlabel=x, ylabel="loss", title=titles[0])
+    ax_acc.set(xlabel=x, ylabel="accuracy", title=titles[1])
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()

@@ -48,7 +48,7 @@ from fedloom.ml.homo.params import FedAvgParams, HomoNNParams
 from fedloom.ml.homo.round_checkpoints import load_round, save_round
 from fedloom.models.datasets.split import chunked_iid, parse_split, split_indices
 from fedloom.models.recipe import Recipe, parse_recipe
-from fedloom.models.train import TrainConfig, make_schedule
+from fedloom.models.train import TrainConfig, make_schedule, plot_curves
 
 __all__ = [
     "FederatedSettings",
@@ -533,30 +533,8 @@ def plot_rounds(rows: list[dict[str, float]], path: str | Path) -> Path | None:
 
     Returns ``None`` (and logs a warning) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed; no curves written to %s", path)
-        return None
-    rounds = [r["round"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "val", "test"):
-        if rows and f"{split}_loss" in rows[0]:
-            ax_loss.plot(rounds, [r[f"{split}_loss"] for r in rows], marker="o", label=split)
-        if rows and f"{split}_accuracy" in rows[0]:
-            ax_acc.plot(rounds, [r[f"{split}_accuracy"] for r in rows], marker="o", label=split)
-    ax_loss.set(xlabel="round", ylabel="loss", title="loss (FedAvg)")
-    ax_acc.set(xlabel="round", ylabel="accuracy", title="accuracy (global model)")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    titles = ("loss (FedAvg)", "accuracy (global model)")
+    return plot_curves(rows, path, x="round", splits=("train", "val", "test"), titles=titles)
 
 
 #: Recipe models a HomoNN DSL job may name for tables of token ids (``model: {"name": ...}``).
